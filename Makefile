@@ -1,0 +1,29 @@
+# Two entry points for a physicist on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OUT    ?= output
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed
+
+# torch first and pinned: the pinned version resolves to the local CPU wheel; a loose request pulls CUDA.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+demo: install
+	$(BIN)/python -m toymc --output $(OUT)/synthetic/DoubleMuon_synthetic.root
+	$(BIN)/python run_skim.py --output-dir $(OUT)/skim
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,29 @@
+"""Shared pytest fixtures: paths to the real NanoAOD test files and small generated samples."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Real CMS NanoAOD test files live beside the repository in ``../shared/data`` (override with
+#: the ``DIMUON_AD_SHARED_DATA`` environment variable).
+SHARED_DATA = Path(os.environ.get("DIMUON_AD_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Directory with the real NanoAOD test files; skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real NanoAOD test files not found at {SHARED_DATA} (set DIMUON_AD_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def shared_file(name: str) -> Path:
+    """Path of one real test file in ``../shared/data``; skips the test when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"real NanoAOD test file {name} not found in {SHARED_DATA}")
+    return path
