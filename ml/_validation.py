@@ -1,0 +1,269 @@
+"""Input checks shared by the estimators of :mod:`ml` (private).
+
+Every estimator validates at its boundary: array shapes, finite values, fitted state and the range
+of the condition ``m``. The helpers here raise built-in exceptions whose message names the
+argument, the offending value and what was expected, so errors read the same across estimators.
+They also hold the few torch utilities every estimator needs (device choice, seeding, atomic save).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "NotFittedError",
+    "atomic_torch_save",
+    "check_condition",
+    "check_features",
+    "check_fitted",
+    "check_random_seed",
+    "resolve_device",
+    "seed_torch",
+    "warn_if_outside",
+]
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise ValueError naming the first non-finite entry of ``arr``."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        where = tuple(int(i) for i in idx)
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} NaN/inf value(s) (first at index {where}: "
+            f"{arr[tuple(idx)]!r}); expected finite numbers -- drop or impute those events first"
+        )
+
+
+def check_features(
+    X: Any, *, name: str = "X", n_features: int | None = None, dtype: Any = np.float64
+) -> np.ndarray:
+    """Return ``X`` as a finite 2-D float array of shape (n_events, n_features).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_events, n_features)
+        Feature matrix. A 1-D array is rejected (ambiguous: one feature or one event).
+    name : str
+        Argument name used in error messages.
+    n_features : int, optional
+        Expected number of columns (the number seen in ``fit``).
+    dtype : numpy dtype
+        Output dtype.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous array of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        Wrong number of dimensions or columns, no events, or NaN/inf entries.
+    TypeError
+        Non-numeric input.
+    """
+    try:
+        arr = np.asarray(X, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array-like, got {type(X).__name__}: {exc}") from exc
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_events, n_features), got shape {arr.shape}; "
+            f"use X.reshape(-1, 1) for a single feature"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has no events (shape {arr.shape}); expected at least one row")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features (shape {arr.shape}) but the estimator was fitted "
+            f"with {n_features}; pass the same feature columns as in fit"
+        )
+    _check_finite(arr, name)
+    return np.ascontiguousarray(arr)
+
+
+def check_condition(
+    m: Any, *, n_events: int | None = None, name: str = "m", dtype: Any = np.float64
+) -> np.ndarray:
+    """Return the condition ``m`` (e.g. the dimuon mass in GeV) as a finite 1-D array.
+
+    Parameters
+    ----------
+    m : array-like of shape (n_events,) or (n_events, 1)
+        Conditioning variable, one value per event.
+    n_events : int, optional
+        Required length (the number of rows of the matching ``X``).
+    name : str
+        Argument name used in error messages.
+    dtype : numpy dtype
+        Output dtype.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_events,)
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, length mismatch, no events, or NaN/inf entries.
+    TypeError
+        Non-numeric input.
+    """
+    try:
+        arr = np.asarray(m, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array-like, got {type(m).__name__}: {exc}") from exc
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (n_events,) or (n_events, 1), got shape {arr.shape}; "
+            f"pass one condition value per event"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has no events; expected at least one value")
+    if n_events is not None and arr.shape[0] != n_events:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} values but X has {n_events} events; "
+            f"expected one {name} per row of X"
+        )
+    _check_finite(arr, name)
+    return np.ascontiguousarray(arr)
+
+
+def check_fitted(estimator: Any, attributes: str | list[str] | None = None) -> None:
+    """Raise :class:`sklearn.exceptions.NotFittedError` unless ``estimator`` has been fitted.
+
+    The message says which estimator and how to fix it ("call fit(...) first").
+    """
+    msg = (
+        f"This {type(estimator).__name__} instance is not fitted yet; call fit(...) with "
+        f"training data before using this method."
+    )
+    check_is_fitted(estimator, attributes=attributes, msg=msg)
+
+
+def warn_if_outside(
+    values: np.ndarray, low: float, high: float, *, name: str = "m", owner: str = "estimator"
+) -> int:
+    """Warn (UserWarning) when values fall outside the range ``[low, high]`` seen in fit.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Values to check (any shape).
+    low, high : float
+        Range seen during fit.
+    name, owner : str
+        Argument and estimator names for the message.
+
+    Returns
+    -------
+    int
+        Number of values outside the range (0 when no warning was issued).
+    """
+    values = np.asarray(values)
+    outside = (values < low) | (values > high)
+    n_out = int(outside.sum())
+    if n_out:
+        warnings.warn(
+            f"{n_out} of {values.size} {name} value(s) lie outside the range "
+            f"[{low:.6g}, {high:.6g}] seen in {owner}.fit (min {values.min():.6g}, "
+            f"max {values.max():.6g}); the model extrapolates there and results are unreliable",
+            UserWarning,
+            stacklevel=3,
+        )
+    return n_out
+
+
+def check_random_seed(random_state: Any, *, name: str = "random_state") -> int | None:
+    """Validate a seed: None or a non-negative int (numpy integers accepted).
+
+    Returns
+    -------
+    int or None
+    """
+    if random_state is None:
+        return None
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be None or a non-negative int, got {random_state!r} "
+            f"({type(random_state).__name__})"
+        )
+    if random_state < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {random_state}")
+    return int(random_state)
+
+
+def resolve_device(device: Any) -> Any:
+    """Return a ``torch.device``: "auto" picks CUDA when available, else CPU.
+
+    Raises
+    ------
+    ValueError
+        Unknown device string, or "cuda" requested without a GPU.
+    """
+    import torch
+
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device; expected 'auto', 'cpu' or 'cuda[:N]'"
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+    return dev
+
+
+def seed_torch(seed: int | None) -> np.random.Generator:
+    """Seed torch's global generators with ``seed`` and return a numpy Generator from it.
+
+    With ``seed=None`` a fresh OS-entropy seed is drawn, so runs differ.
+    """
+    import torch
+
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``obj`` with ``torch.save`` to a temporary file in the target folder, then rename.
+
+    A crash mid-write never leaves a truncated file at ``path``.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot save to {path}: folder {path.parent} does not exist; create it first"
+        )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.debug("saved %s", path)
+    return path
