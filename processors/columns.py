@@ -1,0 +1,78 @@
+"""Skim columns (the parquet data contract) from events and the selected muon pair.
+
+Pure functions of awkward/numpy arrays; units GeV and cm. Column names and meaning follow the
+"Parquet skim" section of the team contract; columns a preset cannot compute are absent.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from processors.inputs import MUON_EXTRA
+from processors.observables import delta_pt, delta_r, dimuon_kinematics, leading_jet
+from processors.selection import dimuon_charge, take_pair
+
+
+def flat_field(collection, field: str) -> np.ndarray:
+    """Flattened numpy content of a jagged collection field (``events.Muon.pt`` → 1D array)."""
+    return ak.to_numpy(ak.flatten(collection[field], axis=1))
+
+
+def skim_columns(events, idx0, idx1, rows, *, columns: str = "full") -> dict[str, np.ndarray]:
+    """Skim columns for the selected events.
+
+    Parameters
+    ----------
+    events : awkward.Array
+        NanoAOD-like events (``Muon``, ``Jet``, ``MET``, ``PV`` collections, event ids).
+    idx0, idx1 : numpy.ndarray
+        Flat muon indices of the pair for every event (:func:`processors.selection.leading_pair_indices`).
+    rows : numpy.ndarray of int
+        Indices of the selected events.
+    columns : {"full", "kinematics"}
+        ``"kinematics"`` writes only quantities computable from muon pt/eta/phi/charge.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Ordered skim columns, one entry per selected event.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    i0, i1 = np.asarray(idx0)[rows], np.asarray(idx1)[rows]
+    muons = events.Muon
+    out: dict[str, np.ndarray] = {}
+    if columns == "full":
+        for name in ("run", "luminosityBlock", "event"):
+            out[name] = ak.to_numpy(events[name])[rows]
+    per_muon = {"pt": "pt", "eta": "eta", "phi": "phi", "charge": "charge"}
+    if columns == "full":
+        per_muon.update({field: suffix for field, suffix in MUON_EXTRA.items()})
+    values = {}
+    for field, suffix in per_muon.items():
+        flat = flat_field(muons, field)
+        fill = 0 if field == "charge" else np.nan
+        values[suffix] = take_pair(flat, i0, i1, fill=fill)
+    for k in (0, 1):
+        for suffix, pair in values.items():
+            dtype = np.int32 if suffix == "charge" else np.float32
+            out[f"mu{k}_{suffix}"] = pair[k].astype(dtype)
+    (pt0, pt1), (eta0, eta1), (phi0, phi1) = values["pt"], values["eta"], values["phi"]
+    dimu = dimuon_kinematics(pt0, eta0, phi0, pt1, eta1, phi1)
+    for name in ("mass", "pt", "eta", "phi"):
+        out[f"dimu_{name}"] = dimu[name].astype(np.float32)
+    charge = dimuon_charge(*values["charge"]).astype(np.int32)
+    out["dimu_charge"] = charge
+    out["opposite_sign"] = charge == 0
+    out["mumu_deltaR"] = delta_r(eta0, phi0, eta1, phi1).astype(np.float32)
+    out["mumu_deltapT"] = delta_pt(pt0, pt1).astype(np.float32)
+    out["n_muons"] = ak.to_numpy(ak.num(muons, axis=1)).astype(np.int32)[rows]
+    if columns == "full":
+        jets = leading_jet(events.Jet[rows])
+        out.update(jets)
+        out["met_pt"] = ak.to_numpy(events.MET.pt)[rows].astype(np.float32)
+        out["met_sumEt"] = ak.to_numpy(events.MET.sumEt)[rows].astype(np.float32)
+        out["pv_npvsGood"] = ak.to_numpy(events.PV.npvsGood)[rows].astype(np.int32)
+    if "Truth" in ak.fields(events) and "process" in ak.fields(events.Truth):
+        out["truth_process"] = ak.to_numpy(events.Truth.process)[rows].astype(np.int32)
+    return out

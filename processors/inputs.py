@@ -1,0 +1,243 @@
+"""Reading NanoAOD for the skim: which branches a preset needs, file checks, chunked reads.
+
+Only the branches the selection and the skim columns need are read (for LZMA-compressed CMS files
+decompression dominates the cost). Events are returned as an awkward record array laid out like
+coffea's ``NanoAODSchema`` (``events.Muon.pt``, ``events.HLT.<path>``, ``events.MET.pt``), so the
+processor runs unchanged on NanoEvents from ``coffea.processor.Runner``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from processors.config import SkimConfig
+
+log = logging.getLogger(__name__)
+
+EVENT_ID_BRANCHES = ("run", "luminosityBlock", "event")
+MUON_KINEMATICS = ("Muon_pt", "Muon_eta", "Muon_phi", "Muon_charge")
+#: per-muon branches written as mu0_*/mu1_* columns: branch field -> column suffix
+MUON_EXTRA = {
+    "pfRelIso03_all": "iso03",
+    "pfRelIso04_all": "iso04",
+    "jetRelIso": "jetRelIso",
+    "ip3d": "ip3d",
+    "sip3d": "sip3d",
+    "dxy": "dxy",
+    "dz": "dz",
+}
+JET_BRANCHES = ("Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btagDeepFlavB")
+EVENT_BRANCHES = ("MET_pt", "MET_sumEt", "PV_npvsGood")
+TRUTH_BRANCH = "Truth_process"
+
+
+class MissingBranchError(KeyError):
+    """A file lacks a branch that the chosen preset needs (message names branch, file, preset)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class BadFileError(OSError):
+    """An input file is missing its tree, empty, or not a readable ROOT file."""
+
+
+def required_branches(config: SkimConfig) -> list[str]:
+    """Branches a configuration needs in every input file (``Truth_process`` is optional)."""
+    names = list(MUON_KINEMATICS)
+    if config.columns == "full":
+        names = list(EVENT_ID_BRANCHES) + names
+        names += [f"Muon_{field}" for field in MUON_EXTRA]
+        names += list(JET_BRANCHES) + list(EVENT_BRANCHES)
+    if config.muon_id is not None:
+        names.append(f"Muon_{config.muon_id}")
+    if config.isolation != "none" and "Muon_pfRelIso04_all" not in names:
+        names.append("Muon_pfRelIso04_all")
+    names += list(config.triggers)
+    return list(dict.fromkeys(names))
+
+
+def missing_branch_message(missing: Sequence[str], path: str, config: SkimConfig, keys) -> str:
+    """One line naming the missing branches, the file, the preset, and how to fix it."""
+    first = {"Muon_tightId": 0, "Muon_pfRelIso04_all": 1, "run": 2, "luminosityBlock": 3, "event": 4}
+    missing = sorted(missing, key=lambda b: (first.get(b, 5 if b.startswith("HLT_") else 6)))
+    shown = ", ".join(missing[:6]) + (f" (+{len(missing) - 6} more)" if len(missing) > 6 else "")
+    msg = f"file {path} lacks branch(es) {shown} needed by preset '{config.preset}'"
+    keys = list(keys)
+    triggers = [m for m in missing if m.startswith("HLT_")]
+    if "Muon_pt" in keys and ("Muon_tightId" in missing or "run" in missing):
+        msg += (
+            "; it looks like a reduced NanoAOD without muon ID, isolation or event ids: "
+            "run it with --preset kinematics_only"
+        )
+    elif triggers:
+        hlt = [k for k in keys if k.startswith("HLT_")]
+        close = difflib.get_close_matches(triggers[0], hlt, n=3, cutoff=0.6)
+        hint = f" (closest in the file: {', '.join(close)})" if close else ""
+        msg += (
+            f"; trigger {triggers[0]} is not in this file{hint}: choose another with "
+            "--set triggers=HLT_... or drop it with --set triggers=null (or --preset inclusive)"
+        )
+    return msg
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What the pre-flight check learned about one input file."""
+
+    path: str
+    treename: str
+    num_entries: int
+    uuid: str
+    branches: tuple[str, ...]
+    boundaries: tuple[int, ...]
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def open_tree(path: str, treename: str):
+    """Open ``path`` and return ``(file, tree)`` or raise one clear error.
+
+    Raises
+    ------
+    FileNotFoundError
+        The local file does not exist.
+    BadFileError
+        Empty (0 bytes), not a ROOT file, corrupt, or without ``treename``.
+    ImportError
+        A ``root://`` URL without fsspec-xrootd installed.
+    """
+    fix = "fix or remove it in the fileset, or pass --skip-bad-files"
+    if not _is_remote(path):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"input file {path} not found; {fix}")
+        if os.path.getsize(path) == 0:
+            raise BadFileError(f"input file {path} is empty (0 bytes); {fix}")
+    try:
+        handle = uproot.open(path)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise ImportError(
+            f"reading {path} needs XRootD support ({exc}); install it with "
+            "`pip install fsspec-xrootd` plus the XRootD client (`conda install -c conda-forge xrootd`)"
+        ) from None
+    except FileNotFoundError:
+        raise FileNotFoundError(f"input file {path} not found; {fix}") from None
+    except Exception as exc:  # uproot raises many types for garbage input
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadFileError(f"input file {path} is not a readable ROOT file ({reason}); {fix}") from None
+    try:
+        tree = handle[treename]
+    except Exception:
+        keys = ", ".join(handle.keys(cycle=False)[:8]) or "none"
+        handle.close()
+        raise BadFileError(f"input file {path} has no TTree '{treename}' (keys: {keys}); {fix}") from None
+    if not isinstance(tree, uproot.TTree):
+        handle.close()
+        raise BadFileError(f"input file {path}: '{treename}' is not a TTree; {fix}")
+    return handle, tree
+
+
+def inspect_file(path: str, treename: str, config: SkimConfig) -> FileInfo:
+    """Pre-flight check of one file: readable, has the tree and every branch the preset needs.
+
+    Returns
+    -------
+    FileInfo
+        Entry count, file UUID and the basket boundaries common to the needed branches
+        (chunks aligned to them decompress every basket exactly once).
+
+    Raises
+    ------
+    FileNotFoundError, BadFileError, MissingBranchError
+    """
+    handle, tree = open_tree(path, treename)
+    try:
+        keys = set(tree.keys())
+        needed = required_branches(config)
+        missing = [b for b in needed if b not in keys]
+        if missing:
+            raise MissingBranchError(missing_branch_message(missing, path, config, sorted(keys)))
+        branches = tuple(needed + ([TRUTH_BRANCH] if TRUTH_BRANCH in keys else []))
+        num_entries = int(tree.num_entries)
+        try:
+            boundaries = tuple(int(x) for x in tree.common_entry_offsets(filter_name=list(branches)))
+        except Exception:  # noqa: BLE001 - alignment is an optimisation only
+            boundaries = (0, num_entries)
+        return FileInfo(
+            path=path,
+            treename=treename,
+            num_entries=num_entries,
+            uuid=str(handle.file.uuid),
+            branches=branches,
+            boundaries=boundaries,
+        )
+    finally:
+        handle.close()
+
+
+def entry_ranges(num_entries: int, chunk_size: int, boundaries: Iterable[int] = ()) -> list[tuple[int, int]]:
+    """Split ``[0, num_entries)`` into ranges of about ``chunk_size`` entries.
+
+    Range edges are placed on basket ``boundaries`` when those allow ranges no larger than
+    1.5 × ``chunk_size``; otherwise the range is cut evenly.
+    """
+    if chunk_size <= 0:
+        raise ValueError(f"chunk size must be a positive number of events, got {chunk_size}")
+    if num_entries <= 0:
+        return []
+    edges = sorted({0, num_entries, *(b for b in boundaries if 0 < b < num_entries)})
+    out, start = [], 0
+    while start < num_entries:
+        target = start + chunk_size
+        if target >= num_entries:
+            out.append((start, num_entries))
+            break
+        allowed = [e for e in edges if start < e <= start + int(1.5 * chunk_size)]
+        if allowed:
+            stop = min(allowed, key=lambda e: abs(e - target))
+        else:
+            stop = target
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+def _collection(arrays: dict, prefix: str) -> ak.Array:
+    fields = {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "_")}
+    return ak.zip(fields, depth_limit=None)
+
+
+def read_events(tree, branches: Sequence[str], entry_start: int, entry_stop: int) -> ak.Array:
+    """Read ``branches`` for entries ``[entry_start, entry_stop)`` into a NanoAOD-like record array.
+
+    Collections (``Muon``, ``Jet``) become jagged records; ``MET``, ``PV``, ``HLT``, ``Truth``
+    singletons become records; ``run``/``luminosityBlock``/``event`` stay flat.
+    """
+    arrays = tree.arrays(
+        list(branches), entry_start=entry_start, entry_stop=entry_stop, library="ak", how=dict
+    )
+    out: dict[str, ak.Array] = {}
+    prefixes = dict.fromkeys(k.split("_", 1)[0] for k in arrays if "_" in k)
+    for name in arrays:
+        if "_" not in name:
+            out[name] = arrays[name]
+    for prefix in prefixes:
+        group = {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "_")}
+        if prefix in ("Muon", "Jet"):
+            out[prefix] = ak.zip(group)
+        else:
+            out[prefix] = ak.zip(group, depth_limit=1)
+    n = entry_stop - entry_start
+    if not out:
+        return ak.Array(np.zeros(n, dtype=[]))
+    return ak.zip(out, depth_limit=1)

@@ -1,0 +1,126 @@
+"""Skim DoubleMuon NanoAOD into histograms, a cutflow and a parquet skim (thin CLI).
+
+Examples
+--------
+Synthetic sample (generate it first with ``python -m toymc --output output/synthetic/DoubleMuon_synthetic.root``)::
+
+    python run_skim.py --output-dir output/skim
+
+The 28 Run2016H files over XRootD on a local Dask cluster (needs fsspec-xrootd)::
+
+    python run_skim.py --dataset DoubleMuon_Run2016H --executor dask --workers 8
+
+Re-running into the same ``--output-dir`` resumes: finished chunks are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger("run_skim")
+
+DEFAULT_DATASET = "DoubleMuon_synthetic"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of the skim."""
+    from processors.config import PRESETS
+    from processors.executors import EXECUTORS
+
+    parser = argparse.ArgumentParser(
+        prog="run_skim.py",
+        description="Skim NanoAOD dimuon events into hist histograms (coffea + ROOT), a cutflow, "
+        "a parquet skim partitioned by dataset, and summary.json. Momenta in GeV, lengths in cm.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--fileset", default="fileset.json", help="coffea-style fileset JSON")
+    parser.add_argument(
+        "--dataset", action="append", metavar="NAME",
+        help=f"dataset of the fileset to skim (repeatable; default: {DEFAULT_DATASET})",
+    )
+    parser.add_argument("--preset", choices=None, default=None,
+                        help=f"physics preset: {', '.join(PRESETS)} (default: upsilon_antiiso)")
+    parser.add_argument("--config", metavar="YAML", help="YAML file of settings overriding the preset")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one setting, e.g. --set mu0_pt_min=20 --set triggers=HLT_A,HLT_B (repeatable)",
+    )
+    parser.add_argument("--output-dir", default="output/skim", help="output directory (resumable)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="iterative", help="how to run chunks")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="attach to an existing Dask scheduler (tcp://host:8786); implies --executor dask")
+    parser.add_argument("--workers", type=int, default=2, help="processes for futures / local Dask")
+    parser.add_argument("--chunk-size", type=int, default=250_000, help="target events per chunk")
+    parser.add_argument("--max-files", type=int, default=None, help="at most this many files per dataset")
+    parser.add_argument("--max-chunks", type=int, default=None, help="at most this many chunks per dataset")
+    parser.add_argument("--skip-bad-files", action="store_true",
+                        help="go on past unreadable files and list them in summary.json")
+    parser.add_argument("--lumi-mask", metavar="PATH|URL",
+                        help="golden JSON for data (overrides the fileset's golden_json)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    return parser
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _print_summary(summary: dict) -> None:
+    lines = [f"skim finished in {summary['elapsed_s']:.1f} s (preset {summary['preset']}):"]
+    for name, ds in summary["datasets"].items():
+        bad = f", {len(ds['bad_files'])} bad file(s)" if ds["bad_files"] else ""
+        lines.append(
+            f"  {name}: {ds['events_in']:,} events in, {ds['events_out']:,} selected "
+            f"({ds['chunks']['reused']} of {ds['chunks']['total']} chunks reused{bad})"
+        )
+    for key, path in summary["outputs"].items():
+        lines.append(f"  {key}: {path}")
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the skim CLI; returns the exit status (0 success, 1 bad input, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        from processors.config import load_config, parse_assignments
+        from processors.fileset import load_fileset, select_datasets
+        from processors.skim import run_skim
+
+        for name in ("workers", "chunk_size", "max_files", "max_chunks"):
+            _positive("--" + name.replace("_", "-"), getattr(args, name))
+        config = load_config(args.preset, args.config, parse_assignments(args.overrides))
+        fileset = load_fileset(args.fileset)
+        datasets = select_datasets(fileset, args.dataset or [DEFAULT_DATASET], source=args.fileset)
+        executor = "dask" if args.scheduler else args.executor
+        summary = run_skim(
+            datasets, config, Path(args.output_dir), executor=executor, workers=args.workers,
+            scheduler=args.scheduler, chunk_size=args.chunk_size, max_files=args.max_files,
+            max_chunks=args.max_chunks, skip_bad_files=args.skip_bad_files,
+            lumi_mask=args.lumi_mask, progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write("run_skim: interrupted; re-run the same command to resume\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line per error, traceback with -v
+        if args.verbose:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        sys.stderr.write(f"run_skim: error: {message}\n")
+        return 1
+    if not args.quiet:
+        _print_summary(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
