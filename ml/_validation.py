@@ -42,7 +42,7 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         where = tuple(int(i) for i in idx)
         raise ValueError(
             f"{name} contains {int(bad.sum())} NaN/inf value(s) (first at index {where}: "
-            f"{arr[tuple(idx)]!r}); expected finite numbers -- drop or impute those events first"
+            f"{float(arr[tuple(idx)])}); expected finite numbers -- drop or impute those events first"
         )
 
 
@@ -156,9 +156,18 @@ def check_fitted(estimator: Any, attributes: str | list[str] | None = None) -> N
 
 
 def warn_if_outside(
-    values: np.ndarray, low: float, high: float, *, name: str = "m", owner: str = "estimator"
+    values: np.ndarray,
+    low: float,
+    high: float,
+    *,
+    name: str = "m",
+    owner: str = "estimator",
+    tolerance: float = 1e-3,
 ) -> int:
     """Warn (UserWarning) when values fall outside the range ``[low, high]`` seen in fit.
+
+    Values within ``tolerance × (high − low)`` of the range are accepted (a finite sample never
+    reaches the true edges of its distribution).
 
     Parameters
     ----------
@@ -168,6 +177,8 @@ def warn_if_outside(
         Range seen during fit.
     name, owner : str
         Argument and estimator names for the message.
+    tolerance : float
+        Accepted overshoot as a fraction of the range width.
 
     Returns
     -------
@@ -175,7 +186,8 @@ def warn_if_outside(
         Number of values outside the range (0 when no warning was issued).
     """
     values = np.asarray(values)
-    outside = (values < low) | (values > high)
+    slack = tolerance * (high - low)
+    outside = (values < low - slack) | (values > high + slack)
     n_out = int(outside.sum())
     if n_out:
         warnings.warn(

@@ -1,0 +1,509 @@
+"""Conditional normalizing flow p(x | m) on Pyro, with a scikit-learn style interface.
+
+:class:`ConditionalFlow` is a masked autoregressive flow (MAF, arXiv:1705.07057) with affine or
+rational-quadratic-spline (arXiv:1906.04032) transforms, conditioned on one scalar ``m`` (the dimuon
+mass in GeV in the CATHODE chain, arXiv:2109.00546). Pyro's transforms are arranged so that the
+density (training) runs one network pass per block; see :mod:`ml._pyro_transforms`.
+
+The flow models x in the space it is given. To get densities in physical units for features that
+went through :class:`ml.preprocessing.LogitScaler`, put both in a
+:class:`ml.preprocessing.FlowPipeline`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from tqdm.auto import tqdm
+
+from ml._pyro_transforms import ACTIVATIONS, ConditionalMAF, build_conditional_flow
+from ml._validation import (
+    atomic_torch_save,
+    check_condition,
+    check_features,
+    check_fitted,
+    check_random_seed,
+    resolve_device,
+    warn_if_outside,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PRESETS", "ConditionalFlow"]
+
+#: Named hyper-parameter sets for :meth:`ConditionalFlow.from_preset`.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Upsilon anomaly search (reference section 4): 6 blocks x 20, tanh, batch-norm, 400 epochs.
+    "published": dict(
+        n_blocks=6, hidden_units=20, activation="tanh", batch_norm=True, transform="affine",
+        learning_rate=7.5e-4, weight_decay=1e-6, batch_size=256, max_epochs=400, grad_clip=1.0,
+    ),
+    # sk_cathode's ConditionalNormalizingFlow defaults: 15 blocks x 128, relu, lr 1e-4, 100 epochs.
+    "sk_cathode": dict(
+        n_blocks=15, hidden_units=128, activation="relu", batch_norm=True, transform="affine",
+        learning_rate=1e-4, weight_decay=1e-6, batch_size=256, max_epochs=100, grad_clip=1.0,
+    ),
+}
+
+_EVAL_CHUNK = 65536
+
+
+class _MethodAndParam:
+    """Descriptor letting ``transform`` be both a hyper-parameter and a method.
+
+    The API fixes ``ConditionalFlow(transform="affine" | "spline")`` *and* the sklearn-style method
+    ``flow.transform(X, m)``. Assigning stores the hyper-parameter (read back by ``get_params``);
+    attribute access returns the bound method.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}_param"
+
+    def __init__(self, method: Any) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return self.method.__get__(obj, owner)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value
+
+    def param(self, obj: Any) -> Any:
+        return obj.__dict__.get(self.slot, "affine")
+
+
+class ConditionalFlow(BaseEstimator):
+    """Conditional masked autoregressive flow for p(x | m), trained by maximum likelihood.
+
+    Parameters
+    ----------
+    n_blocks : int, default 6
+        Number of autoregressive transforms; a reverse permutation sits between consecutive blocks.
+    hidden_units : int or sequence of int, default 20
+        Hidden layers of each block's masked network: an int means two layers of that width.
+    activation : {"tanh", "relu", "elu", "gelu", "silu", "leaky_relu"}, default "tanh"
+    batch_norm : bool, default True
+        Batch-norm transform between blocks (batch statistics in training, running averages in
+        inference; its log-Jacobian enters the density).
+    transform : {"affine", "spline"}, default "affine"
+        Affine MAF or rational-quadratic spline (8 bins on [-3, 3], identity outside).
+    learning_rate, weight_decay : float, default 7.5e-4, 1e-6
+        Adam settings.
+    batch_size : int, default 256
+    max_epochs : int, default 400
+        Number of epochs (an upper limit when ``early_stopping`` is set).
+    early_stopping : int or None, default None
+        Stop after this many epochs without a lower validation loss. In all cases the weights of
+        the epoch with the lowest validation loss are restored.
+    grad_clip : float or None, default 1.0
+        Maximum gradient norm (None: no clipping).
+    n_ensemble : int, default 1
+        Number of flows trained with seeds ``random_state + i``. The ensemble density is their
+        equal-weight mixture (log-mean-exp of the members' densities); samples come from it too.
+    device : str, default "auto"
+        "auto" (CUDA when available, else CPU), "cpu" or "cuda[:N]".
+    random_state : int or None, default None
+        Seeds initialization, the validation split and batch order; same seed, same outputs.
+    verbose : bool, default False
+        Show a tqdm progress bar (stderr) with the losses.
+
+    Attributes
+    ----------
+    flows_ : list of ConditionalMAF
+        The trained torch modules (one per ensemble member), in eval mode.
+    n_features_in_ : int
+    m_range_ : tuple of float
+        (min, max) of m seen in fit (training and validation); outside it a UserWarning is issued.
+    history_ : list of dict
+        Per member: ``train_loss`` and ``val_loss`` per epoch (mean negative log-likelihood per
+        event) and ``best_epoch`` (0-based).
+    device_ : torch.device
+
+    References
+    ----------
+    G. Papamakarios, T. Pavlakou, I. Murray, "Masked Autoregressive Flow for Density Estimation",
+    arXiv:1705.07057. C. Durkan et al., "Neural Spline Flows", arXiv:1906.04032.
+    A. Hallin et al., "Classifying anomalies through outer density estimation", arXiv:2109.00546.
+    """
+
+    def __init__(
+        self,
+        n_blocks: int = 6,
+        hidden_units: int | Sequence[int] = 20,
+        activation: str = "tanh",
+        batch_norm: bool = True,
+        transform: str = "affine",
+        learning_rate: float = 7.5e-4,
+        weight_decay: float = 1e-6,
+        batch_size: int = 256,
+        max_epochs: int = 400,
+        early_stopping: int | None = None,
+        grad_clip: float | None = 1.0,
+        n_ensemble: int = 1,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_blocks = n_blocks
+        self.hidden_units = hidden_units
+        self.activation = activation
+        self.batch_norm = batch_norm
+        self.transform = transform
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.grad_clip = grad_clip
+        self.n_ensemble = n_ensemble
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> ConditionalFlow:
+        """Build a flow from a named preset of :data:`PRESETS`, with keyword overrides.
+
+        Parameters
+        ----------
+        name : {"published", "sk_cathode"}
+        **overrides
+            Any ``__init__`` argument, e.g. ``max_epochs=50, random_state=1``.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+        params = dict(PRESETS[name])
+        valid = set(cls().get_params())
+        unknown = sorted(set(overrides) - valid)
+        if unknown:
+            raise TypeError(f"unknown ConditionalFlow argument(s) {unknown}; valid: {sorted(valid)}")
+        params.update(overrides)
+        return cls(**params)
+
+    def _check_params(self) -> None:
+        def positive_int(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+        for name in ("n_blocks", "batch_size", "max_epochs", "n_ensemble"):
+            positive_int(name)
+        if self.early_stopping is not None:
+            positive_int("early_stopping")
+        units = [self.hidden_units] if isinstance(self.hidden_units, (int, np.integer)) else list(
+            self.hidden_units
+        )
+        if not units or any(isinstance(u, bool) or int(u) < 1 for u in units):
+            raise ValueError(f"hidden_units must be a positive int or a list of them, got {units!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation={self.activation!r} is not supported; expected one of {sorted(ACTIVATIONS)}"
+            )
+        if self._transform_kind not in ("affine", "spline"):
+            raise ValueError(f"transform={self._transform_kind!r}; expected 'affine' or 'spline'")
+        for name in ("learning_rate", "weight_decay"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0 or (name == "learning_rate" and value == 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be None or > 0, got {self.grad_clip!r}")
+        check_random_seed(self.random_state)
+
+    @property
+    def _transform_kind(self) -> Any:
+        return type(self).__dict__["transform"].param(self)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self, X: Any, m: Any, *, X_val: Any = None, m_val: Any = None
+    ) -> ConditionalFlow:
+        """Train the flow by maximum likelihood of X given m.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_events, n_features)
+            Training features (already preprocessed, e.g. by a LogitScaler).
+        m : array-like of shape (n_events,)
+            Condition per event (e.g. dimuon mass in GeV).
+        X_val, m_val : array-like, optional
+            Validation set for best-epoch selection and early stopping. When omitted, 20 % of
+            the events are split off at random (seeded by ``random_state``).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X = check_features(X, dtype=np.float32)
+        m = check_condition(m, n_events=X.shape[0], dtype=np.float32)
+        seed = check_random_seed(self.random_state)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0] % (2**31))
+        if (X_val is None) != (m_val is None):
+            raise ValueError("pass both X_val and m_val, or neither (then 20 % of X is held out)")
+        if X_val is None:
+            if X.shape[0] < 10:
+                raise ValueError(
+                    f"X has {X.shape[0]} events; need at least 10 to split off a validation set"
+                )
+            order = np.random.default_rng(seed).permutation(X.shape[0])
+            n_val = max(1, int(round(0.2 * X.shape[0])))
+            X, X_val, m, m_val = X[order[n_val:]], X[order[:n_val]], m[order[n_val:]], m[order[:n_val]]
+        else:
+            X_val = check_features(X_val, name="X_val", n_features=X.shape[1], dtype=np.float32)
+            m_val = check_condition(m_val, n_events=X_val.shape[0], name="m_val", dtype=np.float32)
+        if X.shape[0] < 2:
+            raise ValueError(f"X has {X.shape[0]} training event(s); need at least 2")
+
+        self.device_ = resolve_device(self.device)
+        dev = self.device_
+        x_loc, x_scale = X.mean(0), X.std(0)
+        x_scale = np.where(x_scale > 0, x_scale, 1.0).astype(np.float32)
+        m_loc, m_scale = float(m.mean()), float(m.std()) or 1.0
+        Xt, mt = torch.from_numpy(X).to(dev), torch.from_numpy(m).to(dev)
+        Xv, mv = torch.from_numpy(X_val).to(dev), torch.from_numpy(m_val).to(dev)
+
+        self.n_features_in_ = X.shape[1]
+        self.m_range_ = (float(min(m.min(), m_val.min())), float(max(m.max(), m_val.max())))
+        self._stats = dict(
+            x_loc=torch.from_numpy(x_loc.astype(np.float32)),
+            x_scale=torch.from_numpy(x_scale),
+            m_loc=torch.tensor(m_loc, dtype=torch.float32),
+            m_scale=torch.tensor(m_scale, dtype=torch.float32),
+        )
+        flows, history = [], []
+        for member in range(self.n_ensemble):
+            flow, hist = self._fit_one(seed + member, Xt, mt, Xv, mv, member)
+            flows.append(flow)
+            history.append(hist)
+        self.flows_ = flows
+        self.history_ = history
+        return self
+
+    def _build(self) -> ConditionalMAF:
+        return build_conditional_flow(
+            self.n_features_in_,
+            n_blocks=int(self.n_blocks),
+            hidden_units=self.hidden_units,
+            activation=self.activation,
+            batch_norm=bool(self.batch_norm),
+            transform=self._transform_kind,
+            **self._stats,
+        ).to(self.device_)
+
+    def _fit_one(self, seed, Xt, mt, Xv, mv, member):
+        torch.manual_seed(seed)
+        flow = self._build()
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        params = [p for p in flow.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=self.learning_rate, weight_decay=self.weight_decay)
+        n, bs = Xt.shape[0], int(self.batch_size)
+        hist: dict[str, Any] = {"train_loss": [], "val_loss": [], "best_epoch": -1}
+        best_loss, best_state, since_best = np.inf, None, 0
+        desc = f"flow {member + 1}/{self.n_ensemble}" if self.n_ensemble > 1 else "flow"
+        bar = tqdm(range(int(self.max_epochs)), desc=desc, disable=not self.verbose, leave=False)
+        for epoch in bar:
+            flow.train()
+            perm = torch.randperm(n, generator=gen).to(Xt.device)
+            total, count = 0.0, 0
+            for start in range(0, n, bs):
+                idx = perm[start : start + bs]
+                if idx.numel() < 2:  # batch-norm needs two events
+                    continue
+                loss = -flow.log_prob(Xt[idx], mt[idx]).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+                opt.step()
+                total += loss.item() * idx.numel()
+                count += idx.numel()
+            train_loss = total / max(count, 1)
+            flow.eval()
+            val_loss = float(-_batched_log_prob(flow, Xv, mv).mean())
+            hist["train_loss"].append(train_loss)
+            hist["val_loss"].append(val_loss)
+            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+            if np.isfinite(val_loss) and val_loss < best_loss:
+                best_loss, since_best = val_loss, 0
+                best_state = copy.deepcopy(flow.state_dict())
+                hist["best_epoch"] = epoch
+            else:
+                since_best += 1
+            if not np.isfinite(train_loss):
+                log.warning("flow %d: non-finite training loss at epoch %d; stopping", member, epoch)
+                break
+            if self.early_stopping is not None and since_best >= self.early_stopping:
+                log.info("flow %d: early stop at epoch %d (best %d)", member, epoch, hist["best_epoch"])
+                break
+        bar.close()
+        if best_state is None:
+            raise RuntimeError(
+                "flow training produced no finite validation loss; lower learning_rate or check "
+                "that the inputs are standardized (e.g. with ml.preprocessing.LogitScaler)"
+            )
+        flow.load_state_dict(best_state)
+        flow.eval()
+        log.info("flow %d: best epoch %d, val loss %.4f", member, hist["best_epoch"], best_loss)
+        return flow, hist
+
+    # ------------------------------------------------------------------ inference
+    def _check_inputs(self, X: Any, m: Any, name: str = "X") -> tuple[torch.Tensor, torch.Tensor]:
+        check_fitted(self, "flows_")
+        X = check_features(X, name=name, n_features=self.n_features_in_, dtype=np.float32)
+        m = check_condition(m, n_events=X.shape[0], dtype=np.float32)
+        warn_if_outside(m, *self.m_range_, owner=type(self).__name__)
+        return torch.from_numpy(X).to(self.device_), torch.from_numpy(m).to(self.device_)
+
+    def score_samples(self, X: Any, m: Any) -> np.ndarray:
+        """Log density log p(x | m) per event, in the space of the inputs given to ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_events, n_features)
+        m : array-like of shape (n_events,)
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_events,), float64
+            For an ensemble, the log of the mean of the members' densities.
+        """
+        Xt, mt = self._check_inputs(X, m)
+        per_member = torch.stack([_batched_log_prob(f, Xt, mt) for f in self.flows_]).double()
+        out = torch.logsumexp(per_member, 0) - np.log(len(self.flows_))
+        return out.cpu().numpy()
+
+    def sample(self, m: Any, random_state: int | None = None) -> np.ndarray:
+        """Draw one x per condition value.
+
+        Parameters
+        ----------
+        m : array-like of shape (n_events,)
+            Conditions (e.g. masses from :mod:`ml.mass`).
+        random_state : int or None
+            Seed of this draw; same seed, same samples.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_events, n_features), float64
+        """
+        check_fitted(self, "flows_")
+        m = check_condition(m, dtype=np.float32)
+        warn_if_outside(m, *self.m_range_, owner=type(self).__name__)
+        seed = check_random_seed(random_state)
+        gen = torch.Generator(device="cpu")
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(seed)
+        n, k = m.shape[0], len(self.flows_)
+        member = torch.randint(k, (n,), generator=gen) if k > 1 else torch.zeros(n, dtype=torch.long)
+        z = torch.randn(n, self.n_features_in_, generator=gen)
+        out = torch.empty(n, self.n_features_in_)
+        mt = torch.from_numpy(m)
+        for j, flow in enumerate(self.flows_):
+            sel = (member == j).nonzero().squeeze(-1)
+            if sel.numel():
+                out[sel] = _batched(flow.from_latent, z[sel], mt[sel], self.device_).cpu()
+        return out.double().numpy()
+
+    def _to_latent(self, X: Any, m: Any, *, member: int = 0) -> np.ndarray:
+        """Map X to the flow's standard-normal latent space at condition m.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_events, n_features)
+        m : array-like of shape (n_events,)
+        member : int, default 0
+            Ensemble member whose latent space is used (the latent spaces of members differ).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_events, n_features)
+        """
+        Xt, mt = self._check_inputs(X, m)
+        flow = self._member(member)
+        return _batched(lambda x, c: flow.to_latent(x, c)[0], Xt, mt, self.device_).double().cpu().numpy()
+
+    transform = _MethodAndParam(_to_latent)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyper-parameters as passed to ``__init__`` (sklearn convention)."""
+        params = super().get_params(deep=deep)
+        params["transform"] = type(self).__dict__["transform"].param(self)
+        return params
+
+    def inverse_transform(self, Z: Any, m: Any, *, member: int = 0) -> np.ndarray:
+        """Map latent Z back to feature space at condition m (inverse of :meth:`transform`)."""
+        Zt, mt = self._check_inputs(Z, m, name="Z")
+        flow = self._member(member)
+        return _batched(flow.from_latent, Zt, mt, self.device_).double().cpu().numpy()
+
+    def _member(self, member: int) -> ConditionalMAF:
+        if not 0 <= member < len(self.flows_):
+            raise ValueError(f"member={member} out of range; this flow has {len(self.flows_)} member(s)")
+        return self.flows_[member]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write parameters, statistics and weights to ``path`` (torch format, atomic write)."""
+        check_fitted(self, "flows_")
+        state = {
+            "format": "ml.flows.ConditionalFlow/1",
+            "params": self.get_params(),
+            "n_features_in": self.n_features_in_,
+            "m_range": list(self.m_range_),
+            "stats": {k: v.cpu() for k, v in self._stats.items()},
+            "history": self.history_,
+            "state_dicts": [{k: v.cpu() for k, v in f.state_dict().items()} for f in self.flows_],
+        }
+        atomic_torch_save(state, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> ConditionalFlow:
+        """Load a flow written by :meth:`save` (optionally onto another ``device``)."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no saved flow at {path}; expected a file written by save()")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != "ml.flows.ConditionalFlow/1":
+            raise ValueError(f"{path} is not a ConditionalFlow file written by ConditionalFlow.save")
+        params = dict(state["params"])
+        if device is not None:
+            params["device"] = device
+        self = cls(**params)
+        self.device_ = resolve_device(self.device)
+        self.n_features_in_ = int(state["n_features_in"])
+        self.m_range_ = tuple(float(v) for v in state["m_range"])
+        self._stats = state["stats"]
+        self.history_ = state["history"]
+        flows = []
+        for sd in state["state_dicts"]:
+            flow = self._build()
+            flow.load_state_dict(sd)
+            flows.append(flow.eval())
+        self.flows_ = flows
+        return self
+
+
+def _batched(fn, x: torch.Tensor, m: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Apply ``fn(x, m)`` without gradients in chunks of events."""
+    outs = []
+    with torch.no_grad():
+        for start in range(0, x.shape[0], _EVAL_CHUNK):
+            outs.append(fn(x[start : start + _EVAL_CHUNK].to(device), m[start : start + _EVAL_CHUNK].to(device)))
+    return torch.cat(outs)
+
+
+def _batched_log_prob(flow: ConditionalMAF, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    return _batched(flow.log_prob, x, m, x.device)

@@ -1,0 +1,274 @@
+"""Tests of ml.flows.ConditionalFlow: correctness on a known conditional density, API contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from ml.flows import PRESETS, ConditionalFlow
+from ml._validation import NotFittedError
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small networks run fastest (and reproducibly) on one thread of the shared CPU."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def toy(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """2-D Gaussian whose mean and correlation move with m ~ U(0, 1)."""
+    m = rng.uniform(0.0, 1.0, n)
+    mean, rho = _toy_params(m)
+    z1, z2 = rng.standard_normal((2, n))
+    x1 = mean[:, 0] + z1
+    x2 = mean[:, 1] + 0.5 * (rho * z1 + np.sqrt(1 - rho**2) * z2)
+    return np.c_[x1, x2], m
+
+
+def _toy_params(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.c_[2.0 * m, -m], 0.8 * m - 0.2
+
+
+def toy_logpdf(X: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Exact log density of :func:`toy` (sigma_1 = 1, sigma_2 = 0.5, correlation rho(m))."""
+    mean, rho = _toy_params(m)
+    u = X[:, 0] - mean[:, 0]
+    v = (X[:, 1] - mean[:, 1]) / 0.5
+    q = (u**2 - 2 * rho * u * v + v**2) / (1 - rho**2)
+    return -0.5 * q - np.log(2 * np.pi * 0.5) - 0.5 * np.log(1 - rho**2)
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    rng = np.random.default_rng(11)
+    return toy(600, rng)
+
+
+@pytest.fixture(scope="module")
+def small_flow(small_data):
+    X, m = small_data
+    with torch_threads(1):
+        return ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=2, random_state=0).fit(X, m)
+
+
+class torch_threads:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self) -> None:
+        self.old = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self.old)
+
+
+# --------------------------------------------------------------------------- correctness
+@pytest.mark.slow
+def test_learns_known_conditional_density_within_005_nats():
+    rng = np.random.default_rng(2024)
+    X, m = toy(12000, rng)
+    X_test, m_test = toy(20000, rng)
+    flow = ConditionalFlow(
+        n_blocks=4, hidden_units=32, batch_norm=False, learning_rate=1e-3, max_epochs=40,
+        random_state=0,
+    ).fit(X, m)
+    learned = flow.score_samples(X_test, m_test).mean()
+    true = toy_logpdf(X_test, m_test).mean()
+    assert abs(learned - true) < 0.05, (learned, true)
+    # 5000 samples at held-out masses against exact draws at the same masses: per-dimension KS
+    # (sensitive to CDF differences of ~3 %) and the m-dependent correlation at high m
+    S = flow.sample(m_test[:5000], random_state=5)
+    for j in range(2):
+        assert stats.ks_2samp(S[:, j], X_test[:5000, j]).pvalue > 0.01
+    hi = m_test[:5000] > 0.7
+    rho_true = np.corrcoef(X_test[:5000][hi].T)[0, 1]
+    assert np.corrcoef(S[hi].T)[0, 1] == pytest.approx(rho_true, abs=0.05)
+
+
+def test_log_prob_matches_pyro_transformed_distribution(small_flow, small_data):
+    X, m = small_data
+    flow = small_flow.flows_[0]
+    xt = torch.tensor(X[:50], dtype=torch.float32)
+    mt = torch.tensor(m[:50], dtype=torch.float32)
+    with torch.no_grad():
+        ours = flow.log_prob(xt, mt)
+        pyro_lp = flow.condition(mt).log_prob(xt)
+    np.testing.assert_allclose(ours.numpy(), pyro_lp.numpy(), atol=1e-5)
+
+
+def test_log_det_matches_autograd_jacobian(small_data):
+    X, m = small_data
+    fl = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=1, transform="spline",
+                         random_state=3).fit(X, m)
+    flow = fl.flows_[0]
+    x = torch.tensor(X[:4], dtype=torch.float64)
+    c = torch.tensor(m[:4], dtype=torch.float64)
+    flow = flow.double()
+    _, ladj = flow.to_latent(x, c)
+    for i in range(4):
+        jac = torch.autograd.functional.jacobian(lambda v: flow.to_latent(v[None], c[i : i + 1])[0][0], x[i])
+        assert ladj[i].item() == pytest.approx(torch.linalg.slogdet(jac)[1].item(), abs=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["affine", "spline"])
+def test_transform_inverse_round_trip(kind, small_data):
+    X, m = small_data
+    flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=1, transform=kind,
+                           random_state=1).fit(X, m)
+    Z = flow.transform(X, m)
+    assert Z.shape == X.shape
+    np.testing.assert_allclose(flow.inverse_transform(Z, m), X, atol=1e-4)
+
+
+def test_sampling_shape_and_seed(small_flow, small_data):
+    _, m = small_data
+    a = small_flow.sample(m[:100], random_state=7)
+    b = small_flow.sample(m[:100], random_state=7)
+    c = small_flow.sample(m[:100], random_state=8)
+    assert a.shape == (100, 2) and a.dtype == np.float64
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_same_seed_same_model(small_data):
+    X, m = small_data
+    kw = dict(n_blocks=2, hidden_units=8, max_epochs=2, random_state=5)
+    a = ConditionalFlow(**kw).fit(X, m).score_samples(X[:20], m[:20])
+    b = ConditionalFlow(**kw).fit(X, m).score_samples(X[:20], m[:20])
+    c = ConditionalFlow(**{**kw, "random_state": 6}).fit(X, m).score_samples(X[:20], m[:20])
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_ensemble_is_mixture_of_members(small_data):
+    X, m = small_data
+    flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=1, n_ensemble=2,
+                           random_state=2).fit(X, m)
+    assert len(flow.flows_) == 2 and len(flow.history_) == 2
+    xt, mt = torch.tensor(X[:30], dtype=torch.float32), torch.tensor(m[:30], dtype=torch.float32)
+    with torch.no_grad():
+        p = [f.log_prob(xt, mt).double().exp().numpy() for f in flow.flows_]
+    np.testing.assert_allclose(flow.score_samples(X[:30], m[:30]), np.log((p[0] + p[1]) / 2), rtol=1e-6)
+    assert flow.sample(m[:10], random_state=0).shape == (10, 2)
+
+
+def test_history_best_epoch_and_early_stopping(small_data):
+    X, m = small_data
+    flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=30, early_stopping=2,
+                           learning_rate=0.05, random_state=0).fit(X[:300], m[:300])
+    h = flow.history_[0]
+    assert len(h["train_loss"]) == len(h["val_loss"]) <= 30
+    assert h["best_epoch"] == int(np.argmin(h["val_loss"]))
+    # the restored weights are those of the best epoch
+    val_X, val_m = X[300:], m[300:]
+    flow2 = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=4, random_state=0).fit(
+        X[:300], m[:300], X_val=val_X, m_val=val_m
+    )
+    h2 = flow2.history_[0]
+    best = h2["val_loss"][h2["best_epoch"]]
+    assert -flow2.score_samples(val_X, val_m).mean() == pytest.approx(best, abs=1e-4)
+
+
+def test_save_load_round_trip(tmp_path, small_flow, small_data):
+    X, m = small_data
+    path = tmp_path / "flow.pt"
+    small_flow.save(path)
+    loaded = ConditionalFlow.load(path)
+    assert loaded.get_params() == small_flow.get_params()
+    np.testing.assert_array_equal(loaded.score_samples(X, m), small_flow.score_samples(X, m))
+    np.testing.assert_array_equal(
+        loaded.sample(m[:20], random_state=1), small_flow.sample(m[:20], random_state=1)
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["flow.pt"]  # no temp file left behind
+
+
+def test_presets_and_params():
+    flow = ConditionalFlow.from_preset("published", max_epochs=3)
+    assert flow.get_params()["n_blocks"] == 6 and flow.max_epochs == 3
+    sk = ConditionalFlow.from_preset("sk_cathode")
+    assert (sk.n_blocks, sk.hidden_units, sk.activation, sk.learning_rate) == (15, 128, "relu", 1e-4)
+    assert PRESETS["published"]["learning_rate"] == 7.5e-4
+    spline = ConditionalFlow(transform="spline")
+    assert spline.get_params()["transform"] == "spline" and callable(spline.transform)
+    with pytest.raises(ValueError, match="unknown preset 'nflows'"):
+        ConditionalFlow.from_preset("nflows")
+    with pytest.raises(TypeError, match="unknown ConditionalFlow argument"):
+        ConditionalFlow.from_preset("published", n_layers=3)
+
+
+# --------------------------------------------------------------------------- errors
+def test_unfitted_use_raises():
+    flow = ConditionalFlow()
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        flow.score_samples(np.zeros((2, 2)), np.zeros(2))
+    with pytest.raises(NotFittedError, match="call fit"):
+        flow.sample(np.zeros(2))
+    with pytest.raises(NotFittedError):
+        flow.save("unused.pt")
+
+
+@pytest.mark.parametrize(
+    ("X", "m", "match"),
+    [
+        (np.zeros(10), np.zeros(10), "X must be 2-D"),
+        (np.zeros((10, 2)), np.zeros(9), "m has 9 values but X has 10 events"),
+        (np.full((10, 2), np.nan), np.zeros(10), "X contains 20 NaN/inf"),
+        (np.zeros((10, 2)), np.r_[np.inf, np.zeros(9)], "m contains 1 NaN/inf"),
+        (np.zeros((10, 2)), np.zeros((10, 2)), r"m must be 1-D \(n_events,\)"),
+    ],
+)
+def test_bad_fit_inputs(X, m, match):
+    with pytest.raises(ValueError, match=match):
+        ConditionalFlow(max_epochs=1).fit(X, m)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"activation": "swish"}, "activation='swish' is not supported"),
+        ({"transform": "planar"}, "transform='planar'; expected 'affine' or 'spline'"),
+        ({"n_blocks": 0}, "n_blocks must be a positive int"),
+        ({"learning_rate": -1.0}, "learning_rate must be a positive"),
+        ({"device": "tpu"}, "device='tpu' is not a valid torch device"),
+    ],
+)
+def test_bad_hyper_parameters(kwargs, match, small_data):
+    X, m = small_data
+    with pytest.raises(ValueError, match=match):
+        ConditionalFlow(max_epochs=1, **kwargs).fit(X, m)
+
+
+def test_predict_input_checks_and_out_of_range_warning(small_flow, small_data):
+    X, m = small_data
+    with pytest.raises(ValueError, match="X has 3 features .* fitted with 2"):
+        small_flow.score_samples(np.zeros((4, 3)), np.zeros(4) + 0.5)
+    with pytest.raises(ValueError, match="X contains 1 NaN/inf"):
+        small_flow.score_samples(np.r_[X[:3], [[np.nan, 0.0]]], m[:4])
+    with pytest.warns(UserWarning, match="1 of 4 m value.* outside the range"):
+        out = small_flow.score_samples(X[:4], np.r_[m[:3], 5.0])
+    assert np.isfinite(out).all()
+    with pytest.warns(UserWarning, match="outside the range"):
+        small_flow.sample(np.array([-3.0]), random_state=0)
+    with pytest.raises(ValueError, match="member=3 out of range"):
+        small_flow.transform(X[:2], m[:2], member=3)
+
+
+def test_validation_set_must_come_in_pairs(small_data):
+    X, m = small_data
+    with pytest.raises(ValueError, match="pass both X_val and m_val"):
+        ConditionalFlow(max_epochs=1).fit(X, m, X_val=X)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no saved flow at"):
+        ConditionalFlow.load(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "other"}, bad)
+    with pytest.raises(ValueError, match="is not a ConditionalFlow file"):
+        ConditionalFlow.load(bad)
