@@ -1,0 +1,133 @@
+"""Goodness of fit of the sideband model and an F-test to choose the polynomial degree.
+
+* Pearson χ²/ndf and the saturated-model (deviance) p-value of the sideband bins: the deviance
+  ``D = 2 Σ [λ - n + n ln(n/λ)]`` is asymptotically χ²(ndf) with ``ndf = bins - parameters``
+  (Baker & Cousins, NIM 221 (1984) 437).
+* Fisher F-test between nested polynomial degrees, as used to pick the degree of sideband fits in
+  dijet / diphoton resonance searches (e.g. arXiv:1911.03947): go one degree higher only while the
+  improvement is significant at ``alpha``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+log = logging.getLogger(__name__)
+
+__all__ = ["goodness_of_fit", "deviance", "f_test", "choose_degree"]
+
+
+def deviance(counts: np.ndarray, expected: np.ndarray) -> float:
+    """Poisson deviance ``2 Σ [λ - n + n ln(n/λ)]`` (``n ln n`` → 0 for ``n = 0``)."""
+    n = np.asarray(counts, dtype=np.float64)
+    lam = np.clip(np.asarray(expected, dtype=np.float64), 1e-300, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(n > 0, n * np.log(n / lam), 0.0)
+    return float(2.0 * np.sum(lam - n + term))
+
+
+def goodness_of_fit(counts: np.ndarray, expected: np.ndarray, n_params: int) -> dict:
+    """χ²/ndf and the saturated-model p-value of a binned Poisson fit.
+
+    Parameters
+    ----------
+    counts, expected : array_like
+        Observed and fitted counts per bin (the sideband bins).
+    n_params : int
+        Number of fitted parameters.
+
+    Returns
+    -------
+    dict
+        ``chi2`` (Pearson), ``deviance``, ``ndf``, ``chi2_ndf``, ``p_saturated`` (NaN if ndf ≤ 0).
+    """
+    n = np.asarray(counts, dtype=np.float64)
+    lam = np.clip(np.asarray(expected, dtype=np.float64), 1e-300, None)
+    chi2 = float(np.sum((n - lam) ** 2 / lam))
+    dev = deviance(n, lam)
+    ndf = int(n.size - n_params)
+    if ndf <= 0:
+        return {"chi2": chi2, "deviance": dev, "ndf": ndf, "chi2_ndf": float("nan"),
+                "p_saturated": float("nan")}
+    return {"chi2": chi2, "deviance": dev, "ndf": ndf, "chi2_ndf": chi2 / ndf,
+            "p_saturated": float(sps.chi2.sf(dev, ndf))}
+
+
+def f_test(dev_low: float, n_par_low: int, dev_high: float, n_par_high: int, n_bins: int) -> float:
+    """p-value of the F-test that the larger model (``n_par_high``) does not improve the fit.
+
+    ``F = [(D_low - D_high)/(p_high - p_low)] / [D_high/(n_bins - p_high)]`` ~ F(p_high - p_low,
+    n_bins - p_high) for deviances ``D`` of nested models.
+    """
+    d1 = n_par_high - n_par_low
+    d2 = n_bins - n_par_high
+    if d1 <= 0 or d2 <= 0:
+        raise ValueError(f"F-test needs n_par_low < n_par_high < n_bins, got {n_par_low}, {n_par_high}, {n_bins}")
+    if dev_high <= 0:
+        return 0.0
+    f = max(dev_low - dev_high, 0.0) / d1 / (dev_high / d2)
+    return float(sps.f.sf(f, d1, d2))
+
+
+def choose_degree(
+    masses: np.ndarray,
+    *,
+    window,
+    degrees: Sequence[int] = (1, 2, 3, 4, 5, 6, 7),
+    alpha: float = 0.05,
+    n_sr_edges: int = 12,
+) -> tuple[int, list[dict]]:
+    """Lowest polynomial degree that higher degrees do not significantly improve (F-test).
+
+    The sideband bins are fitted with each degree (background-only, pyhf fit of
+    :class:`stats.model.BumpModel`); starting from the lowest degree, the next one is accepted while
+    its F-test p-value is below ``alpha``.
+
+    Returns
+    -------
+    degree : int
+        The chosen degree.
+    table : list of dict
+        Per degree: ``degree``, ``deviance``, ``ndf``, ``p_saturated``, ``chi2_ndf``,
+        ``p_f_test`` (vs the previous degree; NaN for the first).
+    """
+    from stats.binning import make_bins
+    from stats.model import BumpModel
+
+    binning = make_bins(window, n_sr_edges)
+    counts = binning.histogram(np.asarray(masses, dtype=np.float64))
+    sb_counts = counts[binning.sb_mask]
+    table: list[dict] = []
+    for deg in sorted(set(int(d) for d in degrees)):
+        model = BumpModel.from_counts(binning, counts, deg)
+        out = model.fit(model.data_vector(counts))
+        if not out.converged:
+            table.append({"degree": deg, "deviance": float("nan"), "p_f_test": float("nan"),
+                          "message": out.message})
+            continue
+        expected_sb = model.sideband_expected(out.pars_free)
+        row = {"degree": deg, **goodness_of_fit(sb_counts, expected_sb, deg + 1)}
+        row["p_f_test"] = float("nan")
+        prev = next((r for r in reversed(table) if np.isfinite(r["deviance"])), None)
+        if prev is not None:
+            row["p_f_test"] = f_test(prev["deviance"], prev["degree"] + 1, row["deviance"], deg + 1,
+                                     sb_counts.size)
+        table.append(row)
+    chosen = None
+    for row in table:
+        if not np.isfinite(row["deviance"]):
+            continue
+        if chosen is None:
+            chosen = row["degree"]
+        elif row["p_f_test"] < alpha:
+            chosen = row["degree"]
+        else:
+            break
+    if chosen is None:
+        raise ValueError(f"no polynomial degree in {list(degrees)} could be fitted to the sidebands")
+    log.info("F-test chose degree %d", chosen)
+    return chosen, table

@@ -1,0 +1,400 @@
+"""The bump-hunt likelihood as a pyhf HistFactory model, and its robust profile-likelihood fits.
+
+Channels (pyhf orders them by name):
+
+* ``sidebands`` – every sideband bin (left then right);
+* ``signal_region`` – one counting bin over the whole SR (default, as in arXiv:2502.14036) or its
+  fine bins (``sr_fine=True``).
+
+Samples: ``bernstein_k`` (k = 0..degree), the Bernstein basis integrated over each bin
+(:mod:`stats.background`), each with its own ``normfactor`` ``bkg_c{k}``; ``signal`` in the SR only,
+scaled by the ``normfactor`` ``mu`` (the POI).  Normfactors are kept O(1): each basis sample is
+scaled so that it alone holds ``1/(degree+1)`` of the sideband counts the model was built for, and
+the signal sample holds ``sqrt(B_SR)`` events, so ``mu = 1`` is a one-sigma-sized excess.  Bounds:
+``bkg_c{k}`` in ``[0, 50 (degree + 1)]`` (``>= 0`` keeps the polynomial positive), ``mu`` from
+``-0.8 B_SR/s_nominal`` (a deficit may be fitted so the signed Z is defined, the Poisson mean stays
+positive) to ``max(20, 5 (N_SR + 10)/s_nominal)``.  Fits that end on an upper bound are repeated
+with the bound widened 10×.
+
+Fits use pyhf's own maximum-likelihood fit (numpy backend, scipy SLSQP) from a non-negative
+least-squares starting point; a failed minimization is retried from other starting points before
+it is reported as failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyhf
+from scipy.optimize import nnls
+
+from stats.background import bernstein_bin_integrals
+from stats.binning import Binning
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BumpModel", "FitOutcome", "numpy_backend"]
+
+POI = "mu"
+_UPPER_C = 50.0
+
+
+@contextmanager
+def numpy_backend():
+    """Run pyhf with the numpy backend and the scipy optimizer, restoring the previous backend."""
+    tensorlib, optimizer = pyhf.get_backend()
+    same = tensorlib.name == "numpy" and optimizer.name == "scipy"
+    if not same:
+        pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    try:
+        yield
+    finally:
+        if not same:
+            pyhf.set_backend(tensorlib, optimizer)
+
+
+@dataclass
+class FitOutcome:
+    """Result of the two profile-likelihood fits (free ``mu`` and ``mu = 0``) of one data set.
+
+    Attributes
+    ----------
+    converged : bool
+        Both fits succeeded with finite likelihoods.
+    message : str
+        Empty when all went well; the reason otherwise (also notes retries).
+    pars_free, pars_bkg : numpy.ndarray
+        Best-fit parameters (pyhf order) of the free and background-only fit.
+    twice_nll_free, twice_nll_bkg : float
+        ``-2 ln L`` at the two minima.
+    t0 : float
+        ``twice_nll_bkg - twice_nll_free`` clipped at 0.
+    """
+
+    converged: bool
+    message: str = ""
+    pars_free: np.ndarray | None = None
+    pars_bkg: np.ndarray | None = None
+    twice_nll_free: float = float("nan")
+    twice_nll_bkg: float = float("nan")
+    t0: float = float("nan")
+    retries: list[str] = field(default_factory=list)
+
+
+class BumpModel:
+    """Sideband polynomial + SR signal model on a fixed binning, reusable across data sets.
+
+    Parameters
+    ----------
+    binning : Binning
+        From :func:`stats.binning.make_bins`.
+    degree : int
+        Degree of the Bernstein polynomial (default 5, as published).
+    n_sb_expected : float
+        Sideband count the sample normalisations are scaled to (keeps normfactors O(1)).
+    b_sr_expected : float
+        SR background the signal sample is scaled to: ``s_nominal = sqrt(b_sr_expected)``.
+    sr_fine : bool
+        Use the fine SR bins as separate bins instead of one counting bin.
+    signal_shape : array_like, optional
+        Fraction of the signal in each fine SR bin (``sr_fine=True`` only; default: flat).
+    """
+
+    def __init__(
+        self,
+        binning: Binning,
+        degree: int = 5,
+        *,
+        n_sb_expected: float,
+        b_sr_expected: float,
+        sr_fine: bool = False,
+        signal_shape: np.ndarray | None = None,
+        positive_coefficients: bool = False,
+    ) -> None:
+        self.binning = binning
+        self.positive_coefficients = bool(positive_coefficients)
+        self.degree = int(degree)
+        self.sr_fine = bool(sr_fine)
+        integrals = bernstein_bin_integrals(binning.edges, self.degree, binning.low, binning.high)
+        sb = integrals[binning.sb_mask]
+        sr_fine_int = integrals[binning.sr_mask]
+        sr = sr_fine_int if self.sr_fine else sr_fine_int.sum(axis=0, keepdims=True)
+        n_sb = max(float(n_sb_expected), 1.0)
+        self.scales = n_sb / (self.degree + 1) / sb.sum(axis=0)
+        self.basis_sb = sb * self.scales
+        self.basis_sr = sr * self.scales
+        self.s_nominal = float(np.sqrt(max(float(b_sr_expected), 1.0)))
+        n_sr_bins = self.basis_sr.shape[0]
+        if signal_shape is None:
+            shape = np.full(n_sr_bins, 1.0 / n_sr_bins)
+        else:
+            if not self.sr_fine:
+                raise ValueError("signal_shape needs sr_fine=True (one fraction per fine SR bin)")
+            shape = np.asarray(signal_shape, dtype=np.float64)
+            if shape.shape != (n_sr_bins,) or np.any(shape < 0) or shape.sum() <= 0:
+                raise ValueError(
+                    f"signal_shape must be {n_sr_bins} non-negative fractions, got {signal_shape!r}"
+                )
+            shape = shape / shape.sum()
+        self.signal_sr = self.s_nominal * shape
+        self.spec = self._channels()
+        with numpy_backend():
+            self.model = pyhf.Model(self.spec, poi_name=POI, validate=True)
+        cfg = self.model.config
+        self.par_names = list(cfg.par_order)
+        self.poi_index = cfg.poi_index
+        self._bkg_idx = np.array([cfg.par_slice(f"bkg_c{k}").start for k in range(self.degree + 1)])
+        self._slices = {ch: cfg.channel_slices[ch] for ch in cfg.channels}
+        # linear structure: expected counts = A @ pars (pyhf parameter and bin order)
+        n_bins = sum(cfg.channel_nbins.values())
+        self.A = np.zeros((n_bins, cfg.npars))
+        self.A[self._slices["sidebands"], self._bkg_idx] = self.basis_sb
+        self.A[self._slices["signal_region"], self._bkg_idx] = self.basis_sr
+        self.A[self._slices["signal_region"], self.poi_index] = self.signal_sr
+        c_low = 0.0 if self.positive_coefficients else -_UPPER_C * (self.degree + 1)
+        self.base_bounds = [(c_low, _UPPER_C * (self.degree + 1))] * cfg.npars
+        b_sr = float(b_sr_expected)
+        self.base_bounds[self.poi_index] = (
+            -0.8 * max(b_sr, 1.0) / self.s_nominal,
+            max(20.0, 5.0 * (b_sr + 10.0) / self.s_nominal),
+        )
+
+    # ----------------------------------------------------------------------------------------
+    @classmethod
+    def from_counts(cls, binning: Binning, counts: np.ndarray, degree: int = 5, **kwargs) -> BumpModel:
+        """Build a model scaled to the given per-bin counts (all bins of ``binning``)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        n_sb = counts[binning.sb_mask].sum()
+        # rough SR background: sideband density per GeV interpolated linearly is good enough here
+        width_sb = np.diff(binning.edges)[binning.sb_mask].sum()
+        width_sr = np.diff(binning.edges)[binning.sr_mask].sum()
+        b_sr = max(n_sb * width_sr / max(width_sb, 1e-12), counts[binning.sr_mask].sum() * 0.5)
+        return cls(binning, degree, n_sb_expected=n_sb, b_sr_expected=b_sr, **kwargs)
+
+    def _channels(self) -> dict:
+        bkg_sb, bkg_sr = [], []
+        for k in range(self.degree + 1):
+            mod = [{"name": f"bkg_c{k}", "type": "normfactor", "data": None}]
+            bkg_sb.append({"name": f"bernstein_{k}", "data": self.basis_sb[:, k].tolist(), "modifiers": mod})
+            bkg_sr.append({"name": f"bernstein_{k}", "data": self.basis_sr[:, k].tolist(), "modifiers": mod})
+        signal = {
+            "name": "signal",
+            "data": self.signal_sr.tolist(),
+            "modifiers": [{"name": POI, "type": "normfactor", "data": None}],
+        }
+        return {
+            "channels": [
+                {"name": "sidebands", "samples": bkg_sb},
+                {"name": "signal_region", "samples": [*bkg_sr, signal]},
+            ]
+        }
+
+    def parameter_bounds(self) -> list[tuple[float, float]]:
+        """Bounds used in the fits: list of ``(low, high)`` per parameter in pyhf order."""
+        return list(self.base_bounds)
+
+    # ----------------------------------------------------------------------------------------
+    def split_counts(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-bin counts of the full binning → (sideband bins, SR bins as modelled)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        if counts.shape != (self.binning.n_bins,):
+            raise ValueError(f"expected {self.binning.n_bins} bin counts, got shape {counts.shape}")
+        sb = counts[self.binning.sb_mask]
+        sr = counts[self.binning.sr_mask]
+        return sb, (sr if self.sr_fine else sr.sum(keepdims=True))
+
+    def data_vector(self, counts: np.ndarray) -> np.ndarray:
+        """Per-bin counts of the full binning → the observation vector in pyhf bin order."""
+        sb, sr = self.split_counts(counts)
+        data = np.empty(self.A.shape[0])
+        data[self._slices["sidebands"]] = sb
+        data[self._slices["signal_region"]] = sr
+        return data
+
+    def observations(self, data: np.ndarray) -> list[dict]:
+        """pyhf workspace ``observations`` for a data vector (pyhf bin order)."""
+        return [{"name": ch, "data": np.asarray(data)[sl].tolist()} for ch, sl in self._slices.items()]
+
+    def expected(self, pars: np.ndarray) -> np.ndarray:
+        """Expected counts (pyhf bin order) for parameters in pyhf order."""
+        return self.A @ np.asarray(pars, dtype=np.float64)
+
+    def sideband_expected(self, pars: np.ndarray) -> np.ndarray:
+        """Expected counts in the sideband bins (left then right), events."""
+        return self.basis_sb @ np.asarray(pars, dtype=np.float64)[self._bkg_idx]
+
+    def background_sr(self, pars: np.ndarray) -> float:
+        """Background expected in the whole SR, events."""
+        return float(self.basis_sr.sum(axis=0) @ np.asarray(pars)[self._bkg_idx])
+
+    def background_sr_uncertainty(self, pars: np.ndarray) -> float:
+        """Uncertainty on :meth:`background_sr` from the sideband fit, events.
+
+        Inverse expected Fisher information of the sideband bins at ``pars``,
+        ``F = Σ_i a_i a_iᵀ / λ_i``, propagated to the SR integral of the polynomial.
+        """
+        theta = np.asarray(pars)[self._bkg_idx]
+        lam = np.clip(self.basis_sb @ theta, 1e-12, None)
+        fisher = (self.basis_sb / lam[:, None]).T @ self.basis_sb
+        grad = self.basis_sr.sum(axis=0)
+        cov = np.linalg.pinv(fisher, rcond=1e-12, hermitian=True)
+        return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+
+    def initial_pars(self, data: np.ndarray) -> np.ndarray:
+        """Starting point: weighted non-negative least squares of the polynomial on the sidebands."""
+        sb = data[self._slices["sidebands"]]
+        w = 1.0 / np.sqrt(np.maximum(sb, 1.0))
+        a, y = self.basis_sb * w[:, None], sb * w
+        theta = None
+        if not self.positive_coefficients:
+            theta = np.linalg.lstsq(a, y, rcond=None)[0]
+            if np.any(self.basis_sb @ theta <= 0) or np.any(self.basis_sr @ theta <= 0):
+                theta = None
+        if theta is None:
+            theta = np.clip(nnls(a, y, maxiter=50 * (self.degree + 1))[0], 1e-3, None)
+        lo_c, hi_c = self.base_bounds[self._bkg_idx[0]]
+        pars = np.zeros(self.model.config.npars)
+        pars[self._bkg_idx] = np.clip(theta, 0.9 * lo_c, 0.9 * hi_c)
+        n_sr = data[self._slices["signal_region"]].sum()
+        lo, hi = self.base_bounds[self.poi_index]
+        pars[self.poi_index] = np.clip((n_sr - self.background_sr(pars)) / self.s_nominal, lo * 0.9, hi * 0.9)
+        return pars
+
+    def refine_pars(self, data: np.ndarray, pars: np.ndarray, *, with_sr: bool, n_iter: int = 8) -> np.ndarray:
+        """A few Poisson IRLS (Fisher scoring) steps for the polynomial coefficients.
+
+        The expected counts are linear in the coefficients, so ``θ ← θ + (AᵀWA)⁻¹ Aᵀ(n - λ)/λ``
+        converges in a handful of steps; it only provides starting values for pyhf's fit.
+        ``with_sr`` includes the SR bins at ``mu = 0`` (background-only fit); otherwise only the
+        sidebands (the free fit, whose SR bin is saturated by ``mu``).
+        """
+        a = self.basis_sb
+        n = data[self._slices["sidebands"]]
+        if with_sr:
+            a = np.vstack([a, self.basis_sr])
+            n = np.concatenate([n, data[self._slices["signal_region"]]])
+        theta = np.asarray(pars, dtype=np.float64)[self._bkg_idx].copy()
+        lo, hi = self.base_bounds[self._bkg_idx[0]]
+        for _ in range(n_iter):
+            lam = a @ theta
+            if np.any(lam <= 0):
+                break
+            step = np.linalg.lstsq((a / lam[:, None]).T @ a, a.T @ ((n - lam) / lam), rcond=None)[0]
+            new = theta + step
+            if np.any(a @ new <= 0) or np.any(new < lo) or np.any(new > hi):
+                break
+            theta = new
+            if np.max(np.abs(step)) < 1e-10:
+                break
+        out = np.asarray(pars, dtype=np.float64).copy()
+        out[self._bkg_idx] = theta
+        if not with_sr:
+            n_sr = data[self._slices["signal_region"]].sum()
+            mlo, mhi = self.base_bounds[self.poi_index]
+            out[self.poi_index] = np.clip((n_sr - self.background_sr(out)) / self.s_nominal, mlo * 0.9, mhi * 0.9)
+        return out
+
+    # ----------------------------------------------------------------------------------------
+    def _one_fit(self, data, init, bounds, fix_mu: bool):
+        """One pyhf fit; returns (pars, twice_nll, reason) with pars None on failure."""
+        try:
+            with numpy_backend(), np.errstate(all="ignore"):
+                if fix_mu:
+                    pars, val = pyhf.infer.mle.fixed_poi_fit(
+                        0.0, data, self.model, init_pars=list(init), par_bounds=bounds,
+                        return_fitted_val=True,
+                    )
+                else:
+                    pars, val = pyhf.infer.mle.fit(
+                        data, self.model, init_pars=list(init), par_bounds=bounds,
+                        return_fitted_val=True,
+                    )
+        except pyhf.exceptions.FailedMinimization as err:
+            return None, float("nan"), f"minimization failed: {err.result.message}"
+        except (ValueError, FloatingPointError, ZeroDivisionError) as err:
+            return None, float("nan"), f"minimization error: {err}"
+        pars = np.asarray(pars, dtype=np.float64)
+        val = float(val)
+        if not (np.all(np.isfinite(pars)) and np.isfinite(val)):
+            return None, float("nan"), "non-finite likelihood at the minimum"
+        return pars, val, ""
+
+    def _robust_fit(self, data, starts, fix_mu: bool, notes: list[str]):
+        """Fit from the first start that works; widen upper bounds hit by the fit (up to 2×)."""
+        bounds = self.parameter_bounds()
+        reason = "no starting point"
+        for i, start in enumerate(starts):
+            for _ in range(3):
+                init = np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds])
+                if fix_mu:
+                    init[self.poi_index] = 0.0
+                pars, val, reason = self._one_fit(data, init, bounds, fix_mu)
+                if pars is None:
+                    break
+                at_upper = [
+                    j for j, (lo, hi) in enumerate(bounds)
+                    if not (fix_mu and j == self.poi_index) and pars[j] >= hi - 1e-6 * max(1.0, abs(hi))
+                ]
+                if not fix_mu and pars[self.poi_index] <= bounds[self.poi_index][0] + 1e-9:
+                    notes.append("mu at its lower bound (large deficit in the SR)")
+                if not at_upper:
+                    if i > 0:
+                        notes.append(f"{'bkg-only' if fix_mu else 'free'} fit converged on retry {i}")
+                    return pars, val, ""
+                names = [self.par_names[j] for j in at_upper]
+                notes.append(f"fit at upper bound of {names}; widening it 10x")
+                bounds = [(lo, hi * 10.0 if j in at_upper else hi) for j, (lo, hi) in enumerate(bounds)]
+                start = pars
+            else:
+                reason = f"parameters {names} stay at their bounds"
+            notes.append(f"start {i}: {reason}")
+        return None, float("nan"), reason
+
+    def fit(self, data: np.ndarray, *, random_state: int | None = 0) -> FitOutcome:
+        """Free (``mu`` floating) and background-only (``mu = 0``) fits of one observation vector.
+
+        Parameters
+        ----------
+        data : numpy.ndarray
+            Observation vector in pyhf bin order (see :meth:`data_vector`).
+        random_state : int, optional
+            Seed of the jittered starting points used only if the first starts fail.
+
+        Returns
+        -------
+        FitOutcome
+        """
+        data = np.asarray(data, dtype=np.float64)
+        rng = np.random.default_rng(random_state)
+        first = self.initial_pars(data)
+        if not self.sr_fine and not self.positive_coefficients:
+            first = self.refine_pars(data, first, with_sr=False)
+        flat = np.ones_like(first)
+        flat[self._bkg_idx] = data[self._slices["sidebands"]].sum() / self.basis_sb.sum()
+        flat[self.poi_index] = first[self.poi_index]
+        starts = [first, flat] + [first * rng.uniform(0.5, 1.5, size=first.size) for _ in range(3)]
+        notes: list[str] = []
+        pars_free, nll_free, reason = self._robust_fit(data, starts, False, notes)
+        if pars_free is None:
+            return FitOutcome(False, f"free fit failed: {reason}", retries=notes)
+        bkg_first = pars_free.copy()
+        if not self.sr_fine and not self.positive_coefficients:
+            bkg_first = self.refine_pars(data, pars_free, with_sr=True)
+        bkg_starts = [bkg_first, pars_free] + starts
+        pars_bkg, nll_bkg, reason = self._robust_fit(data, bkg_starts, True, notes)
+        if pars_bkg is None:
+            return FitOutcome(False, f"background-only fit failed: {reason}", pars_free=pars_free,
+                              twice_nll_free=nll_free, retries=notes)
+        if nll_bkg < nll_free - 1e-6:
+            # the free fit missed the global minimum: restart it from the background-only optimum
+            retry = pars_bkg.copy()
+            retry[self.poi_index] = first[self.poi_index]
+            p2, v2, _ = self._robust_fit(data, [retry, pars_bkg], False, notes)
+            if p2 is not None and v2 < nll_free:
+                pars_free, nll_free = p2, v2
+            notes.append("free fit restarted from the background-only optimum")
+        t0 = max(nll_bkg - nll_free, 0.0)
+        return FitOutcome(True, "; ".join(notes), pars_free, pars_bkg, nll_free, nll_bkg, t0, notes)

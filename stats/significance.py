@@ -1,0 +1,447 @@
+"""Discovery significance of a bump: no cut, cuts at sideband false-positive rates, reweighting.
+
+Implements the statistics of arXiv:2502.14036 (reference §5) on a pyhf model
+(:class:`stats.model.BumpModel`): sideband bins + one SR counting bin, a degree-5 Bernstein
+polynomial background and a signal ``s = mu * s_nominal`` in the SR.  ``q0`` (arXiv:1007.1727
+eq. 12) compares the profile likelihood at ``s = 0`` with the free fit, ``Z = √q0`` (0 for a
+deficit) and ``p = 1 - Φ(Z)``.  ``Z_signed`` keeps the sign of the fitted excess; its p-value
+``1 - Φ(Z_signed)`` is uniform under the background-only hypothesis.
+
+A failed fit never returns a number that looks valid: ``converged=False``, ``Z``/``p_value`` NaN
+and ``message`` says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from stats.binning import Binning, Window, make_bins
+from stats.direct import direct_discovery
+from stats.gof import goodness_of_fit
+from stats.model import POI, BumpModel
+from stats.reweighting import check_weights, effective_scale, likelihood_ratio_weights
+from stats.workspace import make_workspace
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SignificanceResult",
+    "DEFAULT_FPRS",
+    "significance",
+    "significance_from_counts",
+    "scan_cut",
+    "reweighted_significance",
+    "cut_thresholds",
+]
+
+#: Sideband false-positive rates of the published scans: logspace(0, -3, 25) ∪ {1, .25, .1, .05,
+#: .01, .005, .001}, unique, decreasing (28 values).
+DEFAULT_FPRS: tuple[float, ...] = tuple(
+    float(x)
+    for x in np.unique(
+        np.round(np.concatenate([np.logspace(0, -3, 25), [1, 0.25, 0.1, 0.05, 0.01, 0.005, 0.001]]), 12)
+    )[::-1]
+)
+
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class SignificanceResult:
+    """Outcome of one discovery test (counts in events; weighted sums for weighted fits).
+
+    Attributes
+    ----------
+    Z : float
+        Discovery significance ``√q0`` (≥ 0); NaN only when ``converged`` is False.
+    p_value : float
+        One-sided p-value ``1 - Φ(Z)`` (0.5 for a deficit); NaN when not converged.
+    s_fit : float
+        Fitted signal in the SR (negative for a deficit).
+    b_fit : float
+        Background predicted in the SR by the free fit (the sideband interpolation).
+    b_fit_unc : float
+        Uncertainty of ``b_fit`` from the fit (inverse Fisher information of the sidebands).
+    params : dict
+        Best-fit parameters of the free fit, ``{name: value}`` (pyhf names: ``bkg_c0``.., ``mu``).
+    workspace : dict or None
+        The pyhf workspace (schema 1.0.0) with the observations; None for non-pyhf shapes or when
+        not requested.
+    converged : bool
+        Both fits converged.
+    message : str
+        Why it failed, or notes on retries.
+    Z_signed : float
+        ``sign(ŝ) √t0``: negative for a deficit.
+    q0 : float
+        The test statistic ``Z²``.
+    n_sr, n_sb : float
+        Observed (weighted) counts in the SR and in the sideband bins.
+    params_bkg_only : dict
+        Best-fit parameters with ``mu = 0``.
+    gof : dict
+        Goodness of fit of the sidebands (:func:`stats.gof.goodness_of_fit`).
+    fpr, threshold, fpr_sideband : float or None
+        For cuts: the target false-positive rate, the score threshold and the fraction of
+        sideband events that pass.
+    info : dict
+        Anything else (weight scale ``k``, reweighting ``mu``, degree, background shape).
+    """
+
+    Z: float
+    p_value: float
+    s_fit: float
+    b_fit: float
+    b_fit_unc: float
+    params: dict[str, float]
+    workspace: dict | None
+    converged: bool
+    message: str = ""
+    Z_signed: float = _NAN
+    q0: float = _NAN
+    n_sr: float = _NAN
+    n_sb: float = _NAN
+    params_bkg_only: dict[str, float] = field(default_factory=dict)
+    gof: dict[str, float] = field(default_factory=dict)
+    fpr: float | None = None
+    threshold: float | None = None
+    fpr_sideband: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.converged and not (math.isfinite(self.Z) and math.isfinite(self.p_value)):
+            raise ValueError(f"a converged SignificanceResult needs finite Z and p, got {self.Z}, {self.p_value}")
+        if not self.converged and (math.isfinite(self.Z) or math.isfinite(self.p_value)):
+            raise ValueError("a failed SignificanceResult must carry Z = p_value = NaN")
+
+    @property
+    def ok(self) -> bool:
+        """Alias of ``converged``."""
+        return self.converged
+
+    def to_dict(self, *, workspace: bool = False) -> dict[str, Any]:
+        """Plain-python summary (JSON-serialisable), without the workspace unless asked."""
+        out = dataclasses.asdict(self)
+        if not workspace:
+            out.pop("workspace")
+        return out
+
+
+def _failed(message: str, **kwargs: Any) -> SignificanceResult:
+    log.warning("significance not computed: %s", message)
+    return SignificanceResult(Z=_NAN, p_value=_NAN, s_fit=_NAN, b_fit=_NAN, b_fit_unc=_NAN, params={},
+                              workspace=None, converged=False, message=message, **kwargs)
+
+
+def _check_masses(masses: np.ndarray) -> np.ndarray:
+    m = np.asarray(masses, dtype=np.float64)
+    if m.ndim != 1:
+        raise ValueError(f"masses must be a 1-d array of dimuon masses in GeV, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"masses contain {int(np.sum(~np.isfinite(m)))} non-finite values; drop them first")
+    return m
+
+
+def significance_from_counts(
+    counts: np.ndarray,
+    binning: Binning,
+    *,
+    degree: int = 5,
+    weight_scale: float = 1.0,
+    background: str = "bernstein",
+    sr_fine: bool = False,
+    signal_shape: np.ndarray | None = None,
+    model: BumpModel | None = None,
+    return_workspace: bool = True,
+    random_state: int | None = 0,
+) -> SignificanceResult:
+    """Discovery test on binned counts (all bins of ``binning``).
+
+    Parameters
+    ----------
+    counts : array_like
+        Counts (or sums of weights) per bin.
+    binning : Binning
+        From :func:`stats.binning.make_bins`.
+    degree : int
+        Bernstein polynomial degree.
+    weight_scale : float
+        ``k = E[w²]/E[w]`` of weighted counts: the fit uses effective counts ``counts/k`` and the
+        fitted S and B are reported times ``k``.
+    background : {"bernstein", "exp_poly", "dijet"}
+        Background shape; non-linear shapes use :func:`stats.direct.direct_discovery` (no workspace).
+    sr_fine : bool
+        Fit the SR fine bins separately (pyhf path only).
+    signal_shape : array_like, optional
+        Signal fractions per fine SR bin (``sr_fine=True``).
+    model : BumpModel, optional
+        Re-use a model built for this binning (toys); else one is built for these counts.
+    return_workspace : bool
+        Attach the pyhf workspace (costs a schema validation).
+    random_state : int, optional
+        Seed for the retry starting points.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.shape != (binning.n_bins,):
+        raise ValueError(f"counts must have one entry per bin ({binning.n_bins}), got shape {counts.shape}")
+    if np.any(counts < 0) or not np.all(np.isfinite(counts)):
+        raise ValueError("counts must be finite and >= 0 (negative weights are not supported)")
+    k = float(weight_scale)
+    info = {"degree": int(degree), "background": background, "weight_scale": k}
+    n_sr, n_sb = float(counts[binning.sr_mask].sum()), float(counts[binning.sb_mask].sum())
+    base = {"n_sr": n_sr, "n_sb": n_sb, "info": info}
+    if not (math.isfinite(k) and k > 0):
+        return _failed(f"weight scale k = {k}: all weights are zero", **base)
+    eff = counts / k
+    n_par = (degree + 1) if background == "bernstein" else 0
+    if eff[binning.sb_mask].sum() <= 0:
+        return _failed("no events in the sidebands: the background cannot be fitted", **base)
+    if np.count_nonzero(eff[binning.sb_mask]) < n_par:
+        return _failed(
+            f"only {np.count_nonzero(eff[binning.sb_mask])} non-empty sideband bins for a degree-{degree} "
+            f"polynomial ({n_par} parameters): loosen the cut or lower the degree", **base)
+
+    if background != "bernstein":
+        fit = direct_discovery(eff, binning, background, random_state=random_state)
+        if not fit.converged:
+            return _failed(fit.message, **base)
+        zs = math.copysign(math.sqrt(fit.t0), eff[binning.sr_mask].sum() - fit.b_sr)
+        z = max(zs, 0.0)
+        gof = goodness_of_fit(eff[binning.sb_mask], fit.sideband_expected, len(fit.theta_free))
+        return SignificanceResult(
+            Z=z, p_value=float(norm.sf(z)), s_fit=(fit.n_sr - fit.b_sr) * k, b_fit=fit.b_sr * k,
+            b_fit_unc=_NAN, params={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_free)},
+            workspace=None, converged=True, Z_signed=zs, q0=z * z, gof=gof,
+            params_bkg_only={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_bkg)}, **base)
+
+    if model is None:
+        model = BumpModel.from_counts(binning, eff, degree, sr_fine=sr_fine, signal_shape=signal_shape)
+    elif model.binning is not binning and not np.array_equal(model.binning.edges, binning.edges):
+        raise ValueError("model was built for a different binning")
+    data = model.data_vector(eff)
+    out = model.fit(data, random_state=random_state)
+    if not out.converged:
+        return _failed(out.message, **base)
+    mu_hat = float(out.pars_free[model.poi_index])
+    zs = math.copysign(math.sqrt(out.t0), mu_hat)
+    z = max(zs, 0.0)
+    names = model.par_names
+    gof = goodness_of_fit(eff[binning.sb_mask], model.sideband_expected(out.pars_free), degree + 1)
+    ws = None
+    if return_workspace:
+        parameters = [
+            {"name": n, "bounds": [list(b)], "inits": [float(v)]}
+            for n, b, v in zip(names, model.parameter_bounds(), model.initial_pars(data), strict=True)
+        ]
+        ws = make_workspace(model.spec, model.observations(data), poi=POI, parameters=parameters)
+    return SignificanceResult(
+        Z=z, p_value=float(norm.sf(z)),
+        s_fit=mu_hat * float(model.signal_sr.sum()) * k,
+        b_fit=model.background_sr(out.pars_free) * k,
+        b_fit_unc=model.background_sr_uncertainty(out.pars_free) * k,
+        params=dict(zip(names, map(float, out.pars_free), strict=True)),
+        workspace=ws, converged=True, message=out.message, Z_signed=zs, q0=z * z,
+        params_bkg_only=dict(zip(names, map(float, out.pars_bkg), strict=True)), gof=gof, **base)
+
+
+def significance(
+    masses: np.ndarray,
+    *,
+    window: Window | str,
+    weights: np.ndarray | None = None,
+    degree: int = 5,
+    n_sr_edges: int = 12,
+    partial: str = "drop",
+    binning: Binning | None = None,
+    **kwargs: Any,
+) -> SignificanceResult:
+    """Discovery significance of the SR excess in a dimuon mass spectrum.
+
+    Parameters
+    ----------
+    masses : array_like
+        Dimuon masses, GeV; events outside the binned window are ignored.
+    window : Window or str
+        Mass window or preset name (:data:`stats.binning.WINDOWS`).
+    weights : array_like, optional
+        Per-event weights ``>= 0`` (negative weights raise ``ValueError``); the fit uses effective
+        counts ``n/k`` with ``k = E[w²]/E[w]`` over the binned events (reference §5).
+    degree : int
+        Degree of the background polynomial (published: 5).
+    n_sr_edges : int
+        SR bin edges (published: 12 → 11 bins).
+    partial : {"drop", "keep"}
+        Partial sideband bins at the window edges (:func:`stats.binning.make_bins`).
+    binning : Binning, optional
+        A ready binning (overrides ``n_sr_edges``/``partial``; its window is used).
+    **kwargs
+        Passed to :func:`significance_from_counts` (``background``, ``sr_fine``, ``model``,
+        ``return_workspace``, ``random_state``).
+
+    Returns
+    -------
+    SignificanceResult
+    """
+    m = _check_masses(masses)
+    w = check_weights(weights, m.size)
+    binning = binning or make_bins(window, n_sr_edges, partial=partial)
+    counts = binning.histogram(m, w)
+    k = 1.0 if w is None else effective_scale(w[binning.in_range(m)])
+    return significance_from_counts(counts, binning, degree=degree, weight_scale=k, **kwargs)
+
+
+def cut_thresholds(
+    sideband_scores: np.ndarray, fprs: Sequence[float], *, higher_is_signal: bool = True
+) -> list[float | None]:
+    """Score thresholds that keep a fraction ``fpr`` of the sideband events.
+
+    The threshold for ``fpr`` is the ``round(fpr · N_SB)``-th most signal-like sideband score;
+    events with a score at least as signal-like pass.  ``fpr = 1`` keeps everything (threshold
+    ``-inf`` / ``+inf``); a rate that keeps no sideband event gives ``None``.
+    """
+    s = np.sort(np.asarray(sideband_scores, dtype=np.float64))
+    if not higher_is_signal:
+        s = -s
+        s.sort()
+    out: list[float | None] = []
+    for fpr in fprs:
+        fpr = float(fpr)
+        if not 0.0 < fpr <= 1.0:
+            raise ValueError(f"false-positive rates must be in (0, 1], got {fpr}")
+        n_keep = int(round(fpr * s.size))
+        if fpr == 1.0:
+            thr = -np.inf
+        elif n_keep == 0:
+            out.append(None)
+            continue
+        else:
+            thr = float(s[s.size - n_keep])
+        out.append(thr if higher_is_signal else -thr)
+    return out
+
+
+def scan_cut(
+    masses: np.ndarray,
+    scores: np.ndarray,
+    *,
+    window: Window | str,
+    fprs: Sequence[float] = DEFAULT_FPRS,
+    higher_is_signal: bool = True,
+    weights: np.ndarray | None = None,
+    degree: int = 5,
+    n_sr_edges: int = 12,
+    partial: str = "drop",
+    progress: bool = False,
+    **kwargs: Any,
+) -> list[SignificanceResult]:
+    """Significance after cutting on a score at sideband false-positive rates.
+
+    Parameters
+    ----------
+    masses : array_like
+        Dimuon masses, GeV.
+    scores : array_like
+        Any per-event score or feature (classifier output, ``dimu_pt``, ``-ip3d`` ...).
+    window : Window or str
+        Mass window or preset name.
+    fprs : sequence of float
+        Target fractions of sideband events that pass (default :data:`DEFAULT_FPRS`).
+    higher_is_signal : bool
+        Keep high scores (True) or low scores (False, e.g. a cut on ``ip3d``).
+    weights, degree, n_sr_edges, partial, **kwargs
+        As for :func:`significance`.
+    progress : bool
+        Show a tqdm bar on stderr.
+
+    Returns
+    -------
+    list of SignificanceResult
+        One per FPR, in the order of ``fprs``, with ``fpr``, ``threshold`` and ``fpr_sideband`` set.
+        A rate that keeps no sideband event gives a failed result (``converged=False``).
+    """
+    m = _check_masses(masses)
+    sc = np.asarray(scores, dtype=np.float64)
+    if sc.shape != m.shape:
+        raise ValueError(f"scores must have the shape of masses {m.shape}, got {sc.shape}")
+    if not np.all(np.isfinite(sc)):
+        raise ValueError(f"scores contain {int(np.sum(~np.isfinite(sc)))} non-finite values")
+    w = check_weights(weights, m.size)
+    binning = make_bins(window, n_sr_edges, partial=partial)
+    sb = binning.in_sidebands(m)
+    if not sb.any():
+        raise ValueError(f"no events in the sidebands of window {binning.window.as_tuple()} GeV")
+    thresholds = cut_thresholds(sc[sb], fprs, higher_is_signal=higher_is_signal)
+    results = []
+    iterator = zip(fprs, thresholds, strict=True)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(list(iterator), desc="FPR scan", leave=False)
+    for fpr, thr in iterator:
+        cut = {"fpr": float(fpr), "threshold": thr}
+        if thr is None:
+            results.append(_failed(
+                f"FPR {fpr:g} keeps none of the {int(sb.sum())} sideband events", fpr_sideband=0.0, **cut))
+            continue
+        keep = sc >= thr if higher_is_signal else sc <= thr
+        res = significance(m[keep], window=window, weights=None if w is None else w[keep],
+                           degree=degree, binning=binning, **kwargs)
+        results.append(dataclasses.replace(res, fpr_sideband=float(keep[sb].mean()), **cut))
+    return results
+
+
+def reweighted_significance(
+    masses: np.ndarray,
+    scores: np.ndarray,
+    *,
+    window: Window | str,
+    mu: float | None = None,
+    degree: int = 5,
+    n_sr_edges: int = 12,
+    partial: str = "drop",
+    **kwargs: Any,
+) -> SignificanceResult:
+    """Likelihood-reweighting significance (reference §5, arXiv:2502.14036).
+
+    Every event gets ``w = max((LR - (1 - μ))/μ, 0)`` with ``LR = s/(1 - s)``
+    (:func:`stats.reweighting.likelihood_ratio_weights`) and the weighted spectrum is fitted with
+    effective counts ``n/k``, ``k = E[w²]/E[w]``.
+
+    Parameters
+    ----------
+    masses : array_like
+        Dimuon masses, GeV.
+    scores : array_like
+        Classifier scores in ``[0, 1]`` (SR data vs background template).
+    window : Window or str
+        Mass window or preset name.
+    mu : float, optional
+        Signal fraction ``S/(S + B)`` in the SR; by default from the no-cut fit. A no-cut fit with
+        ``S <= 0`` gives a failed result (the weights are undefined).
+    degree, n_sr_edges, partial, **kwargs
+        As for :func:`significance`.
+    """
+    m = _check_masses(masses)
+    sc = np.asarray(scores, dtype=np.float64)
+    if sc.shape != m.shape:
+        raise ValueError(f"scores must have the shape of masses {m.shape}, got {sc.shape}")
+    binning = make_bins(window, n_sr_edges, partial=partial)
+    if mu is None:
+        nocut = significance(m, window=window, degree=degree, binning=binning,
+                             return_workspace=False, **{k: v for k, v in kwargs.items() if k != "return_workspace"})
+        if not nocut.converged:
+            return _failed(f"no-cut fit for mu failed: {nocut.message}")
+        if nocut.s_fit <= 0:
+            return _failed(f"no-cut fit has S = {nocut.s_fit:.3g} <= 0: mu = S/(S+B) undefined; pass mu")
+        mu = nocut.s_fit / (nocut.s_fit + nocut.b_fit)
+    w = likelihood_ratio_weights(sc, mu)
+    res = significance(m, window=window, weights=w, degree=degree, binning=binning, **kwargs)
+    return dataclasses.replace(res, info={**res.info, "mu": float(mu)})
