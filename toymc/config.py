@@ -24,15 +24,15 @@ _DISPLACEMENTS = ("prompt", "displaced")
 #: Default share of each process among the generated events (normalised on use).
 DEFAULT_FRACTIONS: Mapping[Process, float] = MappingProxyType(
     {
-        Process.DRELL_YAN: 0.25,
-        Process.HEAVY_FLAVOUR: 0.45,
-        Process.DECAY_IN_FLIGHT: 0.08,
-        Process.JPSI: 0.12,
-        Process.PSI2S: 0.015,
-        Process.UPSILON_1S: 0.03,
-        Process.UPSILON_2S: 0.010,
-        Process.UPSILON_3S: 0.006,
-        Process.Z: 0.04,
+        Process.DRELL_YAN: 0.14,
+        Process.HEAVY_FLAVOUR: 0.56,
+        Process.DECAY_IN_FLIGHT: 0.14,
+        Process.JPSI: 0.06,
+        Process.PSI2S: 0.008,
+        Process.UPSILON_1S: 0.056,
+        Process.UPSILON_2S: 0.015,
+        Process.UPSILON_3S: 0.009,
+        Process.Z: 0.02,
     }
 )
 
@@ -144,8 +144,8 @@ class ToyConfig:
     """
 
     fractions: Mapping[Process, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
-    upsilon_in_jet_fraction: float = 0.05
-    hf_same_sign_fraction: float = 0.33
+    upsilon_in_jet_fraction: float = 0.003
+    hf_same_sign_fraction: float = 0.35
     dif_same_sign_fraction: float = 0.5
     extra_muon_fraction: float = 0.06
     pileup_mean: float = 25.0

@@ -27,7 +27,7 @@ __all__ = [
 _ID_EFF = {
     Origin.PROMPT: (0.995, 0.985, 0.975),
     Origin.HEAVY_FLAVOUR: (0.99, 0.97, 0.95),
-    Origin.FAKE: (0.90, 0.60, 0.55),
+    Origin.FAKE: (0.97, 0.90, 0.85),
 }
 
 

@@ -38,12 +38,12 @@ class Origin:
 _CONTINUUM_MASS = {
     Process.DRELL_YAN: (2.0, 150.0, 2.2),
     Process.HEAVY_FLAVOUR: (2.0, 60.0, 1.5),
-    Process.DECAY_IN_FLIGHT: (1.0, 60.0, 1.8),
+    Process.DECAY_IN_FLIGHT: (2.0, 60.0, 1.5),
 }
 _PT_SHAPE = {
     Process.DRELL_YAN: (10.0, 2.5),
     Process.HEAVY_FLAVOUR: (30.0, 2.5),
-    Process.DECAY_IN_FLIGHT: (25.0, 2.5),
+    Process.DECAY_IN_FLIGHT: (30.0, 2.5),
     Process.JPSI: (12.0, 3.0),
     Process.PSI2S: (12.0, 3.0),
     Process.UPSILON_1S: (15.0, 3.0),
@@ -53,7 +53,7 @@ _PT_SHAPE = {
     Process.INJECTED: (15.0, 3.0),
 }
 #: pT shape of Υ produced inside jets (harder than the prompt, isolated Υ).
-_PT_SHAPE_IN_JET = (40.0, 3.0)
+_PT_SHAPE_IN_JET = (70.0, 3.0)
 _MAX_RAPIDITY = 2.5
 
 
@@ -160,7 +160,7 @@ def _fill(
         out.pt[idx] = sample_hard_pt(rng, n, p0, power)
         out.same_sign[idx] = rng.random(n) < config.dif_same_sign_fraction
         out.origin[idx] = Origin.FAKE
-        out.activity[idx] = rng.gamma(2.0, 0.5, shape2)
+        out.activity[idx] = rng.gamma(2.0, 0.6, shape2)
         out.ctau[idx] = CTAU_DIF_CM
         out.flavour[idx] = np.where(rng.random(shape2) < 0.5, 21, 0)
         out.nu_fraction[idx] = rng.uniform(0.0, 0.3, shape2)
