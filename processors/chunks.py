@@ -22,8 +22,11 @@ import pyarrow.parquet as pq
 
 from processors.config import SkimConfig
 from processors.dimuon import DimuonProcessor
-from processors.inputs import BadFileError, open_tree, read_events
+from processors.inputs import BadFileError, TreeCache, read_events
 from processors.lumimask import LumiMask
+
+#: open files of this worker process, reused by consecutive chunks of the same file
+TREES = TreeCache(capacity=2)
 
 #: bump when the skim columns or histogram definitions change (invalidates finished chunks)
 SKIM_FORMAT_VERSION = 1
@@ -112,17 +115,16 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     """
     start = time.perf_counter()
     chunk = task.chunk
-    handle, tree = open_tree(chunk.path, chunk.treename)
+    tree = TREES.get(chunk.path, chunk.treename)
     try:
         events = read_events(tree, chunk.branches, chunk.entry_start, chunk.entry_stop)
     except Exception as exc:  # decompression / network failures make the file bad
+        TREES.clear()
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BadFileError(
             f"reading entries {chunk.entry_start}-{chunk.entry_stop} of {chunk.path} failed "
             f"({reason}); pass --skip-bad-files to go on without it"
         ) from exc
-    finally:
-        handle.close()
     metadata = dict(task.metadata)
     metadata.update(
         dataset=chunk.dataset,

@@ -147,6 +147,33 @@ def open_tree(path: str, treename: str):
     return handle, tree
 
 
+class TreeCache:
+    """The most recently opened files of this process, so consecutive chunks of one file skip
+    re-reading its (large) TTree metadata; ``capacity`` files stay open at most."""
+
+    def __init__(self, capacity: int = 2) -> None:
+        self.capacity = capacity
+        self._open: dict[tuple[str, str], tuple] = {}
+
+    def get(self, path: str, treename: str):
+        """The TTree ``treename`` of ``path`` (opened with :func:`open_tree` on first use)."""
+        key = (path, treename)
+        if key in self._open:
+            self._open[key] = self._open.pop(key)  # most recent last
+            return self._open[key][1]
+        while len(self._open) >= self.capacity:
+            handle, _ = self._open.pop(next(iter(self._open)))
+            handle.close()
+        self._open[key] = open_tree(path, treename)
+        return self._open[key][1]
+
+    def clear(self) -> None:
+        """Close every cached file."""
+        for handle, _ in self._open.values():
+            handle.close()
+        self._open.clear()
+
+
 def inspect_file(path: str, treename: str, config: SkimConfig) -> FileInfo:
     """Pre-flight check of one file: readable, has the tree and every branch the preset needs.
 

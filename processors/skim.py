@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from processors.chunks import Chunk, ChunkTask, run_chunk
+from processors.chunks import TREES, Chunk, ChunkTask, run_chunk
 from processors.config import SkimConfig
 from processors.executors import execute
 from processors.fileset import Dataset
@@ -218,6 +218,7 @@ def run_skim(
     finally:
         if hasattr(outcomes, "close"):
             outcomes.close()
+        TREES.clear()  # files the iterative executor opened in this process
         bar.close()
     finished = [t for t in tasks if t.chunk_id not in failed]
     merged = merge_partials(output_dir, [t.chunk_id for t in finished])
