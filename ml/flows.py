@@ -53,6 +53,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 _EVAL_CHUNK = 65536
+_FORMAT = "ml.flows.ConditionalFlow/1"
 
 
 class _MethodAndParam:
@@ -458,17 +459,7 @@ class ConditionalFlow(BaseEstimator):
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write parameters, statistics and weights to ``path`` (torch format, atomic write)."""
-        check_fitted(self, "flows_")
-        state = {
-            "format": "ml.flows.ConditionalFlow/1",
-            "params": self.get_params(),
-            "n_features_in": self.n_features_in_,
-            "m_range": list(self.m_range_),
-            "stats": {k: v.cpu() for k, v in self._stats.items()},
-            "history": self.history_,
-            "state_dicts": [{k: v.cpu() for k, v in f.state_dict().items()} for f in self.flows_],
-        }
-        atomic_torch_save(state, path)
+        atomic_torch_save(self._get_state(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | None = None) -> ConditionalFlow:
@@ -476,8 +467,25 @@ class ConditionalFlow(BaseEstimator):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no saved flow at {path}; expected a file written by save()")
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != "ml.flows.ConditionalFlow/1":
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ValueError(f"{path} is not a ConditionalFlow file written by ConditionalFlow.save")
+        return cls._from_state(state, device=device)
+
+    def _get_state(self) -> dict[str, Any]:
+        """Everything :meth:`_from_state` needs, as torch-loadable primitives and tensors."""
+        check_fitted(self, "flows_")
+        return {
+            "format": _FORMAT,
+            "params": self.get_params(),
+            "n_features_in": self.n_features_in_,
+            "m_range": list(self.m_range_),
+            "stats": {k: v.cpu() for k, v in self._stats.items()},
+            "history": self.history_,
+            "state_dicts": [{k: v.cpu() for k, v in f.state_dict().items()} for f in self.flows_],
+        }
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], device: str | None = None) -> ConditionalFlow:
         params = dict(state["params"])
         if device is not None:
             params["device"] = device
