@@ -26,12 +26,13 @@ __all__ = ["COMPRESSIONS", "write_nanoaod", "make_compression"]
 
 log = logging.getLogger(__name__)
 
-#: Supported codecs and their default levels (LZMA 9 is what CMS uses for NanoAOD).
+#: Supported codecs and default levels. CMS writes NanoAOD with LZMA level 9; level 1 is the
+#: default here: ≈3× faster to write, ≈10 % larger, and about as fast to decompress.
 COMPRESSIONS: dict[str, tuple[type, int]] = {
     "lz4": (uproot.LZ4, 1),
     "zstd": (uproot.ZSTD, 1),
     "zlib": (uproot.ZLIB, 1),
-    "lzma": (uproot.LZMA, 9),
+    "lzma": (uproot.LZMA, 1),
 }
 
 
@@ -90,7 +91,7 @@ def write_nanoaod(
     compression : {"lz4", "zstd", "zlib", "lzma"}
         Codec; "lz4" (default) is fast, "lzma" mimics the CMS files.
     compression_level : int, optional
-        Codec level 1–9 (defaults: 1, except LZMA 9 like CMS).
+        Codec level 1–9 (default 1; CMS uses LZMA level 9).
     chunk_size : int
         Events per ``extend`` call (one basket per branch); does not change the content.
     signal : InjectedSignal, optional
