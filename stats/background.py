@@ -8,11 +8,10 @@ on the binned range ``[low, high]``:
 with :math:`b_{k,n}(x) = \\binom{n}{k} x^k (1-x)^{n-k}`.  The expected count in a bin is linear in the
 coefficients, so every basis function becomes one HistFactory sample whose bin contents are the basis
 integrated over the bins (:func:`bernstein_bin_integrals`) and every coefficient one ``normfactor``.
-Coefficients ``c_k >= 0`` are sufficient for ``f >= 0`` on the window (not necessary: a positive
-polynomial may need a negative coefficient at degree ``n``).  The published analysis
-(arXiv:2502.14036) fits a plain degree-5 polynomial; for the smooth, falling spectra of dimuon
-sidebands the unconstrained best fit has positive Bernstein coefficients up to statistical
-fluctuations, and keeping ``c_k >= 0`` guarantees a positive Poisson mean everywhere in every fit.
+Coefficients ``c_k >= 0`` are sufficient for ``f >= 0`` on the window but not necessary, and
+bounding them at 0 biases the fit when a true coefficient is near 0; the published analysis
+(arXiv:2502.14036) fits a plain degree-5 polynomial, so by default the coefficients are free and
+only the expected counts per bin must be positive (see :mod:`stats.model`).
 
 Non-linear shapes (:data:`SHAPES`: ``exp_poly`` = exp of a polynomial, ``dijet`` = the four-parameter
 dijet function of CMS/ATLAS resonance searches, e.g. arXiv:1911.03947) are integrated numerically

@@ -159,6 +159,7 @@ def significance_from_counts(
     background: str = "bernstein",
     sr_fine: bool = False,
     signal_shape: np.ndarray | None = None,
+    positive_coefficients: bool = False,
     model: BumpModel | None = None,
     return_workspace: bool = True,
     random_state: int | None = 0,
@@ -182,6 +183,8 @@ def significance_from_counts(
         Fit the SR fine bins separately (pyhf path only).
     signal_shape : array_like, optional
         Signal fractions per fine SR bin (``sr_fine=True``).
+    positive_coefficients : bool
+        Bound the Bernstein coefficients at 0 (:class:`stats.model.BumpModel`).
     model : BumpModel, optional
         Re-use a model built for this binning (toys); else one is built for these counts.
     return_workspace : bool
@@ -223,7 +226,8 @@ def significance_from_counts(
             params_bkg_only={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_bkg)}, **base)
 
     if model is None:
-        model = BumpModel.from_counts(binning, eff, degree, sr_fine=sr_fine, signal_shape=signal_shape)
+        model = BumpModel.from_counts(binning, eff, degree, sr_fine=sr_fine, signal_shape=signal_shape,
+                                      positive_coefficients=positive_coefficients)
     elif model.binning is not binning and not np.array_equal(model.binning.edges, binning.edges):
         raise ValueError("model was built for a different binning")
     data = model.data_vector(eff)

@@ -282,3 +282,13 @@ def test_result_to_dict_is_plain(with_signal):
     d = r.to_dict()
     assert "workspace" not in d and d["Z"] == r.Z
     assert dataclasses.replace(r, fpr=0.1).fpr == 0.1
+
+
+def test_positive_coefficients_option(with_signal):
+    res = significance(with_signal, window="upsilon", positive_coefficients=True, return_workspace=False)
+    assert res.converged
+    assert all(v >= 0 for k, v in res.params.items() if k.startswith("bkg_c"))
+    bounds = [p["bounds"][0][0] for p in significance(with_signal, window="upsilon",
+                                                      positive_coefficients=True).workspace[
+                                                          "measurements"][0]["config"]["parameters"]]
+    assert bounds[:6] == [0.0] * 6
