@@ -41,10 +41,15 @@ def _timed(func, *args, **kwargs):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure and print stats timings and toy calibration; returns 0."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.stats", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.stats",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--n-toys", type=int, default=1000, help="background-only toys")
-    parser.add_argument("--n-signal-toys", type=int, default=1000, help="toys with an injected signal")
+    parser.add_argument(
+        "--n-signal-toys", type=int, default=1000, help="toys with an injected signal"
+    )
     parser.add_argument("--signal", type=float, default=120.0, help="injected SR signal, events")
     parser.add_argument("--repeats", type=int, default=20, help="repeats of the warm Z evaluation")
     parser.add_argument("--seed", type=int, default=0)
@@ -54,33 +59,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"stats benchmark: {m.size} events, Upsilon window, 64 SB bins + 1 SR bin, degree 5")
 
     res, cold = _timed(significance, m, window="upsilon")
-    warm = [_timed(significance, m, window="upsilon", return_workspace=False)[1] for _ in range(args.repeats)]
+    warm = [
+        _timed(significance, m, window="upsilon", return_workspace=False)[1]
+        for _ in range(args.repeats)
+    ]
     pure, pyhf_s = _timed(discovery_test, res.workspace)
-    print(f"  Z = {res.Z:.4f} (pyhf alone on the workspace: {pure['Z']:.4f}), S = {res.s_fit:.1f}, "
-          f"B = {res.b_fit:.1f} ± {res.b_fit_unc:.1f}")
-    print(f"  one Z evaluation: cold {cold:.3f} s, warm median {np.median(warm):.4f} s "
-          f"(target <= 1 s: {'OK' if cold <= 1 else 'MISSED'}); pyhf alone q0 + hypotest "
-          f"{pyhf_s:.3f} s; ratio pyhf-alone / ours-warm = {pyhf_s / np.median(warm):.1f}")
+    print(
+        f"  Z = {res.Z:.4f} (pyhf alone on the workspace: {pure['Z']:.4f}), S = {res.s_fit:.1f}, "
+        f"B = {res.b_fit:.1f} ± {res.b_fit_unc:.1f}"
+    )
+    print(
+        f"  one Z evaluation: cold {cold:.3f} s, warm median {np.median(warm):.4f} s "
+        f"(target <= 1 s: {'OK' if cold <= 1 else 'MISSED'}); pyhf alone q0 + hypotest "
+        f"{pyhf_s:.3f} s; ratio pyhf-alone / ours-warm = {pyhf_s / np.median(warm):.1f}"
+    )
 
     scores = np.random.default_rng(args.seed + 1).uniform(size=m.size)
     fprs = tuple(np.logspace(0, -3, 25))
     scan, scan_s = _timed(scan_cut, m, scores, window="upsilon", fprs=fprs, return_workspace=True)
     n_ok = sum(r.converged for r in scan)
-    print(f"  25-point FPR scan: {scan_s:.2f} s (target <= 30 s: {'OK' if scan_s <= 30 else 'MISSED'}), "
-          f"{n_ok}/25 converged, max Z {max(r.Z for r in scan if r.converged):.2f} (random score)")
+    print(
+        f"  25-point FPR scan: {scan_s:.2f} s "
+        f"(target <= 30 s: {'OK' if scan_s <= 30 else 'MISSED'}), "
+        f"{n_ok}/25 converged, max Z {max(r.Z for r in scan if r.converged):.2f} (random score)"
+    )
 
     bkg = m[:12300]
-    cal, cal_s = _timed(calibrate, bkg, window="upsilon", n_toys=args.n_toys, random_state=args.seed)
+    cal, cal_s = _timed(
+        calibrate, bkg, window="upsilon", n_toys=args.n_toys, random_state=args.seed
+    )
     frac, err = cal.fraction_above(2.0)
-    print(f"  background-only toys: {args.n_toys / cal_s:.0f} toys/s ({cal_s:.1f} s for {args.n_toys}), "
-          f"{cal.n_failed} failed")
-    print(f"    KS p of p-values = {cal.ks_pvalue:.3f}; mean/std of signed Z = "
-          f"{cal.z_signed.mean():+.3f} / {cal.z_signed.std():.3f}; P(Z > 2) = {frac:.4f} ± {err:.4f} "
-          f"vs 1 - Phi(2) = {sps.norm.sf(2.0):.4f}")
-    sig, sig_s = _timed(calibrate, bkg, window="upsilon", n_toys=args.n_signal_toys, signal=args.signal,
-                        random_state=args.seed + 1)
-    print(f"  signal toys (S = {args.signal:g}, B = {sig.b_sr:.0f}): median Z {sig.z_median:.3f} vs Asimov "
-          f"{sig.z_asimov:.3f}, ratio {sig.z_median / sig.z_asimov:.3f} ({args.n_signal_toys / sig_s:.0f} toys/s)")
+    print(
+        f"  background-only toys: {args.n_toys / cal_s:.0f} toys/s "
+        f"({cal_s:.1f} s for {args.n_toys}), "
+        f"{cal.n_failed} failed"
+    )
+    print(
+        f"    KS p of p-values = {cal.ks_pvalue:.3f}; mean/std of signed Z = "
+        f"{cal.z_signed.mean():+.3f} / {cal.z_signed.std():.3f}; P(Z > 2) = {frac:.4f} ± {err:.4f} "
+        f"vs 1 - Phi(2) = {sps.norm.sf(2.0):.4f}"
+    )
+    sig, sig_s = _timed(
+        calibrate,
+        bkg,
+        window="upsilon",
+        n_toys=args.n_signal_toys,
+        signal=args.signal,
+        random_state=args.seed + 1,
+    )
+    print(
+        f"  signal toys (S = {args.signal:g}, B = {sig.b_sr:.0f}): median Z {sig.z_median:.3f} "
+        f"vs Asimov {sig.z_asimov:.3f}, ratio {sig.z_median / sig.z_asimov:.3f} "
+        f"({args.n_signal_toys / sig_s:.0f} toys/s)"
+    )
     return 0
 
 

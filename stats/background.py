@@ -5,17 +5,19 @@ on the binned range ``[low, high]``:
 
 .. math:: f(m) = \\sum_{k=0}^{n} c_k\\, b_{k,n}(x),\\qquad x = (m - low)/(high - low),
 
-with :math:`b_{k,n}(x) = \\binom{n}{k} x^k (1-x)^{n-k}`.  The expected count in a bin is linear in the
-coefficients, so every basis function becomes one HistFactory sample whose bin contents are the basis
-integrated over the bins (:func:`bernstein_bin_integrals`) and every coefficient one ``normfactor``.
+with :math:`b_{k,n}(x) = \\binom{n}{k} x^k (1-x)^{n-k}`.  The expected count in a bin is linear
+in the coefficients, so every basis function becomes one HistFactory sample whose bin contents are
+the basis integrated over the bins (:func:`bernstein_bin_integrals`) and every coefficient one
+``normfactor``.
 Coefficients ``c_k >= 0`` are sufficient for ``f >= 0`` on the window but not necessary, and
 bounding them at 0 biases the fit when a true coefficient is near 0; the published analysis
 (arXiv:2502.14036) fits a plain degree-5 polynomial, so by default the coefficients are free and
 only the expected counts per bin must be positive (see :mod:`stats.model`).
 
-Non-linear shapes (:data:`SHAPES`: ``exp_poly`` = exp of a polynomial, ``dijet`` = the four-parameter
-dijet function of CMS/ATLAS resonance searches, e.g. arXiv:1911.03947) are integrated numerically
-(Gauss–Legendre, 8 points per bin) and fitted by direct minimization in :mod:`stats.direct`.
+Non-linear shapes (:data:`SHAPES`: ``exp_poly`` = exp of a polynomial, ``dijet`` = the
+four-parameter dijet function of CMS/ATLAS resonance searches, e.g. arXiv:1911.03947) are
+integrated numerically (Gauss–Legendre, 8 points per bin) and fitted by direct minimization in
+:mod:`stats.direct`.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def _bernstein_matrix(x: np.ndarray, degree: int) -> np.ndarray:
     return comb(degree, k) * x[:, None] ** k * (1.0 - x[:, None]) ** (degree - k)
 
 
-def bernstein_density(m: np.ndarray, coefficients: np.ndarray, low: float, high: float) -> np.ndarray:
+def bernstein_density(
+    m: np.ndarray, coefficients: np.ndarray, low: float, high: float
+) -> np.ndarray:
     """Polynomial ``sum_k c_k b_{k,n}((m - low)/(high - low))`` per unit mass (events / GeV).
 
     Parameters
@@ -108,12 +112,14 @@ def bernstein_bin_integrals(edges: np.ndarray, degree: int, low: float, high: fl
 
 
 def exp_poly(m: np.ndarray, theta: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Exponential of a polynomial, ``exp(θ_0 + θ_1 x + ... )`` with ``x = (m - low)/(high - low)``."""
+    """Exponential of a polynomial ``exp(θ_0 + θ_1 x + ...)``, ``x = (m - low)/(high - low)``."""
     x = _unit(m, low, high)
     return np.exp(np.clip(np.polynomial.polynomial.polyval(x, theta), -700.0, 700.0))
 
 
-def dijet(m: np.ndarray, theta: np.ndarray, low: float, high: float, sqrt_s: float = 13000.0) -> np.ndarray:
+def dijet(
+    m: np.ndarray, theta: np.ndarray, low: float, high: float, sqrt_s: float = 13000.0
+) -> np.ndarray:
     """Dijet function ``exp(θ_0) (1 - x)^θ_1 / x^(θ_2 + θ_3 ln x)`` with ``x = m / sqrt_s``.
 
     ``sqrt_s`` is the collision energy in GeV (13 TeV for Run 2); ``low``/``high`` are unused and

@@ -83,7 +83,7 @@ class Window:
         return (m >= self.sr_left) & (m < self.sr_right)
 
     def in_sb(self, masses: np.ndarray) -> np.ndarray:
-        """Boolean mask of masses in either sideband (``[sb_left, sr_left)`` or ``[sr_right, sb_right]``)."""
+        """Mask of masses in a sideband, ``[sb_left, sr_left)`` or ``[sr_right, sb_right]``."""
         m = np.asarray(masses)
         return ((m >= self.sb_left) & (m < self.sr_left)) | (
             (m >= self.sr_right) & (m <= self.sb_right)
@@ -221,9 +221,7 @@ class Binning:
         return self.in_range(m) & ~self.in_sidebands(m)
 
 
-def make_bins(
-    window: Window | str, n_sr_edges: int = 12, *, partial: str = "drop"
-) -> Binning:
+def make_bins(window: Window | str, n_sr_edges: int = 12, *, partial: str = "drop") -> Binning:
     """Binning of the published analysis for a window.
 
     The SR is split by ``numpy.linspace(sr_left, sr_right, n_sr_edges)``; sideband bins of the same
@@ -277,7 +275,8 @@ def make_bins(
             right = np.concatenate([right, [window.sb_right]])
     if left.size == 0 or right.size == 0:
         raise ValueError(
-            f"window {window.as_tuple()} has a sideband narrower than one SR bin ({width:.4g} GeV); "
+            f"window {window.as_tuple()} has a sideband narrower than one SR bin "
+            f"({width:.4g} GeV); "
             "use fewer n_sr_edges, a wider window, or partial='keep'"
         )
     edges = np.concatenate([left, sr_edges, right])
@@ -287,7 +286,12 @@ def make_bins(
     dropped = (float(edges[0] - window.sb_left), float(window.sb_right - edges[-1]))
     log.debug(
         "binning %s: %d + %d + %d bins of %.4g GeV, unbinned slivers %.4g / %.4g GeV",
-        window.as_tuple(), len(left), n_sr_bins, len(right), width, *dropped,
+        window.as_tuple(),
+        len(left),
+        n_sr_bins,
+        len(right),
+        width,
+        *dropped,
     )
     sr_mask.setflags(write=False)
     sb_mask = ~sr_mask

@@ -8,7 +8,8 @@ free the SR term is saturated at the optimum, so
 
 ``t0 = min_θ [NLL_SB(θ) + NLL_SR(θ, s=0)] - min_θ NLL_SB(θ) - NLL_SR(saturated)``  (×2),
 
-``Z_signed = sign(n_SR - b̂_SR) √t0`` and ``Z = max(Z_signed, 0)`` (q0 of arXiv:1007.1727 with s ≥ 0).
+``Z_signed = sign(n_SR - b̂_SR) √t0`` and ``Z = max(Z_signed, 0)`` (q0 of arXiv:1007.1727,
+s ≥ 0).
 """
 
 from __future__ import annotations
@@ -49,8 +50,13 @@ def _twice_nll(n: np.ndarray, lam: np.ndarray) -> float:
 
 
 def direct_discovery(
-    counts: np.ndarray, binning: Binning, shape: str = "exp_poly", *, n_params: int | None = None,
-    random_state: int | None = 0, n_starts: int = 4,
+    counts: np.ndarray,
+    binning: Binning,
+    shape: str = "exp_poly",
+    *,
+    n_params: int | None = None,
+    random_state: int | None = 0,
+    n_starts: int = 4,
 ) -> DirectFit:
     """Discovery test with a non-linear background shape by direct minimization.
 
@@ -74,7 +80,9 @@ def direct_discovery(
     DirectFit
     """
     if shape not in SHAPES:
-        raise ValueError(f"unknown background shape {shape!r}; expected one of {sorted(SHAPES)} or 'bernstein'")
+        raise ValueError(
+            f"unknown background shape {shape!r}; expected one of {sorted(SHAPES)} or 'bernstein'"
+        )
     func, default_n = SHAPES[shape]
     n_par = int(n_params or default_n)
     counts = np.asarray(counts, dtype=np.float64)
@@ -87,8 +95,12 @@ def direct_discovery(
     sb_edges_r = e[len(e) - binning.n_sb_right - 1 :]
 
     def sb_expect(theta):
-        return np.concatenate([integrate_shape(func, theta, sb_edges_l, lo, hi),
-                               integrate_shape(func, theta, sb_edges_r, lo, hi)])
+        return np.concatenate(
+            [
+                integrate_shape(func, theta, sb_edges_l, lo, hi),
+                integrate_shape(func, theta, sb_edges_r, lo, hi),
+            ]
+        )
 
     def sr_expect(theta):
         fine = np.linspace(sr_lo, sr_hi, 9)
@@ -98,7 +110,9 @@ def direct_discovery(
         return _twice_nll(sb, sb_expect(theta))
 
     def obj_bkg(theta):
-        return _twice_nll(sb, sb_expect(theta)) + _twice_nll(np.array([n_sr]), np.array([sr_expect(theta)]))
+        return _twice_nll(sb, sb_expect(theta)) + _twice_nll(
+            np.array([n_sr]), np.array([sr_expect(theta)])
+        )
 
     rng = np.random.default_rng(random_state)
     start = np.zeros(n_par)
@@ -113,11 +127,19 @@ def direct_discovery(
     def best_fit(obj, x0):
         best = None
         for i in range(n_starts):
-            x = x0 if i == 0 else x0 + rng.normal(0.0, 0.3, size=x0.size) * np.maximum(abs(x0), 1.0) * 0.1
+            x = (
+                x0
+                if i == 0
+                else x0 + rng.normal(0.0, 0.3, size=x0.size) * np.maximum(abs(x0), 1.0) * 0.1
+            )
             with np.errstate(all="ignore"):
                 r = minimize(obj, x, method="BFGS", options={"maxiter": 2000})
-                r = minimize(obj, r.x, method="Nelder-Mead",
-                             options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-9})
+                r = minimize(
+                    obj,
+                    r.x,
+                    method="Nelder-Mead",
+                    options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-9},
+                )
             if np.isfinite(r.fun) and r.fun < 1e299 and (best is None or r.fun < best.fun):
                 best = r
         return best

@@ -4,8 +4,7 @@
   ``D = 2 Σ [λ - n + n ln(n/λ)]`` is asymptotically χ²(ndf) with ``ndf = bins - parameters``
   (Baker & Cousins, NIM 221 (1984) 437).
 * Fisher F-test between nested polynomial degrees, as used to pick the degree of sideband fits in
-  dijet / diphoton resonance searches (e.g. arXiv:1911.03947): go one degree higher only while the
-  improvement is significant at ``alpha``.
+  resonance searches: go one degree higher only while the improvement is significant at ``alpha``.
 """
 
 from __future__ import annotations
@@ -51,10 +50,20 @@ def goodness_of_fit(counts: np.ndarray, expected: np.ndarray, n_params: int) -> 
     dev = deviance(n, lam)
     ndf = int(n.size - n_params)
     if ndf <= 0:
-        return {"chi2": chi2, "deviance": dev, "ndf": ndf, "chi2_ndf": float("nan"),
-                "p_saturated": float("nan")}
-    return {"chi2": chi2, "deviance": dev, "ndf": ndf, "chi2_ndf": chi2 / ndf,
-            "p_saturated": float(sps.chi2.sf(dev, ndf))}
+        return {
+            "chi2": chi2,
+            "deviance": dev,
+            "ndf": ndf,
+            "chi2_ndf": float("nan"),
+            "p_saturated": float("nan"),
+        }
+    return {
+        "chi2": chi2,
+        "deviance": dev,
+        "ndf": ndf,
+        "chi2_ndf": chi2 / ndf,
+        "p_saturated": float(sps.chi2.sf(dev, ndf)),
+    }
 
 
 def f_test(dev_low: float, n_par_low: int, dev_high: float, n_par_high: int, n_bins: int) -> float:
@@ -66,7 +75,9 @@ def f_test(dev_low: float, n_par_low: int, dev_high: float, n_par_high: int, n_b
     d1 = n_par_high - n_par_low
     d2 = n_bins - n_par_high
     if d1 <= 0 or d2 <= 0:
-        raise ValueError(f"F-test needs n_par_low < n_par_high < n_bins, got {n_par_low}, {n_par_high}, {n_bins}")
+        raise ValueError(
+            f"F-test needs n_par_low < n_par_high < n_bins, got {n_par_low}, {n_par_high}, {n_bins}"
+        )
     if dev_high <= 0:
         return 0.0
     f = max(dev_low - dev_high, 0.0) / d1 / (dev_high / d2)
@@ -106,16 +117,23 @@ def choose_degree(
         model = BumpModel.from_counts(binning, counts, deg)
         out = model.fit(model.data_vector(counts))
         if not out.converged:
-            table.append({"degree": deg, "deviance": float("nan"), "p_f_test": float("nan"),
-                          "message": out.message})
+            table.append(
+                {
+                    "degree": deg,
+                    "deviance": float("nan"),
+                    "p_f_test": float("nan"),
+                    "message": out.message,
+                }
+            )
             continue
         expected_sb = model.sideband_expected(out.pars_free)
         row = {"degree": deg, **goodness_of_fit(sb_counts, expected_sb, deg + 1)}
         row["p_f_test"] = float("nan")
         prev = next((r for r in reversed(table) if np.isfinite(r["deviance"])), None)
         if prev is not None:
-            row["p_f_test"] = f_test(prev["deviance"], prev["degree"] + 1, row["deviance"], deg + 1,
-                                     sb_counts.size)
+            row["p_f_test"] = f_test(
+                prev["deviance"], prev["degree"] + 1, row["deviance"], deg + 1, sb_counts.size
+            )
         table.append(row)
     chosen = None
     for row in table:
@@ -128,6 +146,8 @@ def choose_degree(
         else:
             break
     if chosen is None:
-        raise ValueError(f"no polynomial degree in {list(degrees)} could be fitted to the sidebands")
+        raise ValueError(
+            f"no polynomial degree in {list(degrees)} could be fitted to the sidebands"
+        )
     log.info("F-test chose degree %d", chosen)
     return chosen, table

@@ -72,7 +72,7 @@ class _DropRecords(logging.Filter):
 
 @contextmanager
 def _quiet_pyhf_optimizer():
-    """Silence pyhf's error log (with traceback) of a failed minimization that we retry ourselves."""
+    """Silence pyhf's error log (with traceback) of a failed minimization that we retry."""
     logger = logging.getLogger("pyhf.optimize.mixins")
     drop = _DropRecords()
     logger.addFilter(drop)
@@ -192,7 +192,9 @@ class BumpModel:
 
     # ----------------------------------------------------------------------------------------
     @classmethod
-    def from_counts(cls, binning: Binning, counts: np.ndarray, degree: int = 5, **kwargs) -> BumpModel:
+    def from_counts(
+        cls, binning: Binning, counts: np.ndarray, degree: int = 5, **kwargs
+    ) -> BumpModel:
         """Build a model scaled to the given per-bin counts (all bins of ``binning``)."""
         counts = np.asarray(counts, dtype=np.float64)
         n_sb = counts[binning.sb_mask].sum()
@@ -206,8 +208,12 @@ class BumpModel:
         bkg_sb, bkg_sr = [], []
         for k in range(self.degree + 1):
             mod = [{"name": f"bkg_c{k}", "type": "normfactor", "data": None}]
-            bkg_sb.append({"name": f"bernstein_{k}", "data": self.basis_sb[:, k].tolist(), "modifiers": mod})
-            bkg_sr.append({"name": f"bernstein_{k}", "data": self.basis_sr[:, k].tolist(), "modifiers": mod})
+            bkg_sb.append(
+                {"name": f"bernstein_{k}", "data": self.basis_sb[:, k].tolist(), "modifiers": mod}
+            )
+            bkg_sr.append(
+                {"name": f"bernstein_{k}", "data": self.basis_sr[:, k].tolist(), "modifiers": mod}
+            )
         signal = {
             "name": "signal",
             "data": self.signal_sr.tolist(),
@@ -244,7 +250,9 @@ class BumpModel:
 
     def observations(self, data: np.ndarray) -> list[dict]:
         """pyhf workspace ``observations`` for a data vector (pyhf bin order)."""
-        return [{"name": ch, "data": np.asarray(data)[sl].tolist()} for ch, sl in self._slices.items()]
+        return [
+            {"name": ch, "data": np.asarray(data)[sl].tolist()} for ch, sl in self._slices.items()
+        ]
 
     def expected(self, pars: np.ndarray) -> np.ndarray:
         """Expected counts (pyhf bin order) for parameters in pyhf order."""
@@ -272,7 +280,11 @@ class BumpModel:
         return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
 
     def initial_pars(self, data: np.ndarray) -> np.ndarray:
-        """Starting point: weighted non-negative least squares of the polynomial on the sidebands."""
+        """Starting point: weighted (non-negative) least squares of the polynomial on the sidebands.
+
+        Plain least squares when the coefficients may be negative and the result is positive in
+        every bin; non-negative least squares otherwise.
+        """
         sb = data[self._slices["sidebands"]]
         w = 1.0 / np.sqrt(np.maximum(sb, 1.0))
         a, y = self.basis_sb * w[:, None], sb * w
@@ -288,10 +300,14 @@ class BumpModel:
         pars[self._bkg_idx] = np.clip(theta, 0.9 * lo_c, 0.9 * hi_c)
         n_sr = data[self._slices["signal_region"]].sum()
         lo, hi = self.base_bounds[self.poi_index]
-        pars[self.poi_index] = np.clip((n_sr - self.background_sr(pars)) / self.s_nominal, lo * 0.9, hi * 0.9)
+        pars[self.poi_index] = np.clip(
+            (n_sr - self.background_sr(pars)) / self.s_nominal, lo * 0.9, hi * 0.9
+        )
         return pars
 
-    def refine_pars(self, data: np.ndarray, pars: np.ndarray, *, with_sr: bool, n_iter: int = 8) -> np.ndarray:
+    def refine_pars(
+        self, data: np.ndarray, pars: np.ndarray, *, with_sr: bool, n_iter: int = 8
+    ) -> np.ndarray:
         """A few Poisson IRLS (Fisher scoring) steps for the polynomial coefficients.
 
         The expected counts are linear in the coefficients, so ``θ ← θ + (AᵀWA)⁻¹ Aᵀ(n - λ)/λ``
@@ -322,7 +338,9 @@ class BumpModel:
         if not with_sr:
             n_sr = data[self._slices["signal_region"]].sum()
             mlo, mhi = self.base_bounds[self.poi_index]
-            out[self.poi_index] = np.clip((n_sr - self.background_sr(out)) / self.s_nominal, mlo * 0.9, mhi * 0.9)
+            out[self.poi_index] = np.clip(
+                (n_sr - self.background_sr(out)) / self.s_nominal, mlo * 0.9, mhi * 0.9
+            )
         return out
 
     # ----------------------------------------------------------------------------------------
@@ -332,16 +350,25 @@ class BumpModel:
             with numpy_backend(), np.errstate(all="ignore"), _quiet_pyhf_optimizer():
                 if fix_mu:
                     pars, val = pyhf.infer.mle.fixed_poi_fit(
-                        0.0, data, self.model, init_pars=list(init), par_bounds=bounds,
+                        0.0,
+                        data,
+                        self.model,
+                        init_pars=list(init),
+                        par_bounds=bounds,
                         return_fitted_val=True,
                     )
                 else:
                     pars, val = pyhf.infer.mle.fit(
-                        data, self.model, init_pars=list(init), par_bounds=bounds,
+                        data,
+                        self.model,
+                        init_pars=list(init),
+                        par_bounds=bounds,
                         return_fitted_val=True,
                     )
         except pyhf.exceptions.FailedMinimization as err:
-            log.debug("pyhf fit (mu %s) failed: %s", "fixed" if fix_mu else "free", err.result.message)
+            log.debug(
+                "pyhf fit (mu %s) failed: %s", "fixed" if fix_mu else "free", err.result.message
+            )
             return None, float("nan"), f"minimization failed: {err.result.message}"
         except (ValueError, FloatingPointError, ZeroDivisionError) as err:
             return None, float("nan"), f"minimization error: {err}"
@@ -364,18 +391,24 @@ class BumpModel:
                 if pars is None:
                     break
                 at_upper = [
-                    j for j, (lo, hi) in enumerate(bounds)
-                    if not (fix_mu and j == self.poi_index) and pars[j] >= hi - 1e-6 * max(1.0, abs(hi))
+                    j
+                    for j, (lo, hi) in enumerate(bounds)
+                    if not (fix_mu and j == self.poi_index)
+                    and pars[j] >= hi - 1e-6 * max(1.0, abs(hi))
                 ]
                 if not fix_mu and pars[self.poi_index] <= bounds[self.poi_index][0] + 1e-9:
                     notes.append("mu at its lower bound (large deficit in the SR)")
                 if not at_upper:
                     if i > 0:
-                        notes.append(f"{'bkg-only' if fix_mu else 'free'} fit converged on retry {i}")
+                        notes.append(
+                            f"{'bkg-only' if fix_mu else 'free'} fit converged on retry {i}"
+                        )
                     return pars, val, ""
                 names = [self.par_names[j] for j in at_upper]
                 notes.append(f"fit at upper bound of {names}; widening it 10x")
-                bounds = [(lo, hi * 10.0 if j in at_upper else hi) for j, (lo, hi) in enumerate(bounds)]
+                bounds = [
+                    (lo, hi * 10.0 if j in at_upper else hi) for j, (lo, hi) in enumerate(bounds)
+                ]
                 start = pars
             else:
                 reason = f"parameters {names} stay at their bounds"
@@ -415,8 +448,13 @@ class BumpModel:
         bkg_starts = [bkg_first, pars_free] + starts
         pars_bkg, nll_bkg, reason = self._robust_fit(data, bkg_starts, True, notes)
         if pars_bkg is None:
-            return FitOutcome(False, f"background-only fit failed: {reason}", pars_free=pars_free,
-                              twice_nll_free=nll_free, retries=notes)
+            return FitOutcome(
+                False,
+                f"background-only fit failed: {reason}",
+                pars_free=pars_free,
+                twice_nll_free=nll_free,
+                retries=notes,
+            )
         if nll_bkg < nll_free - 1e-6:
             # the free fit missed the global minimum: restart it from the background-only optimum
             retry = pars_bkg.copy()

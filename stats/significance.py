@@ -47,7 +47,9 @@ __all__ = [
 DEFAULT_FPRS: tuple[float, ...] = tuple(
     float(x)
     for x in np.unique(
-        np.round(np.concatenate([np.logspace(0, -3, 25), [1, 0.25, 0.1, 0.05, 0.01, 0.005, 0.001]]), 12)
+        np.round(
+            np.concatenate([np.logspace(0, -3, 25), [1, 0.25, 0.1, 0.05, 0.01, 0.005, 0.001]]), 12
+        )
     )[::-1]
 )
 
@@ -118,7 +120,9 @@ class SignificanceResult:
 
     def __post_init__(self) -> None:
         if self.converged and not (math.isfinite(self.Z) and math.isfinite(self.p_value)):
-            raise ValueError(f"a converged SignificanceResult needs finite Z and p, got {self.Z}, {self.p_value}")
+            raise ValueError(
+                f"a converged SignificanceResult needs finite Z and p, got {self.Z}, {self.p_value}"
+            )
         if not self.converged and (math.isfinite(self.Z) or math.isfinite(self.p_value)):
             raise ValueError("a failed SignificanceResult must carry Z = p_value = NaN")
 
@@ -137,8 +141,18 @@ class SignificanceResult:
 
 def _failed(message: str, **kwargs: Any) -> SignificanceResult:
     log.warning("significance not computed: %s", message)
-    return SignificanceResult(Z=_NAN, p_value=_NAN, s_fit=_NAN, b_fit=_NAN, b_fit_unc=_NAN, params={},
-                              workspace=None, converged=False, message=message, **kwargs)
+    return SignificanceResult(
+        Z=_NAN,
+        p_value=_NAN,
+        s_fit=_NAN,
+        b_fit=_NAN,
+        b_fit_unc=_NAN,
+        params={},
+        workspace=None,
+        converged=False,
+        message=message,
+        **kwargs,
+    )
 
 
 def _check_masses(masses: np.ndarray) -> np.ndarray:
@@ -146,7 +160,9 @@ def _check_masses(masses: np.ndarray) -> np.ndarray:
     if m.ndim != 1:
         raise ValueError(f"masses must be a 1-d array of dimuon masses in GeV, got shape {m.shape}")
     if not np.all(np.isfinite(m)):
-        raise ValueError(f"masses contain {int(np.sum(~np.isfinite(m)))} non-finite values; drop them first")
+        raise ValueError(
+            f"masses contain {int(np.sum(~np.isfinite(m)))} non-finite values; drop them first"
+        )
     return m
 
 
@@ -178,7 +194,8 @@ def significance_from_counts(
         ``k = E[w²]/E[w]`` of weighted counts: the fit uses effective counts ``counts/k`` and the
         fitted S and B are reported times ``k``.
     background : {"bernstein", "exp_poly", "dijet"}
-        Background shape; non-linear shapes use :func:`stats.direct.direct_discovery` (no workspace).
+        Background shape; non-linear shapes use :func:`stats.direct.direct_discovery` (then no
+        workspace).
     sr_fine : bool
         Fit the SR fine bins separately (pyhf path only).
     signal_shape : array_like, optional
@@ -194,7 +211,9 @@ def significance_from_counts(
     """
     counts = np.asarray(counts, dtype=np.float64)
     if counts.shape != (binning.n_bins,):
-        raise ValueError(f"counts must have one entry per bin ({binning.n_bins}), got shape {counts.shape}")
+        raise ValueError(
+            f"counts must have one entry per bin ({binning.n_bins}), got shape {counts.shape}"
+        )
     if np.any(counts < 0) or not np.all(np.isfinite(counts)):
         raise ValueError("counts must be finite and >= 0 (negative weights are not supported)")
     k = float(weight_scale)
@@ -209,8 +228,11 @@ def significance_from_counts(
         return _failed("no events in the sidebands: the background cannot be fitted", **base)
     if np.count_nonzero(eff[binning.sb_mask]) < n_par:
         return _failed(
-            f"only {np.count_nonzero(eff[binning.sb_mask])} non-empty sideband bins for a degree-{degree} "
-            f"polynomial ({n_par} parameters): loosen the cut or lower the degree", **base)
+            f"only {np.count_nonzero(eff[binning.sb_mask])} non-empty sideband bins for a "
+            f"degree-{degree} "
+            f"polynomial ({n_par} parameters): loosen the cut or lower the degree",
+            **base,
+        )
 
     if background != "bernstein":
         fit = direct_discovery(eff, binning, background, random_state=random_state)
@@ -220,14 +242,30 @@ def significance_from_counts(
         z = max(zs, 0.0)
         gof = goodness_of_fit(eff[binning.sb_mask], fit.sideband_expected, len(fit.theta_free))
         return SignificanceResult(
-            Z=z, p_value=float(norm.sf(z)), s_fit=(fit.n_sr - fit.b_sr) * k, b_fit=fit.b_sr * k,
-            b_fit_unc=_NAN, params={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_free)},
-            workspace=None, converged=True, Z_signed=zs, q0=z * z, gof=gof,
-            params_bkg_only={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_bkg)}, **base)
+            Z=z,
+            p_value=float(norm.sf(z)),
+            s_fit=(fit.n_sr - fit.b_sr) * k,
+            b_fit=fit.b_sr * k,
+            b_fit_unc=_NAN,
+            params={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_free)},
+            workspace=None,
+            converged=True,
+            Z_signed=zs,
+            q0=z * z,
+            gof=gof,
+            params_bkg_only={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_bkg)},
+            **base,
+        )
 
     if model is None:
-        model = BumpModel.from_counts(binning, eff, degree, sr_fine=sr_fine, signal_shape=signal_shape,
-                                      positive_coefficients=positive_coefficients)
+        model = BumpModel.from_counts(
+            binning,
+            eff,
+            degree,
+            sr_fine=sr_fine,
+            signal_shape=signal_shape,
+            positive_coefficients=positive_coefficients,
+        )
     elif model.binning is not binning and not np.array_equal(model.binning.edges, binning.edges):
         raise ValueError("model was built for a different binning")
     data = model.data_vector(eff)
@@ -243,17 +281,27 @@ def significance_from_counts(
     if return_workspace:
         parameters = [
             {"name": n, "bounds": [list(b)], "inits": [float(v)]}
-            for n, b, v in zip(names, model.parameter_bounds(), model.initial_pars(data), strict=True)
+            for n, b, v in zip(
+                names, model.parameter_bounds(), model.initial_pars(data), strict=True
+            )
         ]
         ws = make_workspace(model.spec, model.observations(data), poi=POI, parameters=parameters)
     return SignificanceResult(
-        Z=z, p_value=float(norm.sf(z)),
+        Z=z,
+        p_value=float(norm.sf(z)),
         s_fit=mu_hat * float(model.signal_sr.sum()) * k,
         b_fit=model.background_sr(out.pars_free) * k,
         b_fit_unc=model.background_sr_uncertainty(out.pars_free) * k,
         params=dict(zip(names, map(float, out.pars_free), strict=True)),
-        workspace=ws, converged=True, message=out.message, Z_signed=zs, q0=z * z,
-        params_bkg_only=dict(zip(names, map(float, out.pars_bkg), strict=True)), gof=gof, **base)
+        workspace=ws,
+        converged=True,
+        message=out.message,
+        Z_signed=zs,
+        q0=z * z,
+        params_bkg_only=dict(zip(names, map(float, out.pars_bkg), strict=True)),
+        gof=gof,
+        **base,
+    )
 
 
 def significance(
@@ -392,12 +440,23 @@ def scan_cut(
     for fpr, thr in iterator:
         cut = {"fpr": float(fpr), "threshold": thr}
         if thr is None:
-            results.append(_failed(
-                f"FPR {fpr:g} keeps none of the {int(sb.sum())} sideband events", fpr_sideband=0.0, **cut))
+            results.append(
+                _failed(
+                    f"FPR {fpr:g} keeps none of the {int(sb.sum())} sideband events",
+                    fpr_sideband=0.0,
+                    **cut,
+                )
+            )
             continue
         keep = sc >= thr if higher_is_signal else sc <= thr
-        res = significance(m[keep], window=window, weights=None if w is None else w[keep],
-                           degree=degree, binning=binning, **kwargs)
+        res = significance(
+            m[keep],
+            window=window,
+            weights=None if w is None else w[keep],
+            degree=degree,
+            binning=binning,
+            **kwargs,
+        )
         results.append(dataclasses.replace(res, fpr_sideband=float(keep[sb].mean()), **cut))
     return results
 
@@ -439,12 +498,20 @@ def reweighted_significance(
         raise ValueError(f"scores must have the shape of masses {m.shape}, got {sc.shape}")
     binning = make_bins(window, n_sr_edges, partial=partial)
     if mu is None:
-        nocut = significance(m, window=window, degree=degree, binning=binning,
-                             return_workspace=False, **{k: v for k, v in kwargs.items() if k != "return_workspace"})
+        nocut = significance(
+            m,
+            window=window,
+            degree=degree,
+            binning=binning,
+            return_workspace=False,
+            **{k: v for k, v in kwargs.items() if k != "return_workspace"},
+        )
         if not nocut.converged:
             return _failed(f"no-cut fit for mu failed: {nocut.message}")
         if nocut.s_fit <= 0:
-            return _failed(f"no-cut fit has S = {nocut.s_fit:.3g} <= 0: mu = S/(S+B) undefined; pass mu")
+            return _failed(
+                f"no-cut fit has S = {nocut.s_fit:.3g} <= 0: mu = S/(S+B) undefined; pass mu"
+            )
         mu = nocut.s_fit / (nocut.s_fit + nocut.b_fit)
     w = likelihood_ratio_weights(sc, mu)
     res = significance(m, window=window, weights=w, degree=degree, binning=binning, **kwargs)

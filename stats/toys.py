@@ -149,13 +149,20 @@ def calibrate(
         out[binning.sr_mask] = sr if model.sr_fine else sr[0] / binning.sr_mask.sum()
         return out
 
-    asimov = significance_from_counts(to_bins(truth_sig), binning, degree=degree, model=model,
-                                      return_workspace=False)
+    asimov = significance_from_counts(
+        to_bins(truth_sig), binning, degree=degree, model=model, return_workspace=False
+    )
     z, zs, messages = [], [], []
     for i in _progress(range(int(n_toys)), progress, "toys"):
         toy = rng.poisson(truth_sig).astype(np.float64)
-        res = significance_from_counts(to_bins(toy), binning, degree=degree, model=model,
-                                       return_workspace=False, random_state=i)
+        res = significance_from_counts(
+            to_bins(toy),
+            binning,
+            degree=degree,
+            model=model,
+            return_workspace=False,
+            random_state=i,
+        )
         if res.converged:
             z.append(res.Z)
             zs.append(res.Z_signed)
@@ -167,11 +174,23 @@ def calibrate(
     n_failed = int(n_toys) - z_arr.size
     if n_failed:
         log.warning("%d of %d toys failed to fit", n_failed, n_toys)
-    return Calibration(z_arr, zs_arr, p, int(n_toys), n_failed, float(signal),
-                       float(asimov.Z) if asimov.converged else float("nan"), b_sr, ks, messages)
+    return Calibration(
+        z_arr,
+        zs_arr,
+        p,
+        int(n_toys),
+        n_failed,
+        float(signal),
+        float(asimov.Z) if asimov.converged else float("nan"),
+        b_sr,
+        ks,
+        messages,
+    )
 
 
-def sample_masses(model: BumpModel, pars: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def sample_masses(
+    model: BumpModel, pars: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
     """Draw ``n`` masses (GeV) from the fitted background polynomial over the binned range.
 
     Inverse-CDF sampling on a grid of 4096 points with linear interpolation; the polynomial is
@@ -253,8 +272,19 @@ def look_elsewhere(
     for _ in _progress(range(int(n_toys)), progress, "look-elsewhere toys"):
         m = sample_masses(model, fit.pars_bkg, rng.poisson(n_expected), rng)
         s = rng.uniform(size=m.size)
-        zs = [r.Z for w in wins
-              for r in scan_cut(m, s, window=w, fprs=fprs, degree=degree, n_sr_edges=n_sr_edges,
-                                return_workspace=False) if r.converged]
+        zs = [
+            r.Z
+            for w in wins
+            for r in scan_cut(
+                m,
+                s,
+                window=w,
+                fprs=fprs,
+                degree=degree,
+                n_sr_edges=n_sr_edges,
+                return_workspace=False,
+            )
+            if r.converged
+        ]
         max_z.append(max(zs) if zs else float("nan"))
     return LookElsewhere(np.asarray(max_z), len(wins) * len(fprs))

@@ -102,19 +102,26 @@ def validate_workspace(spec: Mapping[str, Any]) -> None:
         names the offending entry.
     """
     try:
-        pyhf.schema.validate(dict(spec), "workspace.json", version=spec.get("version", SCHEMA_VERSION))
+        pyhf.schema.validate(
+            dict(spec), "workspace.json", version=spec.get("version", SCHEMA_VERSION)
+        )
     except pyhf.exceptions.InvalidSpecification as err:
         raise ValueError(f"workspace does not follow the pyhf schema: {err}") from None
     nbins = {c["name"]: len(c["samples"][0]["data"]) for c in spec["channels"]}
     for o in spec["observations"]:
         if o["name"] not in nbins:
-            raise ValueError(f"observation for unknown channel {o['name']!r}; channels: {sorted(nbins)}")
+            raise ValueError(
+                f"observation for unknown channel {o['name']!r}; channels: {sorted(nbins)}"
+            )
         if len(o["data"]) != nbins[o["name"]]:
             raise ValueError(
-                f"observation {o['name']!r} has {len(o['data'])} bins, the channel has {nbins[o['name']]}"
+                f"observation {o['name']!r} has {len(o['data'])} bins, "
+                f"the channel has {nbins[o['name']]}"
             )
         if any(not np.isfinite(x) or x < 0 for x in o["data"]):
-            raise ValueError(f"observation {o['name']!r} has negative or non-finite counts: {o['data']}")
+            raise ValueError(
+                f"observation {o['name']!r} has negative or non-finite counts: {o['data']}"
+            )
 
 
 def write_workspace(spec: Mapping[str, Any], path: str | os.PathLike) -> Path:
@@ -146,7 +153,9 @@ def load_workspace(path: str | os.PathLike) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"workspace file {path} not found; write one with stats.workspace.write_workspace")
+        raise FileNotFoundError(
+            f"workspace file {path} not found; write one with stats.workspace.write_workspace"
+        )
     try:
         spec = json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -216,7 +225,9 @@ def discovery_test(spec: Mapping[str, Any]) -> dict:
     bounds = model.config.suggested_bounds()
     with numpy_backend(), np.errstate(all="ignore"):
         q0 = float(
-            pyhf.infer.test_statistics.q0(0.0, data, model, init, bounds, model.config.suggested_fixed())
+            pyhf.infer.test_statistics.q0(
+                0.0, data, model, init, bounds, model.config.suggested_fixed()
+            )
         )
         p0 = float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0"))
     return {"q0": q0, "Z": float(np.sqrt(max(q0, 0.0))), "p_value": p0}

@@ -10,7 +10,6 @@ import pytest
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-from stats.binning import make_bins
 from stats.gof import choose_degree, deviance, f_test, goodness_of_fit
 from stats.reweighting import effective_scale, likelihood_ratio_weights
 from stats.significance import (
@@ -35,8 +34,10 @@ def with_signal() -> np.ndarray:
     return _spectrum(3, n_sig=160)
 
 
-def _independent_z(masses: np.ndarray, sr=(9.0, 10.6), sb=(5.0, 16.0), n_sr_edges=12, degree=5) -> float:
-    """Profile-likelihood Z written from scratch: power-basis polynomial, scipy BFGS, no stats code."""
+def _independent_z(
+    masses: np.ndarray, sr=(9.0, 10.6), sb=(5.0, 16.0), n_sr_edges=12, degree=5
+) -> float:
+    """Profile-likelihood Z from scratch: power-basis polynomial, scipy BFGS, no stats code."""
     sr_edges = np.linspace(sr[0], sr[1], n_sr_edges)
     w = sr_edges[1] - sr_edges[0]
     n_left = int(np.floor((sr[0] - sb[0]) / w + 1e-9))
@@ -73,7 +74,14 @@ def _independent_z(masses: np.ndarray, sr=(9.0, 10.6), sb=(5.0, 16.0), n_sr_edge
     x0 = np.append(np.linalg.lstsq(a, n_sb, rcond=None)[0] / scale, 0.0)
     best = {}
     for with_s in (False, True):
-        r = minimize(nll, x0, args=(with_s,), jac=True, method="BFGS", options={"gtol": 1e-9, "maxiter": 10000})
+        r = minimize(
+            nll,
+            x0,
+            args=(with_s,),
+            jac=True,
+            method="BFGS",
+            options={"gtol": 1e-9, "maxiter": 10000},
+        )
         best[with_s] = r.fun
         x0 = r.x
     return math.sqrt(max(2 * (best[False] - best[True]), 0.0))
@@ -124,8 +132,12 @@ def test_unit_weights_give_exactly_the_unweighted_result(with_signal):
 
 def test_constant_weights_scale_counts_but_not_z(with_signal):
     plain = significance(with_signal, window="upsilon", return_workspace=False)
-    twice = significance(with_signal, window="upsilon", weights=np.full(with_signal.size, 2.0),
-                         return_workspace=False)
+    twice = significance(
+        with_signal,
+        window="upsilon",
+        weights=np.full(with_signal.size, 2.0),
+        return_workspace=False,
+    )
     assert twice.info["weight_scale"] == 2.0
     assert twice.Z == pytest.approx(plain.Z, abs=1e-9)
     assert twice.b_fit == pytest.approx(2 * plain.b_fit, rel=1e-9)
@@ -285,10 +297,15 @@ def test_result_to_dict_is_plain(with_signal):
 
 
 def test_positive_coefficients_option(with_signal):
-    res = significance(with_signal, window="upsilon", positive_coefficients=True, return_workspace=False)
+    res = significance(
+        with_signal, window="upsilon", positive_coefficients=True, return_workspace=False
+    )
     assert res.converged
     assert all(v >= 0 for k, v in res.params.items() if k.startswith("bkg_c"))
-    bounds = [p["bounds"][0][0] for p in significance(with_signal, window="upsilon",
-                                                      positive_coefficients=True).workspace[
-                                                          "measurements"][0]["config"]["parameters"]]
+    bounds = [
+        p["bounds"][0][0]
+        for p in significance(with_signal, window="upsilon", positive_coefficients=True).workspace[
+            "measurements"
+        ][0]["config"]["parameters"]
+    ]
     assert bounds[:6] == [0.0] * 6

@@ -36,7 +36,9 @@ def test_background_only_toys_are_calibrated(published_size_spectrum):
 
 @pytest.mark.slow
 def test_signal_toys_median_matches_asimov(published_size_spectrum):
-    cal = calibrate(published_size_spectrum, window="upsilon", n_toys=200, signal=120.0, random_state=2)
+    cal = calibrate(
+        published_size_spectrum, window="upsilon", n_toys=200, signal=120.0, random_state=2
+    )
     assert cal.n_failed == 0 and cal.signal == 120.0
     # Asimov Z of 120 events on B ≈ 1500 with the sideband uncertainty on B: 2-3 sigma
     assert 1.5 < cal.z_asimov < 3.5
@@ -73,8 +75,9 @@ def test_sample_masses_follow_the_fit(published_size_spectrum):
 
 
 def test_look_elsewhere_small(published_size_spectrum):
-    le = look_elsewhere(published_size_spectrum, window="upsilon", fprs=(1.0, 0.1, 0.01), n_toys=3,
-                        random_state=5)
+    le = look_elsewhere(
+        published_size_spectrum, window="upsilon", fprs=(1.0, 0.1, 0.01), n_toys=3, random_state=5
+    )
     assert le.n_tests == 3 and le.max_z.shape == (3,)
     assert np.all(np.isfinite(le.max_z)) and np.all(le.max_z >= 0)
     p, err = le.global_p_value(float(le.max_z.max()) + 10)

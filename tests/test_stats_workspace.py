@@ -43,8 +43,9 @@ def test_bernstein_integral_matches_numerical():
 
 def test_pyhf_readme_example_through_our_wrapper():
     """pyhf README: uncorrelated_background, data [51, 48], mu = 1, qtilde."""
-    model = pyhf.simplemodels.uncorrelated_background(signal=[12.0, 11.0], bkg=[50.0, 52.0],
-                                                      bkg_uncertainty=[3.0, 7.0])
+    model = pyhf.simplemodels.uncorrelated_background(
+        signal=[12.0, 11.0], bkg=[50.0, 52.0], bkg_uncertainty=[3.0, 7.0]
+    )
     ws = make_workspace(model.spec, {"singlechannel": [51, 48]}, poi="mu")
     out = hypotest(ws, 1.0, test_stat="qtilde")
     assert out["cls_obs"] == pytest.approx(0.05251497, abs=5e-8)
@@ -52,8 +53,9 @@ def test_pyhf_readme_example_through_our_wrapper():
 
 
 def test_workspace_validation_errors():
-    model = pyhf.simplemodels.uncorrelated_background(signal=[1.0, 2.0], bkg=[5.0, 6.0],
-                                                      bkg_uncertainty=[1.0, 1.0])
+    model = pyhf.simplemodels.uncorrelated_background(
+        signal=[1.0, 2.0], bkg=[5.0, 6.0], bkg_uncertainty=[1.0, 1.0]
+    )
     with pytest.raises(ValueError, match="has 3 bins, the channel has 2"):
         make_workspace(model.spec, {"singlechannel": [1, 2, 3]})
     with pytest.raises(ValueError, match="unknown channel 'other'"):
@@ -84,8 +86,9 @@ def test_model_structure_and_normfactors(falling_spectrum):
     assert out.converged
     # normfactors are O(1) and the linear structure reproduces pyhf's expected data
     assert np.all(np.abs(out.pars_free[:-1]) < 10)
-    np.testing.assert_allclose(model.model.expected_actualdata(out.pars_free), model.expected(out.pars_free),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        model.model.expected_actualdata(out.pars_free), model.expected(out.pars_free), rtol=1e-10
+    )
     # the free fit saturates the SR counting bin
     assert model.expected(out.pars_free)[-1] == pytest.approx(counts[b.sr_mask].sum(), rel=1e-4)
 
