@@ -29,6 +29,9 @@ __all__ = ["StageCache", "fingerprint", "atomic_write_bytes", "atomic_write_text
 
 log = logging.getLogger(__name__)
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def _feed(h: Any, obj: Any) -> None:
     """Feed a canonical, type-tagged encoding of ``obj`` into the hash ``h``."""
@@ -84,6 +87,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; use the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -179,6 +183,7 @@ class StageCache:
         entry = self.path(stage, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+        os.chmod(tmp, 0o777 & ~_UMASK)
         try:
             if save:
                 save(value, tmp)

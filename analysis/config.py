@@ -200,12 +200,16 @@ class StatsSettings:
         Target false-positive rates of the score cuts, measured on sideband data.
     spectrum_fprs : tuple of float
         Cut levels whose mass spectra are plotted (besides no cut).
+    min_sideband_events : int
+        Cuts keeping fewer sideband events are reported but not used (no best-cut, no plot
+        point): the asymptotic Z of a 6-parameter fit to a handful of events is meaningless.
     """
 
     degree: int = 5
     n_sr_edges: int = 12
     fprs: tuple[float, ...] = DEFAULT_FPRS
     spectrum_fprs: tuple[float, ...] = (0.25, 0.05, 0.01)
+    min_sideband_events: int = 20
 
 
 @dataclass(frozen=True)
@@ -463,6 +467,8 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
         (config.kde_bandwidth > 0, "kde_bandwidth", config.kde_bandwidth, "> 0"),
         (0 <= config.stats.degree <= 10, "stats.degree", config.stats.degree, "in 0..10"),
         (config.stats.n_sr_edges >= 2, "stats.n_sr_edges", config.stats.n_sr_edges, ">= 2"),
+        (config.stats.min_sideband_events >= 0, "stats.min_sideband_events",
+         config.stats.min_sideband_events, ">= 0"),
         (len(config.stats.fprs) > 0 and all(0 < f <= 1 for f in config.stats.fprs),
          "stats.fprs", list(config.stats.fprs), "a non-empty list of rates in (0, 1]"),
         (all(0 < f <= 1 for f in config.stats.spectrum_fprs), "stats.spectrum_fprs",

@@ -1,0 +1,82 @@
+"""Running independent tasks (flow seeds, classifier folds) in-process or on a Dask cluster."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["TaskRunner"]
+
+log = logging.getLogger(__name__)
+
+
+class TaskRunner:
+    """Map a function over independent argument tuples, locally or on Dask.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        ``None``: run in this process, one task after the other (the default). ``"local"``: start
+        a ``distributed.LocalCluster`` (one single-threaded worker process per core). Anything else
+        is the address of a running scheduler (``tcp://host:8786``, e.g. coffea-casa's).
+    n_workers : int, optional
+        Workers of the ``"local"`` cluster (default: number of cores).
+
+    Notes
+    -----
+    The mapped function and its arguments are pickled to the workers, so they must be importable
+    there (install this package on the cluster image). Results come back in argument order.
+    """
+
+    def __init__(self, scheduler: str | None = None, n_workers: int | None = None) -> None:
+        self.scheduler = scheduler
+        self._client = None
+        self._cluster = None
+        if scheduler is None:
+            return
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as err:  # pragma: no cover - distributed is a pinned dependency
+            raise ImportError("--scheduler needs the 'distributed' package") from err
+        if scheduler == "local":
+            self._cluster = LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self._client = Client(self._cluster)
+        else:
+            try:
+                self._client = Client(scheduler, timeout="20s")
+            except OSError as err:
+                raise ConnectionError(
+                    f"cannot reach Dask scheduler {scheduler!r} ({err}); check the address "
+                    "(tcp://host:port) or run without --scheduler"
+                ) from None
+        log.info("Dask client: %s", self._client)
+
+    @property
+    def distributed(self) -> bool:
+        """True when tasks go to a Dask cluster."""
+        return self._client is not None
+
+    def map(self, fn: Callable[..., Any], args: Sequence[tuple], desc: str = "") -> list[Any]:
+        """``[fn(*a) for a in args]``, on the cluster when there is one."""
+        if self._client is None:
+            return [fn(*a) for a in args]
+        log.info("submitting %d %s task(s) to Dask", len(args), desc or fn.__name__)
+        futures = [self._client.submit(fn, *a, pure=False) for a in args]
+        return self._client.gather(futures)
+
+    def close(self) -> None:
+        """Close the client and any cluster this runner started."""
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client = self._cluster = None
+
+    def __enter__(self) -> TaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,325 @@
+"""The analysis chain with a stage cache: skim → flows → closure → template → classifier → Z.
+
+Stages and their cache keys (each key = hash of the stage's inputs and settings):
+
+=============  ===============================================================================
+flow           OS sideband features and masses, flow settings (not n_seeds), seed — one per seed
+closure        flow keys, folds, seed
+template       flow keys, OS SR masses, template size, KDE bandwidth, seed
+classifier     template key, OS SR/SB and SS features, classifier settings, n_folds, seed
+references     OS SR features and truth, signal codes, classifier settings (truth only)
+significance   masses and every score, window, binning, degree, FPR grids
+=============  ===============================================================================
+
+So changing the FPR grid, binning or degree only redoes ``significance``; adding a flow seed
+trains only that seed. Flow seeds and classifier folds can run on a Dask cluster
+(:class:`analysis.parallel.TaskRunner`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis import stages
+from analysis._truth import process_codes
+from analysis.cache import StageCache, fingerprint
+from analysis.config import AnalysisConfig
+from analysis.data import AnalysisData, load_skim
+from analysis.parallel import TaskRunner
+from analysis.significance import evaluate_sample
+
+__all__ = ["AnalysisResult", "run_pipeline", "method_scores"]
+
+log = logging.getLogger(__name__)
+
+CATHODE = "CATHODE"
+
+
+@dataclass
+class AnalysisResult:
+    """Everything the report needs (arrays included; results.json keeps the numbers).
+
+    Attributes
+    ----------
+    config : AnalysisConfig
+    data : AnalysisData
+    flows : list of dict
+        Per seed: seed, best epoch, epochs trained, best validation loss.
+    closure : dict
+        Sideband closure AUC per seed, KS distances, flow samples.
+    template : ndarray
+        SR background template (physical features).
+    scores : dict
+        ``os`` and ``ss``: CATHODE score per event of the sample.
+    significance : dict
+        ``os`` and ``ss``: output of :func:`analysis.significance.evaluate_sample`.
+    references : dict
+        ROC/SIC per method (truth only), else empty.
+    timings : dict
+        Wall seconds per stage.
+    cache : dict
+        Per-stage cache hits and computations.
+    """
+
+    config: AnalysisConfig
+    data: AnalysisData
+    flows: list[dict[str, Any]]
+    closure: dict[str, Any]
+    template: np.ndarray
+    scores: dict[str, np.ndarray]
+    significance: dict[str, Any]
+    references: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def _save_flow(flow: Any, directory: Path) -> None:
+    flow.save(directory / "flow.pt")
+
+
+def _load_flow(directory: Path) -> Any:
+    from ml.flows import ConditionalFlow
+
+    return ConditionalFlow.load(directory / "flow.pt")
+
+
+def _flow_info(flow: Any, seed: int) -> dict[str, Any]:
+    hist = flow.history_[0]
+    val = hist.get("val_loss", [])
+    best = int(hist.get("best_epoch", int(np.argmin(val)) if len(val) else -1))
+    return {
+        "seed": seed,
+        "epochs": len(val),
+        "best_epoch": best,
+        "best_val_loss": float(val[best]) if len(val) else float("nan"),
+    }
+
+
+def method_scores(
+    sample: Any, cathode: np.ndarray, config: AnalysisConfig, seed: int
+) -> dict[str, tuple[np.ndarray, bool]]:
+    """Scores of every cut-based method: (score, higher_is_signal) by name.
+
+    CATHODE, each single-feature cut of ``config.features.single_feature_cuts`` (named
+    ``"<column> (high|low)"``) and a random score (seeded).
+    """
+    out = {CATHODE: (cathode, True)}
+    for col, side in config.features.single_feature_cuts:
+        out[f"{col} ({side})"] = (sample.columns[col], side == "high")
+    out["random"] = (np.random.default_rng(seed).random(len(sample.m)), True)
+    return out
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+            log.info("stage %s: %.1f s", name, self.seconds[name])
+
+
+def run_pipeline(
+    skim: str | Path,
+    config: AnalysisConfig,
+    output_dir: str | Path,
+    *,
+    dataset: str | None = None,
+    runner: TaskRunner | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> AnalysisResult:
+    """Run the whole chain on a parquet skim.
+
+    Parameters
+    ----------
+    skim : str or Path
+        ``run_skim.py`` output directory, a hive dataset directory or a parquet file.
+    config : AnalysisConfig
+    output_dir : str or Path
+        The stage cache lives in ``<output_dir>/cache``.
+    dataset : str, optional
+        Dataset partition of the skim.
+    runner : TaskRunner, optional
+        Where flow seeds and folds run (default: this process).
+    use_cache : bool
+        False recomputes every stage and stores nothing.
+    progress : bool
+        Progress bars (stderr).
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    runner = runner or TaskRunner(None)
+    cache = StageCache(Path(output_dir) / "cache", enabled=use_cache)
+    timer = _Timer()
+    seed0 = int(config.random_state)
+    data: AnalysisData = timer.run("load", lambda: load_skim(skim, config, dataset))
+    os_, ss = data.os, data.ss
+    log.info("OS %s, SS %s", os_.counts(), ss.counts())
+
+    # preprocessing: cheap and deterministic, refitted every run
+    pre = timer.run("preprocess", lambda: stages.Preprocessor.fit(os_.X[os_.sb], os_.m[os_.sb]))
+    Z_sb, mz_sb = pre.tx(os_.X[os_.sb]), pre.tm(os_.m[os_.sb])
+
+    # flows, one per seed; only the missing ones are trained (in parallel on Dask)
+    fset = config.flow
+    flow_settings = {k: v for k, v in fset.__dict__.items() if k != "n_seeds"}
+    seeds = [seed0 * 1000 + i for i in range(fset.n_seeds)]
+    flow_keys = [
+        fingerprint("flow/1", os_.X[os_.sb], os_.m[os_.sb], config.features, flow_settings, s)
+        for s in seeds
+    ]
+
+    def train_flows() -> list[Any]:
+        missing = [i for i, k in enumerate(flow_keys) if not cache.has("flow", k)]
+        trained = dict(zip(missing, runner.map(
+            stages.fit_flow,
+            [(Z_sb, mz_sb, fset, seeds[i], progress and not runner.distributed) for i in missing],
+            desc="flow",
+        ), strict=True))
+        return [
+            cache.get_or_compute(
+                "flow", key, lambda i=i: trained[i], save=_save_flow, load=_load_flow,
+                describe={"seed": seeds[i], **flow_settings},
+            )
+            for i, key in enumerate(flow_keys)
+        ]
+
+    flows = timer.run("flow", train_flows)
+    flows_info = [_flow_info(f, s) for f, s in zip(flows, seeds, strict=True)]
+
+    closure_key = fingerprint("closure/1", flow_keys, config.n_folds, seed0)
+    closure = timer.run("closure", lambda: cache.get_or_compute(
+        "closure", closure_key,
+        lambda: stages.closure_test(flows, pre, os_.X[os_.sb], os_.m[os_.sb], data.features,
+                                    seed0 + 11, config.n_folds),
+    ))
+    log.info("sideband closure AUC %.3f ± %.3f", closure["auc_mean"], closure["auc_std"])
+
+    n_template = int(round(config.oversampling * os_.sr.sum()))
+    template_key = fingerprint(
+        "template/1", flow_keys, os_.m[os_.sr], n_template, config.kde_bandwidth, seed0
+    )
+    template = timer.run("template", lambda: cache.get_or_compute(
+        "template", template_key,
+        lambda: stages.make_template(flows, pre, os_.m[os_.sr], n_template,
+                                     config.kde_bandwidth, seed0 + 21,
+                                     (config.window.sr_left, config.window.sr_right)),
+    ))
+    X_template = template[0]
+
+    clf_key = fingerprint(
+        "classifier/1", template_key, os_.X, os_.m, ss.X, config.classifier, config.n_folds,
+        seed0,
+    )
+    scores = timer.run("classifier", lambda: cache.get_or_compute(
+        "classifier", clf_key,
+        lambda: _classify(os_, ss, X_template, config, runner, seed0 + 31, progress),
+        describe={"classifier": config.classifier.__dict__, "n_folds": config.n_folds},
+    ))
+
+    references: dict[str, Any] = {}
+    if data.has_truth and config.references:
+        codes = process_codes(config.window.signal_processes)
+        is_sig = np.isin(os_.truth, codes)
+        ref_key = fingerprint(
+            "references/1", os_.X[os_.sr], is_sig[os_.sr], config.classifier, config.n_folds,
+            seed0,
+        )
+        ref = timer.run("references", lambda: cache.get_or_compute(
+            "references", ref_key,
+            lambda: stages.reference_scores(os_.X[os_.sr], is_sig[os_.sr], config.classifier,
+                                            config.n_folds, seed0 + 41),
+        ))
+        references = _roc_summary(scores["os"][os_.sr], is_sig[os_.sr], ref, os_, config)
+
+    def significances() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        mu = None
+        for name, sample in (("os", os_), ("ss", ss)):
+            methods = method_scores(sample, scores[name], config, seed0 + 51)
+            out[name] = evaluate_sample(
+                sample.m, methods, config.window, config.stats,
+                reweight_scores=scores[name], mu=mu, spectrum_method=CATHODE,
+                progress=progress,
+            )
+            nc = out[name]["no_cut"]
+            if name == "os" and nc.get("converged") and nc["s_fit"] > 0:
+                # the SS sample is reweighted with the OS signal fraction (same OS-trained model)
+                mu = nc["s_fit"] / (nc["s_fit"] + nc["b_fit"])
+        return out
+
+    sig_key = fingerprint(
+        "significance/1", os_.m, ss.m, scores["os"], scores["ss"],
+        {c: os_.columns[c] for c in os_.columns}, {c: ss.columns[c] for c in ss.columns},
+        config.window, config.stats, config.features.single_feature_cuts, seed0,
+    )
+    significance = timer.run(
+        "significance", lambda: cache.get_or_compute("significance", sig_key, significances)
+    )
+    return AnalysisResult(
+        config=config, data=data, flows=flows_info, closure=closure, template=X_template,
+        scores=scores, significance=significance, references=references,
+        timings=timer.seconds, cache=cache.summary(),
+    )
+
+
+def _classify(os_, ss, X_template, config, runner, seed, progress) -> dict[str, np.ndarray]:
+    """Out-of-fold CATHODE scores for every OS event; SS events averaged over the fold models."""
+    from ml.kfold import assign_folds
+
+    n_folds = config.n_folds
+    X = np.vstack([os_.X[os_.sr], X_template])
+    y = np.r_[np.ones(int(os_.sr.sum()), int), np.zeros(len(X_template), int)]
+    rng = np.random.default_rng(seed)
+    fold = assign_folds(y, n_folds, int(rng.integers(2**31)))
+    X_sb = os_.X[os_.sb]
+    extra_fold = rng.permutation(len(X_sb)) % n_folds
+    fold_seeds = rng.integers(2**31, size=n_folds)
+    args = [
+        (k, n_folds, X, y, fold, X_sb, extra_fold, ss.X, config.classifier, int(fold_seeds[k]))
+        for k in range(n_folds)
+    ]
+    if progress and not runner.distributed:
+        from tqdm.auto import tqdm
+
+        results = [stages.fold_task(*a) for a in tqdm(args, desc="classifier folds", leave=False)]
+    else:
+        results = runner.map(stages.fold_task, args, desc="fold")
+    oof = np.full(len(X), np.nan)
+    sb_scores = np.full(len(X_sb), np.nan)
+    for k, (p_test, p_extra, _) in enumerate(results):
+        oof[fold == k] = p_test
+        sb_scores[extra_fold == k] = p_extra
+    os_scores = np.empty(len(os_.m))
+    os_scores[os_.sr] = oof[: int(os_.sr.sum())]
+    os_scores[os_.sb] = sb_scores
+    ss_scores = np.mean([r[2] for r in results], axis=0) if len(ss.m) else np.empty(0)
+    return {"os": os_scores, "ss": ss_scores, "template": oof[int(os_.sr.sum()):]}
+
+
+def _roc_summary(cathode_sr, is_sig_sr, ref, os_, config) -> dict[str, Any]:
+    out = {"CATHODE": stages.roc_curve(cathode_sr, is_sig_sr)}
+    if "supervised" in ref:
+        out["supervised"] = stages.roc_curve(ref["supervised"], is_sig_sr)
+    half = ref["idealized_mask"]
+    out["idealized"] = stages.roc_curve(ref["idealized"], is_sig_sr[half])
+    for col, side in config.features.single_feature_cuts:
+        x = os_.columns[col][os_.sr]
+        out[f"{col} ({side})"] = stages.roc_curve(x if side == "high" else -x, is_sig_sr)
+    out["n_signal_sr"] = int(is_sig_sr.sum())
+    out["n_background_sr"] = int((~is_sig_sr).sum())
+    return out

@@ -1,0 +1,331 @@
+"""Report figures (mplhep, CMS style): spectra with fits, Z vs FPR, features, closure, ROC/SIC.
+
+Every function takes plain arrays, returns a :class:`matplotlib.figure.Figure` (no pyplot state,
+Agg canvas) and never touches files; :func:`save_png` writes one atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from analysis.cache import atomic_write_bytes
+from analysis.presets import PDG_MASSES, MassWindow
+
+__all__ = [
+    "PlotLabels",
+    "SpectrumLevel",
+    "feature_label",
+    "plot_closure",
+    "plot_features_sr",
+    "plot_mass_spectra",
+    "plot_roc_sic",
+    "plot_z_vs_fpr",
+    "save_png",
+]
+
+_UNITS = {"pt": "GeV", "mass": "GeV", "ip3d": "cm", "dxy": "cm", "dz": "cm", "deltapT": "GeV",
+          "sumEt": "GeV"}
+_NAMES = {"dimu_pt": r"$p_{T}^{\mu\mu}$", "dimu_mass": r"$m_{\mu\mu}$",
+          "mu0_ip3d": r"$\mu_0$ IP$_{3D}$", "mu1_ip3d": r"$\mu_1$ IP$_{3D}$",
+          "mu0_pt": r"$p_{T}^{\mu_0}$", "mu1_pt": r"$p_{T}^{\mu_1}$",
+          "mumu_deltaR": r"$\Delta R_{\mu\mu}$", "dimu_eta": r"$\eta^{\mu\mu}$"}
+_COLORS = ["#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300",
+           "#b9ac70", "#717581", "#92dadd"]
+
+
+def feature_label(column: str) -> str:
+    """Axis label with unit for a skim column, e.g. ``dimu_pt`` → ``p_T^μμ [GeV]``."""
+    unit = _UNITS.get(column.rsplit("_", 1)[-1])
+    name = _NAMES.get(column, column)
+    return f"{name} [{unit}]" if unit else name
+
+
+@dataclass(frozen=True)
+class PlotLabels:
+    """Experiment label: ``CMS <text>`` left, luminosity and √s right (mplhep)."""
+
+    text: str = "Open Data"
+    lumi_fb: float | None = 8.740
+    com_tev: float = 13.0
+    data: bool = True
+
+
+def _figure(nrows: int = 1, ncols: int = 1, size=(10, 8), **kw):
+    import mplhep
+
+    with matplotlib.rc_context(mplhep.style.CMS):
+        fig = Figure(figsize=size, layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _label(ax, labels: PlotLabels, fontsize: float = 16.0) -> None:
+    import mplhep
+
+    com = f"{labels.com_tev:g}"
+    mplhep.cms.label(
+        text=labels.text, data=labels.data, lumi=labels.lumi_fb, com=com,
+        lumi_format="{0:.2f}", ax=ax, fontsize=fontsize, loc=0,
+    )
+
+
+def _mark_window(ax, window: MassWindow, resonances: bool = True) -> None:
+    ax.axvspan(window.sr_left, window.sr_right, color="0.85", alpha=0.5, lw=0, label="SR")
+    if resonances:
+        for name in window.resonances:
+            ax.axvline(PDG_MASSES[name], color="0.4", ls=":", lw=1.2)
+
+
+@dataclass
+class SpectrumLevel:
+    """One cut level of the mass-spectrum figure.
+
+    Attributes
+    ----------
+    label : str
+        Legend entry (e.g. ``FPR 10 %: Z = 3.1σ``).
+    counts : ndarray
+        Events per bin.
+    expected : ndarray or None
+        Background fit per bin (events), sidebands and interpolation under the SR.
+    band : ndarray or None
+        ±1σ uncertainty of ``expected`` per bin.
+    """
+
+    label: str
+    counts: np.ndarray
+    expected: np.ndarray | None = None
+    band: np.ndarray | None = None
+
+
+def plot_mass_spectra(
+    edges: np.ndarray,
+    levels: Sequence[SpectrumLevel],
+    window: MassWindow,
+    labels: PlotLabels,
+    *,
+    title: str = "",
+) -> Figure:
+    """Dimuon mass spectra after each cut level with the background fit and its ±1σ band.
+
+    Parameters
+    ----------
+    edges : ndarray
+        Bin edges in GeV.
+    levels : sequence of SpectrumLevel
+        From the loosest to the tightest cut.
+    window : MassWindow
+        The SR is shaded, the window's resonances are dotted lines.
+    """
+    fig, axes = _figure(2, 1, size=(10, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax, rax = axes[:, 0]
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    _mark_window(ax, window)
+    _mark_window(rax, window, resonances=False)
+    for i, lev in enumerate(levels):
+        color = _COLORS[i % len(_COLORS)]
+        counts = np.asarray(lev.counts, dtype=float)
+        err = np.sqrt(np.maximum(counts, 1.0))
+        ax.errorbar(centers, counts, yerr=np.sqrt(counts), fmt="o", ms=3.5, color=color,
+                    label=lev.label)
+        if lev.expected is not None:
+            exp = np.asarray(lev.expected, dtype=float)
+            ax.stairs(exp, edges, color=color, lw=1.5)
+            if lev.band is not None:
+                band = np.asarray(lev.band, dtype=float)
+                ax.stairs(exp + band, edges, baseline=np.maximum(exp - band, 0), fill=True,
+                          color=color, alpha=0.3)
+            rax.errorbar(centers, (counts - exp) / err, fmt="o", ms=3, color=color)
+    ax.set_yscale("log")
+    ymax = max(float(np.max(lev.counts)) for lev in levels) if levels else 1.0
+    ax.set_ylim(0.5, ymax * 8)
+    ax.set_ylabel(f"Events / {edges[1] - edges[0]:.3g} GeV")
+    ax.legend(fontsize=12, loc="upper right", title=title or None, title_fontsize=12)
+    rax.axhline(0, color="k", lw=1)
+    rax.set_ylim(-4, 4)
+    rax.set_ylabel("(data-fit)/σ", fontsize=14)
+    rax.set_xlabel(feature_label("dimu_mass"))
+    rax.set_xlim(edges[0], edges[-1])
+    _label(ax, labels)
+    return fig
+
+
+def plot_z_vs_fpr(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    labels: PlotLabels,
+    *,
+    reweighting: float | None = None,
+    no_cut: float | None = None,
+    title: str = "",
+) -> Figure:
+    """Significance of the excess vs the false-positive rate of the cut, one line per method.
+
+    Parameters
+    ----------
+    curves : mapping of name to (fpr, Z)
+        FPR measured on sideband data, Z in σ (NaN for failed fits: gaps).
+    reweighting : float, optional
+        Z of the likelihood-reweighting method (horizontal line).
+    no_cut : float, optional
+        Z without any cut (horizontal line).
+    """
+    fig, axes = _figure(size=(10, 7.5))
+    ax = axes[0, 0]
+    for i, (name, (fpr, z)) in enumerate(curves.items()):
+        ax.plot(fpr, z, "o-", ms=4, lw=1.5, color=_COLORS[i % len(_COLORS)], label=name)
+    if reweighting is not None and np.isfinite(reweighting):
+        ax.axhline(reweighting, color="k", ls="--", lw=1.5,
+                   label=f"likelihood reweighting ({reweighting:.2f}σ)")
+    if no_cut is not None and np.isfinite(no_cut):
+        ax.axhline(no_cut, color="0.5", ls=":", lw=1.5, label=f"no cut ({no_cut:.2f}σ)")
+    ax.axhline(2.0, color="tab:red", lw=0.8, alpha=0.4)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("false-positive rate on sideband data")
+    ax.set_ylabel(r"significance $Z$ [$\sigma$]")
+    lo = min([0.0] + [float(np.nanmin(z)) for _, z in curves.values() if np.isfinite(z).any()])
+    ax.set_ylim(bottom=min(lo, 0.0) - 0.2)
+    ax.legend(fontsize=12, loc="upper left", title=title or None, title_fontsize=12)
+    _label(ax, labels)
+    return fig
+
+
+def _hist_pair(ax, a, b, bins, labels_ab, colors=("k", "tab:blue")) -> None:
+    for x, lab, col, style in ((a, labels_ab[0], colors[0], "step"),
+                               (b, labels_ab[1], colors[1], "stepfilled")):
+        if len(x) == 0:
+            continue
+        ax.hist(x, bins=bins, density=True, histtype=style, color=col, lw=1.5, label=lab,
+                alpha=1.0 if style == "step" else 0.35)
+
+
+def _feature_bins(*arrays: np.ndarray, n: int = 40) -> np.ndarray:
+    x = np.concatenate([a for a in arrays if len(a)])
+    lo, hi = np.quantile(x, [0.0, 0.995])
+    return np.linspace(lo, hi if hi > lo else lo + 1.0, n + 1)
+
+
+def plot_features_sr(
+    features: Sequence[str],
+    before: np.ndarray,
+    after: np.ndarray,
+    labels: PlotLabels,
+    *,
+    template: np.ndarray | None = None,
+    cut_label: str = "after cut",
+) -> Figure:
+    """Feature distributions of SR data before and after the anomaly cut (unit-normalized)."""
+    d = len(features)
+    fig, axes = _figure(1, d, size=(6 * d, 6))
+    for j, name in enumerate(features):
+        ax = axes[0, j]
+        bins = _feature_bins(before[:, j], after[:, j])
+        if template is not None:
+            ax.hist(template[:, j], bins=bins, density=True, histtype="stepfilled",
+                    color="0.8", label="background template")
+        _hist_pair(ax, before[:, j], after[:, j], bins,
+                   (f"SR data ({len(before)})", f"{cut_label} ({len(after)})"),
+                   colors=("k", "tab:red"))
+        ax.set_xlabel(feature_label(name))
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.set_yscale("log")
+        ax.set_ylabel("density" if j == 0 else "")
+        ax.legend(fontsize=11)
+    _label(axes[0, 0], labels, fontsize=13)
+    return fig
+
+
+def plot_closure(
+    features: Sequence[str],
+    data: np.ndarray,
+    samples: np.ndarray,
+    labels: PlotLabels,
+    *,
+    auc: float | None = None,
+    ks: Mapping[str, float] | None = None,
+) -> Figure:
+    """Sideband closure: sideband data vs flow samples drawn at the same masses, per feature."""
+    d = len(features)
+    fig, axes = _figure(2, d, size=(6 * d, 7), gridspec_kw={"height_ratios": [3, 1]})
+    for j, name in enumerate(features):
+        ax, rax = axes[0, j], axes[1, j]
+        bins = _feature_bins(data[:, j], samples[:, j])
+        hd, _ = np.histogram(data[:, j], bins=bins)
+        hs, _ = np.histogram(samples[:, j], bins=bins)
+        scale = hd.sum() / max(hs.sum(), 1)
+        ax.stairs(hs * scale, bins, fill=True, color="tab:blue", alpha=0.35,
+                  label="flow samples")
+        c = 0.5 * (bins[1:] + bins[:-1])
+        ax.errorbar(c, hd, yerr=np.sqrt(hd), fmt="o", ms=3, color="k", label="sideband data")
+        ax.set_yscale("log")
+        title = f"KS = {ks[name]:.3f}" if ks and name in ks else ""
+        ax.legend(fontsize=11, title=title or None, title_fontsize=11)
+        ok = hs > 0
+        ratio = hd[ok] / (hs[ok] * scale)
+        rerr = np.sqrt(hd[ok]) / (hs[ok] * scale)
+        rax.errorbar(c[ok], ratio, yerr=rerr, fmt="o", ms=3, color="k")
+        rax.axhline(1, color="tab:blue")
+        rax.set_ylim(0.5, 1.5)
+        rax.set_xlabel(feature_label(name))
+        rax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        rax.set_ylabel("data/flow" if j == 0 else "", fontsize=13)
+    _label(axes[0, 0], labels, fontsize=13)
+    if auc is not None:
+        axes[0, -1].set_title(f"closure BDT AUC = {auc:.3f}", fontsize=13, loc="right")
+    return fig
+
+
+def plot_roc_sic(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    labels: PlotLabels,
+    *,
+    min_background: int | None = None,
+) -> Figure:
+    """ROC (1/ε_B vs ε_S) and SIC (ε_S/√ε_B vs ε_S) for each method with truth labels.
+
+    Parameters
+    ----------
+    curves : mapping of name to (eps_s, eps_b)
+        Efficiencies on signal and background in the SR.
+    min_background : int, optional
+        Shown in the title: SIC is only drawn where this many background events remain.
+    """
+    fig, axes = _figure(1, 2, size=(16, 7))
+    ax, sax = axes[0]
+    for i, (name, (es, eb)) in enumerate(curves.items()):
+        es, eb = np.asarray(es), np.asarray(eb)
+        ok = eb > 0
+        col = _COLORS[i % len(_COLORS)]
+        ax.plot(es[ok], 1.0 / eb[ok], color=col, label=name)
+        sax.plot(es[ok], es[ok] / np.sqrt(eb[ok]), color=col, label=name)
+    x = np.linspace(1e-3, 1, 200)
+    ax.plot(x, 1 / x, "k:", label="random")
+    sax.plot(x, np.sqrt(x), "k:", label="random")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"signal efficiency $\epsilon_S$")
+    ax.set_ylabel(r"background rejection $1/\epsilon_B$")
+    sax.set_xlabel(r"signal efficiency $\epsilon_S$")
+    sax.set_ylabel(r"SIC $\epsilon_S/\sqrt{\epsilon_B}$")
+    ax.legend(fontsize=12)
+    if min_background:
+        sax.set_title(f"(≥ {min_background} background events)", fontsize=12, loc="right")
+    _label(ax, labels, fontsize=14)
+    return fig
+
+
+def save_png(fig: Figure, path: str | Path, dpi: int = 90) -> Path:
+    """Render ``fig`` to PNG at ``path`` atomically and return the path."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,163 @@
+"""End to end: toymc → run_skim → run_analysis on a small sample, the cache, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import run_analysis
+from analysis.config import load_config
+from analysis.parallel import TaskRunner
+from analysis.pipeline import run_pipeline
+
+# A tiny profile: one flow seed × 3 epochs, 1 BDT per fold, 3 folds, 3 FPRs.
+TINY = """\
+profile: fast
+flow: {n_seeds: 1, max_epochs: 3, early_stopping: null}
+classifier: {n_models: 1, params: {n_estimators: 40}}
+n_folds: 3
+oversampling: 2.0
+stats: {fprs: [1.0, 0.2, 0.05], spectrum_fprs: [0.2]}
+"""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A 150 k-event synthetic sample, skimmed with the published preset."""
+    toymc_cli = pytest.importorskip("toymc.cli")
+    run_skim = pytest.importorskip("run_skim")
+    d = tmp_path_factory.mktemp("e2e")
+    root = d / "tiny.root"
+    assert toymc_cli.main(["--output", str(root), "--n-events", "150000", "--seed", "3", "-q"]) == 0
+    fileset = d / "fileset.json"
+    fileset.write_text(json.dumps({"Tiny": {"files": {str(root): "Events"},
+                                            "metadata": {"is_data": False, "synthetic": True}}}))
+    rc = run_skim.main(["--fileset", str(fileset), "--dataset", "Tiny",
+                        "--output-dir", str(d / "skim"), "--no-progress", "-q"])
+    assert rc == 0
+    (d / "tiny.yaml").write_text(TINY)
+    return d
+
+
+@pytest.fixture(scope="module")
+def first_run(workdir):
+    """One CLI run into ``workdir/analysis``; returns (exit code, stdout)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = run_analysis.main([
+            "--skim", str(workdir / "skim"), "--output-dir", str(workdir / "analysis"),
+            "--config", str(workdir / "tiny.yaml"), "--no-progress", "-q",
+        ])
+    return rc, out.getvalue()
+
+
+def test_cli_runs_and_prints_headline(first_run, workdir):
+    rc, stdout = first_run
+    assert rc == 0
+    assert "likelihood reweighting" in stdout and "CATHODE (best cut)" in stdout
+    assert f"report: {workdir / 'analysis' / 'report.html'}" in stdout
+
+
+def test_results_counts_equal_the_skim(first_run, workdir):
+    res = json.loads((workdir / "analysis" / "results.json").read_text())
+    df = pd.read_parquet(workdir / "skim" / "skim")
+    sel = ((df.mu0_pt >= 17) & (df.mu1_pt >= 8) & (df.mu0_iso04 >= 0.55)
+           & (df.mu1_iso04 >= 0.55) & (df.dimu_mass >= 5) & (df.dimu_mass <= 16))
+    for key, os_ in (("os", True), ("ss", False)):
+        m = df.dimu_mass[sel & (df.opposite_sign == os_)]
+        expected = {"SBL": int((m < 9).sum()), "SR": int(((m >= 9) & (m < 10.6)).sum()),
+                    "SBR": int((m >= 10.6).sum()), "total": len(m)}
+        assert res["counts"][key] == expected
+    # the fit saw the same events: observed SR count of the no-cut fit = SR band count
+    assert res["significance"]["os"]["no_cut"]["n_sr"] == res["counts"]["os"]["SR"]
+
+
+def test_results_are_consistent_and_complete(first_run, workdir):
+    import pyhf
+
+    res = json.loads((workdir / "analysis" / "results.json").read_text())
+    os_ = res["significance"]["os"]
+    assert res["headline"]["os"]["no_cut"] == os_["no_cut"]["Z"]
+    scan = os_["scans"]["CATHODE"]
+    assert [r["fpr"] for r in scan] == [1.0, 0.2, 0.05]
+    assert scan[0]["Z"] == pytest.approx(os_["no_cut"]["Z"], abs=1e-6)  # FPR 1 = no cut
+    for r in scan[1:]:
+        assert abs(r["fpr_sideband"] - r["fpr"]) < 0.01  # FPR measured on sideband data
+    assert set(os_["scans"]) == {"CATHODE", "dimu_pt (high)", "mu0_ip3d (low)",
+                                 "mu1_ip3d (low)", "random"}
+    assert set(res["significance"]["ss"]["scans"]) == set(os_["scans"])
+    pyhf.schema.validate(os_["no_cut"]["workspace"], "workspace.json")
+    ws = pyhf.Workspace(os_["no_cut"]["workspace"])
+    assert ws.model().config.poi_name == "mu"
+    assert len(res["flows"]) == 1 and res["flows"][0]["epochs"] == 3
+    assert 0.0 <= res["closure"]["auc_mean"] <= 1.0
+    assert res["template"]["n_events"] == round(2.0 * res["counts"]["os"]["SR"])
+    assert {"CATHODE", "idealized", "supervised"} <= set(res["references"])
+    assert set(res["timings_s"]) >= {"load", "flow", "classifier", "significance"}
+
+
+def test_report_files_embed_images(first_run, workdir):
+    out = workdir / "analysis"
+    html = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert {"mass_os.png", "mass_ss.png", "z_vs_fpr_os.png", "z_vs_fpr_ss.png",
+            "features_sr.png", "closure.png", "roc_sic.png"} == set(pngs)
+    assert html.count("data:image/png;base64,") == len(pngs)
+    assert "src=\"plots/" not in html  # self-contained
+    for name in pngs:
+        assert f"(plots/{name})" in md
+        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_new_fpr_grid_and_binning_do_not_retrain(first_run, workdir):
+    cfg = load_config(workdir / "tiny.yaml")
+    cfg = dataclasses.replace(cfg, stats=dataclasses.replace(
+        cfg.stats, fprs=(0.5, 0.1), n_sr_edges=9, degree=4))
+    result = run_pipeline(workdir / "skim", cfg, workdir / "analysis")
+    for stage in ("flow", "closure", "template", "classifier", "references"):
+        assert result.cache[stage] == {**result.cache[stage], "hits": 1, "computed": 0}, stage
+    assert result.cache["significance"]["computed"] == 1
+    assert [r["fpr"] for r in result.significance["os"]["scans"]["CATHODE"]] == [0.5, 0.1]
+
+
+class _InterruptFolds(TaskRunner):
+    """Simulates Ctrl-C while the classifier folds run."""
+
+    def map(self, fn, args, desc=""):
+        if desc == "fold":
+            raise KeyboardInterrupt
+        return super().map(fn, args, desc)
+
+
+def test_interrupted_run_resumes_from_cache(first_run, workdir):
+    cfg = load_config(workdir / "tiny.yaml")
+    cfg = dataclasses.replace(cfg, classifier=dataclasses.replace(cfg.classifier, n_models=2))
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(workdir / "skim", cfg, workdir / "analysis", runner=_InterruptFolds())
+    result = run_pipeline(workdir / "skim", cfg, workdir / "analysis")
+    assert result.cache["flow"]["computed"] == 0 and result.cache["template"]["computed"] == 0
+    assert result.cache["classifier"]["computed"] == 1
+    assert np.isfinite(result.scores["os"]).all() and len(result.scores["ss"]) == len(
+        result.data.ss.m)
+
+
+def test_cli_bad_inputs(tmp_path, workdir, capsys):
+    assert run_analysis.main(["--skim", str(tmp_path / "none"), "-q"]) == 2
+    assert "run_analysis.py: error: skim" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("flow: {n_seeds: 2}\nfeatures: {columns: [dimu_pt, mu0_ip3D]}\n")
+    assert run_analysis.main(["--skim", str(workdir / "skim"), "--config", str(bad), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml: unknown skim column 'mu0_ip3D'" in err and "did you mean 'mu0_ip3d'" in err
+    assert run_analysis.main(["--skim", str(workdir / "skim"), "--dataset", "Nope", "-q"]) == 2
+    assert "dataset 'Nope' not in skim" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_analysis.main(["--window", "atlantis"])
