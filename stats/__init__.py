@@ -2,7 +2,8 @@
 
 Modules: :mod:`stats.binning` (windows, binning), :mod:`stats.background` (shapes),
 :mod:`stats.model` (pyhf model and fits), :mod:`stats.workspace` (JSON workspaces),
-:mod:`stats.significance` (Z without/with cuts, reweighting), :mod:`stats.reweighting`,
+:mod:`stats.significance` (Z without/with cuts, reweighting), :mod:`stats.result`,
+:mod:`stats.reweighting`,
 :mod:`stats.gof` (goodness of fit, F-test), :mod:`stats.direct` (non-linear shapes),
 :mod:`stats.toys` (pseudo-experiments, calibration, look-elsewhere effect).
 """

@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from stats.binning import Binning, Window, make_bins
 from stats.direct import direct_discovery
 from stats.gof import goodness_of_fit
 from stats.model import POI, BumpModel
+from stats.result import SignificanceResult, check_masses, failed_result
 from stats.reweighting import check_weights, effective_scale, likelihood_ratio_weights
 from stats.workspace import make_workspace
 
@@ -52,118 +52,6 @@ DEFAULT_FPRS: tuple[float, ...] = tuple(
         )
     )[::-1]
 )
-
-_NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class SignificanceResult:
-    """Outcome of one discovery test (counts in events; weighted sums for weighted fits).
-
-    Attributes
-    ----------
-    Z : float
-        Discovery significance ``√q0`` (≥ 0); NaN only when ``converged`` is False.
-    p_value : float
-        One-sided p-value ``1 - Φ(Z)`` (0.5 for a deficit); NaN when not converged.
-    s_fit : float
-        Fitted signal in the SR (negative for a deficit).
-    b_fit : float
-        Background predicted in the SR by the free fit (the sideband interpolation).
-    b_fit_unc : float
-        Uncertainty of ``b_fit`` from the fit (inverse Fisher information of the sidebands).
-    params : dict
-        Best-fit parameters of the free fit, ``{name: value}`` (pyhf names: ``bkg_c0``.., ``mu``).
-    workspace : dict or None
-        The pyhf workspace (schema 1.0.0) with the observations; None for non-pyhf shapes or when
-        not requested.
-    converged : bool
-        Both fits converged.
-    message : str
-        Why it failed, or notes on retries.
-    Z_signed : float
-        ``sign(ŝ) √t0``: negative for a deficit.
-    q0 : float
-        The test statistic ``Z²``.
-    n_sr, n_sb : float
-        Observed (weighted) counts in the SR and in the sideband bins.
-    params_bkg_only : dict
-        Best-fit parameters with ``mu = 0``.
-    gof : dict
-        Goodness of fit of the sidebands (:func:`stats.gof.goodness_of_fit`).
-    fpr, threshold, fpr_sideband : float or None
-        For cuts: the target false-positive rate, the score threshold and the fraction of
-        sideband events that pass.
-    info : dict
-        Anything else (weight scale ``k``, reweighting ``mu``, degree, background shape).
-    """
-
-    Z: float
-    p_value: float
-    s_fit: float
-    b_fit: float
-    b_fit_unc: float
-    params: dict[str, float]
-    workspace: dict | None
-    converged: bool
-    message: str = ""
-    Z_signed: float = _NAN
-    q0: float = _NAN
-    n_sr: float = _NAN
-    n_sb: float = _NAN
-    params_bkg_only: dict[str, float] = field(default_factory=dict)
-    gof: dict[str, float] = field(default_factory=dict)
-    fpr: float | None = None
-    threshold: float | None = None
-    fpr_sideband: float | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.converged and not (math.isfinite(self.Z) and math.isfinite(self.p_value)):
-            raise ValueError(
-                f"a converged SignificanceResult needs finite Z and p, got {self.Z}, {self.p_value}"
-            )
-        if not self.converged and (math.isfinite(self.Z) or math.isfinite(self.p_value)):
-            raise ValueError("a failed SignificanceResult must carry Z = p_value = NaN")
-
-    @property
-    def ok(self) -> bool:
-        """Alias of ``converged``."""
-        return self.converged
-
-    def to_dict(self, *, workspace: bool = False) -> dict[str, Any]:
-        """Plain-python summary (JSON-serialisable), without the workspace unless asked."""
-        out = dataclasses.asdict(self)
-        if not workspace:
-            out.pop("workspace")
-        return out
-
-
-def _failed(message: str, **kwargs: Any) -> SignificanceResult:
-    log.warning("significance not computed: %s", message)
-    return SignificanceResult(
-        Z=_NAN,
-        p_value=_NAN,
-        s_fit=_NAN,
-        b_fit=_NAN,
-        b_fit_unc=_NAN,
-        params={},
-        workspace=None,
-        converged=False,
-        message=message,
-        **kwargs,
-    )
-
-
-def _check_masses(masses: np.ndarray) -> np.ndarray:
-    m = np.asarray(masses, dtype=np.float64)
-    if m.ndim != 1:
-        raise ValueError(f"masses must be a 1-d array of dimuon masses in GeV, got shape {m.shape}")
-    if not np.all(np.isfinite(m)):
-        raise ValueError(
-            f"masses contain {int(np.sum(~np.isfinite(m)))} non-finite values; drop them first"
-        )
-    return m
 
 
 def significance_from_counts(
@@ -221,13 +109,13 @@ def significance_from_counts(
     n_sr, n_sb = float(counts[binning.sr_mask].sum()), float(counts[binning.sb_mask].sum())
     base = {"n_sr": n_sr, "n_sb": n_sb, "info": info}
     if not (math.isfinite(k) and k > 0):
-        return _failed(f"weight scale k = {k}: all weights are zero", **base)
+        return failed_result(f"weight scale k = {k}: all weights are zero", **base)
     eff = counts / k
     n_par = (degree + 1) if background == "bernstein" else 0
     if eff[binning.sb_mask].sum() <= 0:
-        return _failed("no events in the sidebands: the background cannot be fitted", **base)
+        return failed_result("no events in the sidebands: the background cannot be fitted", **base)
     if np.count_nonzero(eff[binning.sb_mask]) < n_par:
-        return _failed(
+        return failed_result(
             f"only {np.count_nonzero(eff[binning.sb_mask])} non-empty sideband bins for a "
             f"degree-{degree} "
             f"polynomial ({n_par} parameters): loosen the cut or lower the degree",
@@ -237,7 +125,7 @@ def significance_from_counts(
     if background != "bernstein":
         fit = direct_discovery(eff, binning, background, random_state=random_state)
         if not fit.converged:
-            return _failed(fit.message, **base)
+            return failed_result(fit.message, **base)
         zs = math.copysign(math.sqrt(fit.t0), eff[binning.sr_mask].sum() - fit.b_sr)
         z = max(zs, 0.0)
         gof = goodness_of_fit(eff[binning.sb_mask], fit.sideband_expected, len(fit.theta_free))
@@ -246,7 +134,7 @@ def significance_from_counts(
             p_value=float(norm.sf(z)),
             s_fit=(fit.n_sr - fit.b_sr) * k,
             b_fit=fit.b_sr * k,
-            b_fit_unc=_NAN,
+            b_fit_unc=float("nan"),
             params={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_free)},
             workspace=None,
             converged=True,
@@ -271,7 +159,7 @@ def significance_from_counts(
     data = model.data_vector(eff)
     out = model.fit(data, random_state=random_state)
     if not out.converged:
-        return _failed(out.message, **base)
+        return failed_result(out.message, **base)
     mu_hat = float(out.pars_free[model.poi_index])
     zs = math.copysign(math.sqrt(out.t0), mu_hat)
     z = max(zs, 0.0)
@@ -342,7 +230,7 @@ def significance(
     -------
     SignificanceResult
     """
-    m = _check_masses(masses)
+    m = check_masses(masses)
     w = check_weights(weights, m.size)
     binning = binning or make_bins(window, n_sr_edges, partial=partial)
     counts = binning.histogram(m, w)
@@ -419,7 +307,7 @@ def scan_cut(
         One per FPR, in the order of ``fprs``, with ``fpr``, ``threshold`` and ``fpr_sideband`` set.
         A rate that keeps no sideband event gives a failed result (``converged=False``).
     """
-    m = _check_masses(masses)
+    m = check_masses(masses)
     sc = np.asarray(scores, dtype=np.float64)
     if sc.shape != m.shape:
         raise ValueError(f"scores must have the shape of masses {m.shape}, got {sc.shape}")
@@ -441,7 +329,7 @@ def scan_cut(
         cut = {"fpr": float(fpr), "threshold": thr}
         if thr is None:
             results.append(
-                _failed(
+                failed_result(
                     f"FPR {fpr:g} keeps none of the {int(sb.sum())} sideband events",
                     fpr_sideband=0.0,
                     **cut,
@@ -492,7 +380,7 @@ def reweighted_significance(
     degree, n_sr_edges, partial, **kwargs
         As for :func:`significance`.
     """
-    m = _check_masses(masses)
+    m = check_masses(masses)
     sc = np.asarray(scores, dtype=np.float64)
     if sc.shape != m.shape:
         raise ValueError(f"scores must have the shape of masses {m.shape}, got {sc.shape}")
@@ -507,9 +395,9 @@ def reweighted_significance(
             **{k: v for k, v in kwargs.items() if k != "return_workspace"},
         )
         if not nocut.converged:
-            return _failed(f"no-cut fit for mu failed: {nocut.message}")
+            return failed_result(f"no-cut fit for mu failed: {nocut.message}")
         if nocut.s_fit <= 0:
-            return _failed(
+            return failed_result(
                 f"no-cut fit has S = {nocut.s_fit:.3g} <= 0: mu = S/(S+B) undefined; pass mu"
             )
         mu = nocut.s_fit / (nocut.s_fit + nocut.b_fit)

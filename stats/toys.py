@@ -22,7 +22,8 @@ from scipy import stats as sps
 from stats.background import bernstein_cdf
 from stats.binning import Window, make_bins
 from stats.model import BumpModel
-from stats.significance import DEFAULT_FPRS, _check_masses, scan_cut, significance_from_counts
+from stats.result import check_masses
+from stats.significance import DEFAULT_FPRS, scan_cut, significance_from_counts
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Calibration:
 
 
 def _toy_setup(masses, window, degree, n_sr_edges, partial):
-    m = _check_masses(masses)
+    m = check_masses(masses)
     binning = make_bins(window, n_sr_edges, partial=partial)
     counts = binning.histogram(m)
     model = BumpModel.from_counts(binning, counts, degree)
