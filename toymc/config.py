@@ -24,14 +24,14 @@ _DISPLACEMENTS = ("prompt", "displaced")
 #: Default share of each process among the generated events (normalised on use).
 DEFAULT_FRACTIONS: Mapping[Process, float] = MappingProxyType(
     {
-        Process.DRELL_YAN: 0.14,
-        Process.HEAVY_FLAVOUR: 0.56,
-        Process.DECAY_IN_FLIGHT: 0.14,
+        Process.DRELL_YAN: 0.19,
+        Process.HEAVY_FLAVOUR: 0.505,
+        Process.DECAY_IN_FLIGHT: 0.145,
         Process.JPSI: 0.06,
-        Process.PSI2S: 0.008,
-        Process.UPSILON_1S: 0.056,
-        Process.UPSILON_2S: 0.015,
-        Process.UPSILON_3S: 0.009,
+        Process.PSI2S: 0.01,
+        Process.UPSILON_1S: 0.049,
+        Process.UPSILON_2S: 0.013,
+        Process.UPSILON_3S: 0.008,
         Process.Z: 0.02,
     }
 )
@@ -144,7 +144,7 @@ class ToyConfig:
     """
 
     fractions: Mapping[Process, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
-    upsilon_in_jet_fraction: float = 0.003
+    upsilon_in_jet_fraction: float = 0.0033
     hf_same_sign_fraction: float = 0.35
     dif_same_sign_fraction: float = 0.5
     extra_muon_fraction: float = 0.06

@@ -18,7 +18,7 @@ import numpy as np
 
 from toymc import detector
 from toymc.config import InjectedSignal, ToyConfig
-from toymc.kinematics import MUON_MASS_GEV, sample_power_law, two_body_decay
+from toymc.kinematics import MUON_MASS_GEV, two_body_decay
 from toymc.processes import CTAU_B_CM, generate_pairs
 from toymc.triggers import emulate_triggers
 from toymc.truth import Process

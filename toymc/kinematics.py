@@ -10,6 +10,7 @@ import numpy as np
 __all__ = [
     "MUON_MASS_GEV",
     "sample_power_law",
+    "sample_broken_power_law",
     "sample_hard_pt",
     "sample_breit_wigner",
     "two_body_decay",
@@ -44,6 +45,57 @@ def sample_power_law(
         return low * (high / low) ** u
     a = 1.0 - index
     return (low**a + u * (high**a - low**a)) ** (1.0 / a)
+
+
+def sample_broken_power_law(
+    rng: np.random.Generator,
+    n: int,
+    edges: tuple[float, ...],
+    indices: tuple[float, ...],
+) -> np.ndarray:
+    """Draw from a continuous piecewise power law p(x) ∝ x^-index_k on [edges[k], edges[k+1]].
+
+    Used for dimuon continua that fall with one slope in the Υ region and faster at high mass,
+    without the cliffs of a truncated single power law.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n : int
+    edges : tuple of float
+        Increasing segment boundaries (> 0), one more than ``indices``.
+    indices : tuple of float
+        Power-law index of each segment.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    edges_arr = np.asarray(edges, dtype=np.float64)
+    if edges_arr.size != len(indices) + 1 or np.any(np.diff(edges_arr) <= 0) or edges_arr[0] <= 0:
+        raise ValueError(
+            f"edges={edges!r} must be positive, increasing and one longer than indices={indices!r}"
+        )
+    # density normalisation per segment so that p(x) is continuous at the edges
+    scale = [1.0]
+    for k in range(1, len(indices)):
+        b = edges_arr[k]
+        scale.append(scale[-1] * b ** (indices[k] - indices[k - 1]))
+    weights = []
+    for k, index in enumerate(indices):
+        lo, hi = edges_arr[k], edges_arr[k + 1]
+        if abs(index - 1.0) < 1e-12:
+            integral = np.log(hi / lo)
+        else:
+            integral = (hi ** (1.0 - index) - lo ** (1.0 - index)) / (1.0 - index)
+        weights.append(scale[k] * integral)
+    weights_arr = np.asarray(weights) / np.sum(weights)
+    segment = rng.choice(len(indices), size=n, p=weights_arr)
+    out = np.empty(n)
+    for k, index in enumerate(indices):
+        sel = segment == k
+        out[sel] = sample_power_law(rng, int(sel.sum()), edges_arr[k], edges_arr[k + 1], index)
+    return out
 
 
 def sample_hard_pt(rng: np.random.Generator, n: int, p0: float, power: float) -> np.ndarray:

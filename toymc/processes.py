@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from toymc.config import InjectedSignal, ToyConfig
-from toymc.kinematics import sample_breit_wigner, sample_hard_pt, sample_power_law
+from toymc.kinematics import sample_breit_wigner, sample_broken_power_law, sample_hard_pt
 from toymc.truth import PDG_MASS_GEV, PDG_WIDTH_GEV, Process
 
 __all__ = ["Origin", "PairSample", "generate_pairs", "CTAU_B_CM", "CTAU_C_CM"]
@@ -34,16 +34,18 @@ class Origin:
     FAKE = 2
 
 
-# Parent shapes: (mass low, mass high, power-law index) for continua; (p0 GeV, power) for pT.
+# Parent shapes: continuum masses as continuous piecewise power laws (segment edges in GeV,
+# indices), rising below 2 GeV, falling as m^-1.5 through the onia region and faster above 25 GeV;
+# pT shapes as (p0 GeV, power) of ``sample_hard_pt``.
 _CONTINUUM_MASS = {
-    Process.DRELL_YAN: (2.0, 150.0, 2.2),
-    Process.HEAVY_FLAVOUR: (2.0, 60.0, 1.5),
-    Process.DECAY_IN_FLIGHT: (2.0, 60.0, 1.5),
+    Process.DRELL_YAN: ((0.4, 2.0, 150.0), (-1.0, 2.2)),
+    Process.HEAVY_FLAVOUR: ((0.4, 2.0, 25.0, 200.0), (-1.0, 1.5, 3.5)),
+    Process.DECAY_IN_FLIGHT: ((0.4, 2.0, 25.0, 200.0), (-1.0, 1.5, 3.5)),
 }
 _PT_SHAPE = {
     Process.DRELL_YAN: (10.0, 2.5),
-    Process.HEAVY_FLAVOUR: (30.0, 2.5),
-    Process.DECAY_IN_FLIGHT: (30.0, 2.5),
+    Process.HEAVY_FLAVOUR: (35.0, 2.5),
+    Process.DECAY_IN_FLIGHT: (35.0, 2.5),
     Process.JPSI: (12.0, 3.0),
     Process.PSI2S: (12.0, 3.0),
     Process.UPSILON_1S: (15.0, 3.0),
@@ -54,7 +56,7 @@ _PT_SHAPE = {
 }
 #: pT shape of Υ produced inside jets (harder than the prompt, isolated Υ).
 _PT_SHAPE_IN_JET = (70.0, 3.0)
-_MAX_RAPIDITY = 2.5
+_MAX_RAPIDITY = 2.1
 
 
 @dataclass
@@ -136,8 +138,8 @@ def _fill(
     out.phi[idx] = rng.uniform(-np.pi, np.pi, n)
     out.rapidity[idx] = rng.uniform(-_MAX_RAPIDITY, _MAX_RAPIDITY, n)
     if proc in _CONTINUUM_MASS:
-        lo, hi, index = _CONTINUUM_MASS[proc]
-        out.mass[idx] = sample_power_law(rng, n, lo, hi, index)
+        edges, indices = _CONTINUUM_MASS[proc]
+        out.mass[idx] = sample_broken_power_law(rng, n, edges, indices)
     elif proc == Process.INJECTED:
         assert signal is not None
         out.mass[idx] = sample_breit_wigner(rng, n, signal.mass, signal.width)
