@@ -24,10 +24,12 @@ from collections.abc import Sequence
 import pyro.distributions as dist
 import torch
 from pyro.distributions.transforms import (
+    AffineAutoregressive,
     BatchNorm,
     ConditionalAffineAutoregressive,
     ConditionalSplineAutoregressive,
     Permute,
+    SplineAutoregressive,
 )
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
@@ -75,6 +77,44 @@ def _make_block(
     if transform == "affine":
         return ConditionalAffineAutoregressive(arn)
     return ConditionalSplineAutoregressive(n_features, arn, count_bins=count_bins, bound=bound)
+
+
+class _ContextSlot:
+    """Stands in for the ``functools.partial(arn, context=...)`` that Pyro's ``condition`` builds.
+
+    Pyro conditions a transform by constructing a new ``AffineAutoregressive`` (an ``nn.Module``)
+    around a partial of the network on every call; per training step that allocation costs about
+    as much as a block's arithmetic. The flow instead keeps one conditioned transform per block
+    and swaps the context held here. Not thread-safe: one forward pass per flow at a time.
+    """
+
+    def __init__(self, arn: ConditionalAutoRegressiveNN) -> None:
+        self.arn = arn
+        self.context: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor):
+        return self.arn(x, context=self.context)
+
+    @property
+    def permutation(self) -> torch.Tensor:
+        return self.arn.permutation
+
+    def get_permutation(self) -> torch.Tensor:
+        return self.arn.permutation
+
+
+def _conditioned(block: nn.Module) -> tuple[_ContextSlot, nn.Module]:
+    """A persistent conditioned copy of ``block`` (same weights) and its context slot."""
+    slot = _ContextSlot(block.nn)
+    if isinstance(block, ConditionalAffineAutoregressive):
+        return slot, AffineAutoregressive(slot, **block.kwargs)
+    return slot, SplineAutoregressive(block.input_dim, slot, **block.kwargs)
+
+
+def _clear_cache(t: nn.Module) -> None:
+    # torch.distributions.Transform keeps the last (x, y) pair (cache_size=1): drop it so no
+    # graph is kept alive and a later call with the same tensor but a new context recomputes.
+    t._cached_x_y = None, None
 
 
 class ConditionalMAF(nn.Module):
@@ -125,6 +165,8 @@ class ConditionalMAF(nn.Module):
         n_between = n_blocks - 1
         self.norms = nn.ModuleList(BatchNorm(n_features) for _ in range(n_between if batch_norm else 0))
         self.reverse = Permute(torch.arange(n_features - 1, -1, -1), dim=-1)
+        # plain list: these hold no parameters of their own (they share the blocks' networks)
+        self._fast = [_conditioned(block) for block in self.blocks]
         self.register_buffer("x_loc", x_loc.reshape(n_features).clone())
         self.register_buffer("x_scale", x_scale.reshape(n_features).clone())
         self.register_buffer("m_loc", m_loc.reshape(()).clone())
@@ -140,12 +182,14 @@ class ConditionalMAF(nn.Module):
         """
         ctx = self._context(m)
         z = (x - self.x_loc) / self.x_scale
-        ladj = -torch.log(self.x_scale).sum().expand(x.shape[0])
+        ladj = -torch.log(self.x_scale).sum()
         last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            t = block.condition(ctx)
+        for i, (slot, t) in enumerate(self._fast):
+            slot.context = ctx
             y = t(z)
             ladj = ladj + t.log_abs_det_jacobian(z, y)
+            _clear_cache(t)
+            slot.context = None
             z = y
             if i < last:
                 if self.norms:
@@ -154,7 +198,7 @@ class ConditionalMAF(nn.Module):
                     ladj = ladj - bn.log_abs_det_jacobian(y, z).sum(-1)
                     z = y
                 z = self.reverse(z)
-        return z, ladj
+        return z, ladj.expand(x.shape[0])
 
     def from_latent(self, z: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """Map latent z (n, d) at condition m (n,) back to data x (``d`` passes per block)."""
@@ -165,7 +209,11 @@ class ConditionalMAF(nn.Module):
                 x = self.reverse.inv(x)
                 if self.norms:
                     x = self.norms[i](x)
-            x = self.blocks[i].condition(ctx).inv(x)
+            slot, t = self._fast[i]
+            slot.context = ctx
+            x = t.inv(x)
+            _clear_cache(t)
+            slot.context = None
         return x * self.x_scale + self.x_loc
 
     def log_prob(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
