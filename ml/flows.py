@@ -12,7 +12,6 @@ went through :class:`ml.preprocessing.LogitScaler`, put both in a
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from collections.abc import Sequence
@@ -21,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from tqdm.auto import tqdm
 
+from ml._flow_training import batched, train_flow
 from ml._pyro_transforms import ACTIVATIONS, ConditionalMAF, build_conditional_flow
 from ml._validation import (
     atomic_torch_save,
@@ -52,7 +51,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
-_EVAL_CHUNK = 65536
 _FORMAT = "ml.flows.ConditionalFlow/1"
 
 
@@ -109,8 +107,13 @@ class ConditionalFlow(BaseEstimator):
     grad_clip : float or None, default 1.0
         Maximum gradient norm (None: no clipping).
     n_ensemble : int, default 1
-        Number of flows trained with seeds ``random_state + i``. The ensemble density is their
-        equal-weight mixture (log-mean-exp of the members' densities); samples come from it too.
+        Number of flows trained with seeds ``random_state + i``. The ensemble density is the
+        equal-weight mixture of all members (log-mean-exp of their densities); samples come from
+        the mixture too.
+    n_best_epochs : int, default 1
+        Keep the weights of this many lowest-validation-loss epochs of each training as further
+        mixture members (ensembling over epochs, as in arXiv:2109.00546); ``flows_`` then has
+        ``n_ensemble * n_best_epochs`` members.
     device : str, default "auto"
         "auto" (CUDA when available, else CPU), "cpu" or "cuda[:N]".
     random_state : int or None, default None
@@ -121,13 +124,13 @@ class ConditionalFlow(BaseEstimator):
     Attributes
     ----------
     flows_ : list of ConditionalMAF
-        The trained torch modules (one per ensemble member), in eval mode.
+        The trained torch modules (mixture members, best epoch of each seed first), eval mode.
     n_features_in_ : int
     m_range_ : tuple of float
         (min, max) of m seen in fit (training and validation); outside it a UserWarning is issued.
     history_ : list of dict
-        Per member: ``train_loss`` and ``val_loss`` per epoch (mean negative log-likelihood per
-        event) and ``best_epoch`` (0-based).
+        Per seed: ``train_loss`` and ``val_loss`` per epoch (mean negative log-likelihood per
+        event), ``best_epoch`` and ``best_epochs`` (0-based).
     device_ : torch.device
 
     References
@@ -151,6 +154,7 @@ class ConditionalFlow(BaseEstimator):
         early_stopping: int | None = None,
         grad_clip: float | None = 1.0,
         n_ensemble: int = 1,
+        n_best_epochs: int = 1,
         device: str = "auto",
         random_state: int | None = None,
         verbose: bool = False,
@@ -167,6 +171,7 @@ class ConditionalFlow(BaseEstimator):
         self.early_stopping = early_stopping
         self.grad_clip = grad_clip
         self.n_ensemble = n_ensemble
+        self.n_best_epochs = n_best_epochs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -198,7 +203,7 @@ class ConditionalFlow(BaseEstimator):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
 
-        for name in ("n_blocks", "batch_size", "max_epochs", "n_ensemble"):
+        for name in ("n_blocks", "batch_size", "max_epochs", "n_ensemble", "n_best_epochs"):
             positive_int(name)
         if self.early_stopping is not None:
             positive_int("early_stopping")
@@ -285,8 +290,21 @@ class ConditionalFlow(BaseEstimator):
         )
         flows, history = [], []
         for member in range(self.n_ensemble):
-            flow, hist = self._fit_one(seed + member, Xt, mt, Xv, mv, member)
+            torch.manual_seed(seed + member)
+            flow = self._build()
+            desc = f"flow {member + 1}/{self.n_ensemble}" if self.n_ensemble > 1 else "flow"
+            states, hist = train_flow(
+                flow, (Xt, mt, Xv, mv), seed=seed + member, learning_rate=self.learning_rate,
+                weight_decay=self.weight_decay, batch_size=int(self.batch_size),
+                max_epochs=int(self.max_epochs), early_stopping=self.early_stopping,
+                grad_clip=self.grad_clip, n_best_epochs=int(self.n_best_epochs),
+                verbose=self.verbose, desc=desc,
+            )
             flows.append(flow)
+            for state in states[1:]:
+                extra = self._build()
+                extra.load_state_dict(state)
+                flows.append(extra.eval())
             history.append(hist)
         self.flows_ = flows
         self.history_ = history
@@ -302,62 +320,6 @@ class ConditionalFlow(BaseEstimator):
             transform=self._transform_kind,
             **self._stats,
         ).to(self.device_)
-
-    def _fit_one(self, seed, Xt, mt, Xv, mv, member):
-        torch.manual_seed(seed)
-        flow = self._build()
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        params = [p for p in flow.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=self.learning_rate, weight_decay=self.weight_decay)
-        n, bs = Xt.shape[0], int(self.batch_size)
-        hist: dict[str, Any] = {"train_loss": [], "val_loss": [], "best_epoch": -1}
-        best_loss, best_state, since_best = np.inf, None, 0
-        desc = f"flow {member + 1}/{self.n_ensemble}" if self.n_ensemble > 1 else "flow"
-        bar = tqdm(range(int(self.max_epochs)), desc=desc, disable=not self.verbose, leave=False)
-        for epoch in bar:
-            flow.train()
-            perm = torch.randperm(n, generator=gen).to(Xt.device)
-            total, count = 0.0, 0
-            for start in range(0, n, bs):
-                idx = perm[start : start + bs]
-                if idx.numel() < 2:  # batch-norm needs two events
-                    continue
-                loss = -flow.log_prob(Xt[idx], mt[idx]).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-                opt.step()
-                total += loss.item() * idx.numel()
-                count += idx.numel()
-            train_loss = total / max(count, 1)
-            flow.eval()
-            val_loss = float(-_batched_log_prob(flow, Xv, mv).mean())
-            hist["train_loss"].append(train_loss)
-            hist["val_loss"].append(val_loss)
-            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
-            if np.isfinite(val_loss) and val_loss < best_loss:
-                best_loss, since_best = val_loss, 0
-                best_state = copy.deepcopy(flow.state_dict())
-                hist["best_epoch"] = epoch
-            else:
-                since_best += 1
-            if not np.isfinite(train_loss):
-                log.warning("flow %d: non-finite training loss at epoch %d; stopping", member, epoch)
-                break
-            if self.early_stopping is not None and since_best >= self.early_stopping:
-                log.info("flow %d: early stop at epoch %d (best %d)", member, epoch, hist["best_epoch"])
-                break
-        bar.close()
-        if best_state is None:
-            raise RuntimeError(
-                "flow training produced no finite validation loss; lower learning_rate or check "
-                "that the inputs are standardized (e.g. with ml.preprocessing.LogitScaler)"
-            )
-        flow.load_state_dict(best_state)
-        flow.eval()
-        log.info("flow %d: best epoch %d, val loss %.4f", member, hist["best_epoch"], best_loss)
-        return flow, hist
 
     # ------------------------------------------------------------------ inference
     def _check_inputs(self, X: Any, m: Any, name: str = "X") -> tuple[torch.Tensor, torch.Tensor]:
@@ -381,7 +343,7 @@ class ConditionalFlow(BaseEstimator):
             For an ensemble, the log of the mean of the members' densities.
         """
         Xt, mt = self._check_inputs(X, m)
-        per_member = torch.stack([_batched_log_prob(f, Xt, mt) for f in self.flows_]).double()
+        per_member = torch.stack([batched(f.log_prob, Xt, mt, self.device_) for f in self.flows_]).double()
         out = torch.logsumexp(per_member, 0) - np.log(len(self.flows_))
         return out.cpu().numpy()
 
@@ -416,7 +378,7 @@ class ConditionalFlow(BaseEstimator):
         for j, flow in enumerate(self.flows_):
             sel = (member == j).nonzero().squeeze(-1)
             if sel.numel():
-                out[sel] = _batched(flow.from_latent, z[sel], mt[sel], self.device_).cpu()
+                out[sel] = batched(flow.from_latent, z[sel], mt[sel], self.device_).cpu()
         return out.double().numpy()
 
     def _to_latent(self, X: Any, m: Any, *, member: int = 0) -> np.ndarray:
@@ -435,7 +397,7 @@ class ConditionalFlow(BaseEstimator):
         """
         Xt, mt = self._check_inputs(X, m)
         flow = self._member(member)
-        return _batched(lambda x, c: flow.to_latent(x, c)[0], Xt, mt, self.device_).double().cpu().numpy()
+        return batched(lambda x, c: flow.to_latent(x, c)[0], Xt, mt, self.device_).double().cpu().numpy()
 
     transform = _MethodAndParam(_to_latent)
 
@@ -449,7 +411,7 @@ class ConditionalFlow(BaseEstimator):
         """Map latent Z back to feature space at condition m (inverse of :meth:`transform`)."""
         Zt, mt = self._check_inputs(Z, m, name="Z")
         flow = self._member(member)
-        return _batched(flow.from_latent, Zt, mt, self.device_).double().cpu().numpy()
+        return batched(flow.from_latent, Zt, mt, self.device_).double().cpu().numpy()
 
     def _member(self, member: int) -> ConditionalMAF:
         if not 0 <= member < len(self.flows_):
@@ -502,16 +464,3 @@ class ConditionalFlow(BaseEstimator):
             flows.append(flow.eval())
         self.flows_ = flows
         return self
-
-
-def _batched(fn, x: torch.Tensor, m: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Apply ``fn(x, m)`` without gradients in chunks of events."""
-    outs = []
-    with torch.no_grad():
-        for start in range(0, x.shape[0], _EVAL_CHUNK):
-            outs.append(fn(x[start : start + _EVAL_CHUNK].to(device), m[start : start + _EVAL_CHUNK].to(device)))
-    return torch.cat(outs)
-
-
-def _batched_log_prob(flow: ConditionalMAF, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    return _batched(flow.log_prob, x, m, x.device)

@@ -158,6 +158,16 @@ def test_ensemble_is_mixture_of_members(small_data):
     assert flow.sample(m[:10], random_state=0).shape == (10, 2)
 
 
+def test_ensembling_over_best_epochs(small_data):
+    X, m = small_data
+    flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=4, n_best_epochs=2,
+                           random_state=4).fit(X, m)
+    h = flow.history_[0]
+    assert len(flow.flows_) == 2
+    assert h["best_epochs"] == [int(i) for i in np.argsort(h["val_loss"])[:2]]
+    assert h["best_epoch"] == h["best_epochs"][0]
+
+
 def test_history_best_epoch_and_early_stopping(small_data):
     X, m = small_data
     flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=30, early_stopping=2,

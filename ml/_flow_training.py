@@ -1,0 +1,121 @@
+"""Maximum-likelihood training loop of one conditional flow (private to :mod:`ml.flows`)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+__all__ = ["batched", "train_flow"]
+
+_EVAL_CHUNK = 65536
+
+
+def batched(fn: Callable, x: torch.Tensor, m: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Apply ``fn(x, m)`` without gradients in chunks of events (moved to ``device``)."""
+    outs = []
+    with torch.no_grad():
+        for start in range(0, x.shape[0], _EVAL_CHUNK):
+            stop = start + _EVAL_CHUNK
+            outs.append(fn(x[start:stop].to(device), m[start:stop].to(device)))
+    return torch.cat(outs)
+
+
+def train_flow(
+    flow: torch.nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    *,
+    seed: int,
+    learning_rate: float,
+    weight_decay: float,
+    batch_size: int,
+    max_epochs: int,
+    early_stopping: int | None,
+    grad_clip: float | None,
+    n_best_epochs: int = 1,
+    verbose: bool = False,
+    desc: str = "flow",
+) -> tuple[list[dict[str, torch.Tensor]], dict[str, Any]]:
+    """Train ``flow`` (a module with ``log_prob(x, m)``) with Adam on shuffled mini-batches.
+
+    Parameters
+    ----------
+    flow : torch.nn.Module
+        Freshly built flow; left in eval mode with the weights of the best epoch.
+    data : (X, m, X_val, m_val) tensors on the flow's device.
+    seed : int
+        Seeds the batch order.
+    n_best_epochs : int
+        Number of lowest-validation-loss epochs whose weights are returned.
+
+    Returns
+    -------
+    states : list of state dicts
+        Weights of the ``n_best_epochs`` best epochs, best first.
+    history : dict
+        ``train_loss``, ``val_loss`` (mean negative log-likelihood per event, per epoch),
+        ``best_epoch`` and ``best_epochs`` (0-based).
+    """
+    X, m, X_val, m_val = data
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    params = [p for p in flow.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
+    n = X.shape[0]
+    hist: dict[str, Any] = {"train_loss": [], "val_loss": [], "best_epoch": -1, "best_epochs": []}
+    best: list[tuple[float, int, dict[str, torch.Tensor]]] = []  # sorted by loss
+    since_best = 0
+    bar = tqdm(range(int(max_epochs)), desc=desc, disable=not verbose, leave=False)
+    for epoch in bar:
+        flow.train()
+        perm = torch.randperm(n, generator=gen).to(X.device)
+        total = torch.zeros((), device=X.device)
+        count = 0
+        for start in range(0, n, batch_size):
+            idx = perm[start : start + batch_size]
+            if idx.numel() < 2:  # batch-norm needs two events
+                continue
+            loss = -flow.log_prob(X[idx], m[idx]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            opt.step()
+            total += loss.detach() * idx.numel()
+            count += idx.numel()
+        train_loss = float(total) / max(count, 1)
+        flow.eval()
+        val_loss = float(-batched(flow.log_prob, X_val, m_val, X.device).mean())
+        hist["train_loss"].append(train_loss)
+        hist["val_loss"].append(val_loss)
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+        improved = np.isfinite(val_loss) and (not best or val_loss < best[0][0])
+        since_best = 0 if improved else since_best + 1
+        if np.isfinite(val_loss) and (len(best) < n_best_epochs or val_loss < best[-1][0]):
+            best.append((val_loss, epoch, copy.deepcopy(flow.state_dict())))
+            best.sort(key=lambda item: item[0])
+            del best[n_best_epochs:]
+        if not np.isfinite(train_loss):
+            log.warning("%s: non-finite training loss at epoch %d; stopping", desc, epoch)
+            break
+        if early_stopping is not None and since_best >= early_stopping:
+            log.info("%s: early stop at epoch %d", desc, epoch)
+            break
+    bar.close()
+    if not best:
+        raise RuntimeError(
+            "flow training produced no finite validation loss; lower learning_rate or check that "
+            "the inputs are standardized (e.g. with ml.preprocessing.LogitScaler)"
+        )
+    hist["best_epoch"] = best[0][1]
+    hist["best_epochs"] = [e for _, e, _ in best]
+    flow.load_state_dict(best[0][2])
+    flow.eval()
+    log.info("%s: best epoch %d, validation loss %.4f", desc, best[0][1], best[0][0])
+    return [state for _, _, state in best], hist
