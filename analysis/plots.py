@@ -193,8 +193,10 @@ def plot_z_vs_fpr(
     ax.invert_xaxis()
     ax.set_xlabel("false-positive rate on sideband data")
     ax.set_ylabel(r"significance $Z$ [$\sigma$]")
-    lo = min([0.0] + [float(np.nanmin(z)) for _, z in curves.values() if np.isfinite(z).any()])
-    ax.set_ylim(bottom=min(lo, 0.0) - 0.2)
+    finite = [np.asarray(z)[np.isfinite(z)] for _, z in curves.values()]
+    values = np.concatenate([*finite, [v for v in (reweighting, no_cut, 2.0)
+                                       if v is not None and np.isfinite(v)]])
+    ax.set_ylim(min(values.min(), 0.0) - 0.2, values.max() * 1.35 + 0.3)  # room for the legend
     ax.legend(fontsize=12, loc="upper left", title=title or None, title_fontsize=12)
     _label(ax, labels)
     return fig
@@ -209,10 +211,14 @@ def _hist_pair(ax, a, b, bins, labels_ab, colors=("k", "tab:blue")) -> None:
                 alpha=1.0 if style == "step" else 0.35)
 
 
-def _feature_bins(*arrays: np.ndarray, n: int = 40) -> np.ndarray:
+def _feature_bins(*arrays: np.ndarray, n: int = 40) -> tuple[np.ndarray, bool]:
+    """Bins covering the data (to the 99.5 % quantile); log-spaced for positive features that
+    span more than two decades (ip3d in cm: the prompt signal sits at the low end)."""
     x = np.concatenate([a for a in arrays if len(a)])
-    lo, hi = np.quantile(x, [0.0, 0.995])
-    return np.linspace(lo, hi if hi > lo else lo + 1.0, n + 1)
+    lo, q01, hi = np.quantile(x, [0.0, 0.01, 0.995])
+    if lo > 0 and hi > 100 * q01:
+        return np.geomspace(lo, hi, n + 1), True
+    return np.linspace(lo, hi if hi > lo else lo + 1.0, n + 1), False
 
 
 def plot_features_sr(
@@ -229,7 +235,9 @@ def plot_features_sr(
     fig, axes = _figure(1, d, size=(6 * d, 6))
     for j, name in enumerate(features):
         ax = axes[0, j]
-        bins = _feature_bins(before[:, j], after[:, j])
+        bins, logx = _feature_bins(before[:, j], after[:, j])
+        if logx:
+            ax.set_xscale("log")
         if template is not None:
             ax.hist(template[:, j], bins=bins, density=True, histtype="stepfilled",
                     color="0.8", label="background template")
@@ -237,7 +245,8 @@ def plot_features_sr(
                    (f"SR data ({len(before)})", f"{cut_label} ({len(after)})"),
                    colors=("k", "tab:red"))
         ax.set_xlabel(feature_label(name))
-        ax.xaxis.set_major_locator(MaxNLocator(5))
+        if not logx:
+            ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.set_yscale("log")
         ax.set_ylabel("density" if j == 0 else "")
         ax.legend(fontsize=11)
@@ -259,13 +268,16 @@ def plot_closure(
     fig, axes = _figure(2, d, size=(6 * d, 7), gridspec_kw={"height_ratios": [3, 1]})
     for j, name in enumerate(features):
         ax, rax = axes[0, j], axes[1, j]
-        bins = _feature_bins(data[:, j], samples[:, j])
+        bins, logx = _feature_bins(data[:, j], samples[:, j])
+        if logx:
+            ax.set_xscale("log")
+            rax.set_xscale("log")
         hd, _ = np.histogram(data[:, j], bins=bins)
         hs, _ = np.histogram(samples[:, j], bins=bins)
         scale = hd.sum() / max(hs.sum(), 1)
         ax.stairs(hs * scale, bins, fill=True, color="tab:blue", alpha=0.35,
                   label="flow samples")
-        c = 0.5 * (bins[1:] + bins[:-1])
+        c = np.sqrt(bins[1:] * bins[:-1]) if logx else 0.5 * (bins[1:] + bins[:-1])
         ax.errorbar(c, hd, yerr=np.sqrt(hd), fmt="o", ms=3, color="k", label="sideband data")
         ax.set_yscale("log")
         title = f"KS = {ks[name]:.3f}" if ks and name in ks else ""
@@ -277,8 +289,11 @@ def plot_closure(
         rax.axhline(1, color="tab:blue")
         rax.set_ylim(0.5, 1.5)
         rax.set_xlabel(feature_label(name))
-        rax.xaxis.set_major_locator(MaxNLocator(5))
-        ax.xaxis.set_major_locator(MaxNLocator(5))
+        if not logx:
+            rax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.set_xlim(bins[0], bins[-1])
+        rax.set_xlim(bins[0], bins[-1])
         rax.set_ylabel("data/flow" if j == 0 else "", fontsize=13)
     _label(axes[0, 0], labels, fontsize=13)
     if auc is not None:
