@@ -104,7 +104,9 @@ def balanced_weights(y: np.ndarray, sample_weight: np.ndarray, class_weight) -> 
         for c, cw in class_weight.items():
             w[y == c] *= float(cw)
         return w
-    raise ValueError(f"class_weight={class_weight!r}; expected 'balanced', {{0: w0, 1: w1}} or None")
+    raise ValueError(
+        f"class_weight={class_weight!r}; expected 'balanced', {{0: w0, 1: w1}} or None"
+    )
 
 
 def _seeds(random_state, n: int) -> list[int]:
@@ -125,7 +127,9 @@ def _validation_split(X, y, w, fraction: float, seed: int):
         idx = np.flatnonzero(y == c)
         n_val = max(1, int(round(fraction * len(idx))))
         if n_val >= len(idx):
-            raise ValueError(f"class {c} has only {len(idx)} events; too few to split off a validation set")
+            raise ValueError(
+                f"class {c} has only {len(idx)} events; too few to split off a validation set"
+            )
         val[rng.choice(idx, n_val, replace=False)] = True
     return (X[~val], y[~val], w[~val]), (X[val], y[val], w[val])
 
@@ -164,7 +168,9 @@ class _PickleMixin:
         """Read an estimator written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no saved {cls.__name__} at {path}; write one with .save(path)")
+            raise FileNotFoundError(
+                f"no saved {cls.__name__} at {path}; write one with .save(path)"
+            )
         with open(path, "rb") as fh:
             obj = pickle.load(fh)
         if not isinstance(obj, cls):
@@ -433,9 +439,8 @@ class MLPClassifier(_PickleMixin, BaseEstimator):
         dev = resolve_device(self.device)
 
         def tensors(a, b, c):
-            return (torch.as_tensor((a - self.mean_) / self.scale_, dtype=torch.float32, device=dev),
-                    torch.as_tensor(b, dtype=torch.float32, device=dev),
-                    torch.as_tensor(c, dtype=torch.float32, device=dev))
+            a = (a - self.mean_) / self.scale_
+            return tuple(torch.as_tensor(v, dtype=torch.float32, device=dev) for v in (a, b, c))
 
         tr, va = tensors(X, y, w), tensors(X_val, y_val, w_val)
         self.models_, self.history_ = [], []
@@ -465,7 +470,8 @@ class MLPClassifier(_PickleMixin, BaseEstimator):
             for start in range(0, len(Xt), int(self.batch_size)):
                 idx = perm[start : start + int(self.batch_size)]
                 wb = wt[idx]
-                loss = (loss_fn(model(Xt[idx]).squeeze(1), yt[idx]) * wb).sum() / wb.sum().clamp_min(1e-12)
+                per_event = loss_fn(model(Xt[idx]).squeeze(1), yt[idx])
+                loss = (per_event * wb).sum() / wb.sum().clamp_min(1e-12)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

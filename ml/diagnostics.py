@@ -68,7 +68,8 @@ def sideband_closure(X_sb, m_sb, flow, *, classifier=None, n_seeds: int = 3, n_f
     m_sb : array, shape (n,)
         Condition for each event, as the flow expects it.
     flow : object
-        Anything with ``sample(m, random_state=None) -> (n, d)`` (e.g. ``ml.flows.ConditionalFlow``).
+        Anything with ``sample(m, random_state=None) -> (n, d)``, e.g. a fitted
+        ``ml.flows.ConditionalFlow``.
     classifier : estimator, optional
         Default: ``XGBEnsembleClassifier()`` (300 trees, depth 3, early stopping).
     n_seeds : int
@@ -192,8 +193,10 @@ def idealized_scores(X_sr, X_sr_background, *, classifier=None, sample_weight=No
     X1 = check_features(X_sr, name="X_sr")
     X0 = check_features(X_sr_background, name="X_sr_background", n_features=X1.shape[1])
     y = np.r_[np.ones(len(X1), int), np.zeros(len(X0), int)]
-    return out_of_fold_scores(np.vstack([X1, X0]), y, classifier=classifier or XGBEnsembleClassifier(),
-                              sample_weight=sample_weight, n_folds=n_folds, random_state=random_state)
+    return out_of_fold_scores(np.vstack([X1, X0]), y,
+                              classifier=classifier or XGBEnsembleClassifier(),
+                              sample_weight=sample_weight, n_folds=n_folds,
+                              random_state=random_state)
 
 
 def supervised_scores(X_signal, X_background, *, classifier=None, n_folds=5,
@@ -202,7 +205,8 @@ def supervised_scores(X_signal, X_background, *, classifier=None, n_folds=5,
     X1 = check_features(X_signal, name="X_signal")
     X0 = check_features(X_background, name="X_background", n_features=X1.shape[1])
     y = np.r_[np.ones(len(X1), int), np.zeros(len(X0), int)]
-    return out_of_fold_scores(np.vstack([X1, X0]), y, classifier=classifier or XGBEnsembleClassifier(),
+    return out_of_fold_scores(np.vstack([X1, X0]), y,
+                              classifier=classifier or XGBEnsembleClassifier(),
                               n_folds=n_folds, random_state=random_state)
 
 
@@ -235,10 +239,11 @@ def toy_background(m, random_state=None) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     n, r = len(m), (m - 9.8) / 3.0
     hf = rng.random(n) < 0.85
-    pt = np.where(hf, 12 + rng.gamma(2.2, 5.5 * (1 + 0.25 * r)), 12 + rng.gamma(2.0, 4.5 * (1 + 0.2 * r)))
+    pt_hf = 12 + rng.gamma(2.2, 5.5 * (1 + 0.25 * r))
+    pt = np.where(hf, pt_hf, 12 + rng.gamma(2.0, 4.5 * (1 + 0.2 * r)))
     lam = 0.010 * (1 + 0.3 * r) * rng.gamma(3.0, 1 / 3.0, n)
-    ips = [np.where(hf, lam * rng.exponential(1.0, n) + np.abs(rng.normal(0, 0.0015, n)), _prompt_ip(n, rng))
-           for _ in range(2)]
+    ips = [np.where(hf, lam * rng.exponential(1.0, n) + np.abs(rng.normal(0, 0.0015, n)),
+                    _prompt_ip(n, rng)) for _ in range(2)]
     return np.column_stack([pt, *ips])
 
 
@@ -284,7 +289,9 @@ def make_resonant_toy(n_sr_background=10_000, signal_fraction=0.02, *, window=TO
     """
     lo, srl, srr, hi = window
     if not lo < srl < srr < hi:
-        raise ValueError(f"window={window}; expected increasing (sb_left, sr_left, sr_right, sb_right)")
+        raise ValueError(
+            f"window={window}; expected increasing (sb_left, sr_left, sr_right, sb_right)"
+        )
     rng = np.random.default_rng(random_state)
     cdf = lambda x: np.exp(-x / _SLOPE)  # noqa: E731
     n_tot = int(round(n_sr_background * (cdf(lo) - cdf(hi)) / (cdf(srl) - cdf(srr))))

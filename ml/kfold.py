@@ -141,7 +141,8 @@ def out_of_fold_scores(
     for c in (0, 1):
         if (y == c).sum() < n_folds:
             raise ValueError(
-                f"class {c} has {(y == c).sum()} events; need at least n_folds={n_folds} to fill every fold"
+                f"class {c} has {(y == c).sum()} events; need at least n_folds={n_folds} "
+                "to fill every fold"
             )
     seeds = _seeds(random_state, n_folds + 2)
     fold = assign_folds(y, n_folds, seeds[-1])
@@ -157,11 +158,13 @@ def out_of_fold_scores(
         model = clone(classifier)
         if "random_state" in model.get_params():
             model.set_params(random_state=seeds[k])
-        model.fit(X[tr], y[tr], sample_weight=w[tr], X_val=X[va], y_val=y[va], sample_weight_val=w[va])
+        model.fit(X[tr], y[tr], sample_weight=w[tr],
+                  X_val=X[va], y_val=y[va], sample_weight_val=w[va])
         scores[te] = model.predict_proba(X[te])[:, 1]
         if X_extra is not None and (extra_fold == test).any():
             sel = extra_fold == test
             extra_scores[sel] = model.predict_proba(X_extra[sel])[:, 1]
         models.append(model)
-        log.debug("fold %d: trained on partitions %s, validated on %d, tested on %d", k, train, val, test)
+        log.debug("fold %d: trained on partitions %s, validated on %d, tested on %d",
+                  k, train, val, test)
     return OutOfFoldResult(scores, fold, extra_scores, extra_fold, models)

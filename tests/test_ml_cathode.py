@@ -164,3 +164,12 @@ def test_fit_errors():
         Cathode(oversampling=0).fit(toy.X, toy.m, toy.sr_mask)
     with pytest.raises(ValueError, match="m has 3 values"):
         cath.fit(toy.X, toy.m[:3], toy.sr_mask)
+
+
+def test_default_flow_is_the_published_architecture():
+    from ml.cathode import default_flow
+
+    p = default_flow(random_state=4).get_params()
+    assert (p["n_blocks"], p["hidden_units"], p["activation"], p["batch_norm"]) == (6, 20, "tanh", True)
+    assert p["early_stopping"] == 15 and p["random_state"] == 4
+    assert Cathode().get_params()["flow"] is None  # None means default_flow at fit time
