@@ -24,8 +24,8 @@ _DISPLACEMENTS = ("prompt", "displaced")
 #: Default share of each process among the generated events (normalised on use).
 DEFAULT_FRACTIONS: Mapping[Process, float] = MappingProxyType(
     {
-        Process.DRELL_YAN: 0.19,
-        Process.HEAVY_FLAVOUR: 0.505,
+        Process.DRELL_YAN: 0.175,
+        Process.HEAVY_FLAVOUR: 0.52,
         Process.DECAY_IN_FLIGHT: 0.145,
         Process.JPSI: 0.06,
         Process.PSI2S: 0.01,

@@ -99,7 +99,7 @@ def _simulate(
     nu_fraction = np.column_stack([pairs.nu_fraction, rng.uniform(0.1, 0.8, n)])
 
     npv = 1 + rng.poisson(config.pileup_mean - 1.0, n)
-    pileup_pt = rng.gamma(2.0, 0.012 * npv[:, None], (n, 3))
+    pileup_pt = rng.gamma(2.0, 0.008 * npv[:, None], (n, 3))
     pt = detector.smear_pt(rng, pt_true, eta)
     valid = (np.abs(eta) < 2.4) & (pt > 3.0)
     valid[:, 2] &= has_extra
@@ -308,8 +308,10 @@ def _block(
 
 def _jagged(padded: dict[str, np.ndarray]) -> dict[str, np.ndarray | ak.Array]:
     """Turn padded per-object arrays into NanoAOD branches (counters + jagged arrays)."""
-    branches: dict[str, np.ndarray | ak.Array] = {}
     n = padded["run"].shape[0]
+    branches: dict[str, np.ndarray | ak.Array] = {
+        key: padded[key] for key in ("run", "luminosityBlock", "event")
+    }
     for coll in ("Muon", "Jet"):
         valid = padded[f"{coll}__valid"]
         counts = valid.sum(axis=1).astype(np.int32)
@@ -318,7 +320,7 @@ def _jagged(padded: dict[str, np.ndarray]) -> dict[str, np.ndarray | ak.Array]:
             if key.startswith(coll + "_") and not key.startswith(coll + "__"):
                 branches[key] = ak.unflatten(value[valid], counts)
     for key, value in padded.items():
-        if value.ndim == 1:
+        if value.ndim == 1 and key not in branches:
             branches[key] = value
     zeros = np.zeros(n, dtype=np.int32)
     for coll, fields in _EMPTY_COLLECTIONS.items():

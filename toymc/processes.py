@@ -38,9 +38,9 @@ class Origin:
 # indices), rising below 2 GeV, falling as m^-1.5 through the onia region and faster above 25 GeV;
 # pT shapes as (p0 GeV, power) of ``sample_hard_pt``.
 _CONTINUUM_MASS = {
-    Process.DRELL_YAN: ((0.4, 2.0, 150.0), (-1.0, 2.2)),
-    Process.HEAVY_FLAVOUR: ((0.4, 2.0, 25.0, 200.0), (-1.0, 1.5, 3.5)),
-    Process.DECAY_IN_FLIGHT: ((0.4, 2.0, 25.0, 200.0), (-1.0, 1.5, 3.5)),
+    Process.DRELL_YAN: ((0.25, 2.0, 150.0), (-1.0, 2.2)),
+    Process.HEAVY_FLAVOUR: ((0.25, 2.0, 25.0, 200.0), (-1.0, 1.5, 3.5)),
+    Process.DECAY_IN_FLIGHT: ((0.25, 2.0, 25.0, 200.0), (-1.0, 1.5, 3.5)),
 }
 _PT_SHAPE = {
     Process.DRELL_YAN: (10.0, 2.5),

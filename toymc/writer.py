@@ -52,16 +52,16 @@ def make_compression(name: str, level: int | None = None) -> uproot.compression.
 def _to_tree_data(branches: dict) -> dict:
     """Group ``Coll_field`` jagged branches into awkward records keyed by collection."""
     data: dict = {}
-    collections = sorted(k[1:] for k in branches if k.startswith("n") and f"{k[1:]}_pt" in branches)
-    for coll in collections:
-        fields = {
-            k[len(coll) + 1 :]: v
-            for k, v in branches.items()
-            if k.startswith(coll + "_") and isinstance(v, ak.Array)
-        }
-        data[coll] = ak.zip(fields, depth_limit=None) if fields else None
     for key, value in branches.items():
-        if isinstance(value, np.ndarray) and not (key.startswith("n") and key[1:] in data):
+        coll = key[1:]
+        if key.startswith("n") and f"{coll}_pt" in branches:
+            fields = {
+                k[len(coll) + 1 :]: v
+                for k, v in branches.items()
+                if k.startswith(coll + "_") and isinstance(v, ak.Array)
+            }
+            data[coll] = ak.zip(fields, depth_limit=None)
+        elif isinstance(value, np.ndarray):
             data[key] = value
     return data
 
