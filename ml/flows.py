@@ -290,8 +290,9 @@ class ConditionalFlow(BaseEstimator):
         )
         flows, history = [], []
         for member in range(self.n_ensemble):
-            torch.manual_seed(seed + member)
-            flow = self._build()
+            with torch.random.fork_rng(devices=[]):  # seed the initialization, not the caller
+                torch.manual_seed(seed + member)
+                flow = self._build()
             desc = f"flow {member + 1}/{self.n_ensemble}" if self.n_ensemble > 1 else "flow"
             states, hist = train_flow(
                 flow, (Xt, mt, Xv, mv), seed=seed + member, learning_rate=self.learning_rate,
