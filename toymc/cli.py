@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="codec (lzma mimics the CMS files)",
     )  # fmt: skip
     parser.add_argument("--compression-level", type=int, default=None, help="codec level 1-9")
-    parser.add_argument("--chunk-size", type=int, default=200_000, help="events per write")
+    parser.add_argument("--chunk-size", type=int, default=100_000, help="events per write")
     sig = parser.add_argument_group("signal injection (an extra narrow dimuon resonance)")
     sig.add_argument("--inject-mass", type=float, default=None, help="resonance mass in GeV")
     sig.add_argument("--inject-width", type=float, default=0.0, help="natural width in GeV")

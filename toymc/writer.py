@@ -73,7 +73,7 @@ def write_nanoaod(
     seed: int = 1,
     compression: str = "lz4",
     compression_level: int | None = None,
-    chunk_size: int = 200_000,
+    chunk_size: int = 100_000,
     signal: InjectedSignal | None = None,
     config: ToyConfig | None = None,
     progress: bool = True,
