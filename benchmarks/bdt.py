@@ -40,7 +40,8 @@ def _problem(n_sr: int, oversampling: int, seed: int):
 
 def _time_fold(clf, train, val, test):
     t = time.perf_counter()
-    clf.fit(train[0], train[1], sample_weight=train[2], X_val=val[0], y_val=val[1], sample_weight_val=val[2])
+    clf.fit(train[0], train[1], sample_weight=train[2],
+            X_val=val[0], y_val=val[1], sample_weight_val=val[2])
     fit_s = time.perf_counter() - t
     p = clf.predict_proba(test[0])[:, 1]
     data = test[2] == 1
@@ -49,7 +50,8 @@ def _time_fold(clf, train, val, test):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure and print BDT/MLP training time per fold; returns 0."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bdt", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bdt",
+                                     description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--n-sr", type=int, default=10_000, help="SR background events")
     parser.add_argument("--oversampling", type=int, default=5)
@@ -58,8 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     train, val, test = _problem(args.n_sr, args.oversampling, args.seed)
-    print(f"fold sizes: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])} events")
-    print(f"{'classifier':38s} {'s/fold':>8s} {'s/member':>9s} {'AUC(sig vs bkg, test SR data)':>30s}")
+    print(f"fold sizes: train {len(train[0])}, validation {len(val[0])}, "
+          f"test {len(test[0])} events")
+    print(f"{'classifier':38s} {'s/fold':>8s} {'s/member':>9s} "
+          f"{'AUC(sig vs bkg, test SR data)':>30s}")
     rows = {}
     for n_models, n_jobs in ((1, 1), (1, 2), (args.n_models, 1), (args.n_models, 2)):
         clf = XGBEnsembleClassifier(n_models=n_models, n_jobs=n_jobs, random_state=args.seed)

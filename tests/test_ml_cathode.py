@@ -132,7 +132,8 @@ def test_lacathode_extracts_signal_without_sculpting(with_signal):
 
 def test_lacathode_no_signal_scores_match_the_sideband(without_signal):
     """In the latent space the background is N(0, 1) at every mass, so without signal the SR and
-    SB score distributions agree (for CATHODE they may differ through the features' m-dependence)."""
+    SB score distributions agree (for CATHODE they may differ through the features'
+    m-dependence)."""
     toy, _ = without_signal
     la = LaCathode(flow=_flow(), classifier=_clf(), random_state=3).fit(toy.X, toy.m, toy.sr_mask)
     sr = toy.sr_mask
@@ -170,6 +171,7 @@ def test_default_flow_is_the_published_architecture():
     from ml.cathode import default_flow
 
     p = default_flow(random_state=4).get_params()
-    assert (p["n_blocks"], p["hidden_units"], p["activation"], p["batch_norm"]) == (6, 20, "tanh", True)
+    arch = (p["n_blocks"], p["hidden_units"], p["activation"], p["batch_norm"])
+    assert arch == (6, 20, "tanh", True)
     assert p["early_stopping"] == 15 and p["random_state"] == 4
     assert Cathode().get_params()["flow"] is None  # None means default_flow at fit time

@@ -58,7 +58,8 @@ def test_xgb_ensemble_averages_members():
     ens = XGBEnsembleClassifier(n_models=3, n_estimators=20, random_state=1).fit(X, y)
     assert len(ens.boosters_) == 3
     dm = xgb.DMatrix(X[:50])
-    members = [b.predict(dm, iteration_range=(0, k + 1)) for b, k in zip(ens.boosters_, ens.best_iterations_)]
+    members = [b.predict(dm, iteration_range=(0, k + 1))
+               for b, k in zip(ens.boosters_, ens.best_iterations_, strict=True)]
     np.testing.assert_allclose(ens.predict_proba(X[:50])[:, 1], np.mean(members, axis=0), rtol=1e-6)
     # members differ (own seeds through subsample)
     assert np.abs(members[0] - members[1]).max() > 0
@@ -102,7 +103,8 @@ def test_classifiers_learn_and_are_reproducible(cls, kw):
 def test_mlp_restores_best_epoch():
     X, y = _toy(n=1200, shift=0.5, seed=8)
     Xv, yv = _toy(n=400, shift=0.5, seed=9)
-    clf = MLPClassifier(hidden_layers=(32, 32), max_epochs=40, early_stopping=3, n_jobs=1, random_state=2)
+    clf = MLPClassifier(hidden_layers=(32, 32), max_epochs=40, early_stopping=3, n_jobs=1,
+                        random_state=2)
     clf.fit(X, y, X_val=Xv, y_val=yv)
     hist = clf.history_[0]
     assert len(hist["val_loss"]) < 40  # stopped early on this weakly separable toy
@@ -118,7 +120,8 @@ def test_mlp_restores_best_epoch():
 @pytest.mark.parametrize("cls", [XGBEnsembleClassifier, MLPClassifier])
 def test_save_load_round_trip(cls, tmp_path):
     X, y = _toy(n=600, seed=10)
-    clf = cls(random_state=0, **({"n_estimators": 10} if cls is XGBEnsembleClassifier else {"max_epochs": 2}))
+    tiny = {"n_estimators": 10} if cls is XGBEnsembleClassifier else {"max_epochs": 2}
+    clf = cls(random_state=0, **tiny)
     clf.fit(X, y)
     path = tmp_path / "clf.pkl"
     clf.save(path)
@@ -153,7 +156,8 @@ def test_input_errors(cls):
         clf.fit(X, y, X_val=X)
     with pytest.raises(ValueError, match="sample_weight must be finite"):
         clf.fit(X, y, sample_weight=-np.ones(len(X)))
-    fitted = cls(random_state=0, **({"n_estimators": 5} if cls is XGBEnsembleClassifier else {"max_epochs": 1})).fit(X, y)
+    tiny = {"n_estimators": 5} if cls is XGBEnsembleClassifier else {"max_epochs": 1}
+    fitted = cls(random_state=0, **tiny).fit(X, y)
     with pytest.raises(ValueError, match="fitted with 3"):
         fitted.predict_proba(X[:, :2])
     Xi = X.copy()

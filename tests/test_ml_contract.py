@@ -37,7 +37,8 @@ def _one_torch_thread():
 def data():
     toy = make_resonant_toy(150, 0.05, random_state=0)
     rng = np.random.default_rng(1)
-    return {"X": toy.X, "m": toy.m, "sr": toy.sr_mask, "y": (rng.random(len(toy.m)) < 0.4).astype(int)}
+    y = (rng.random(len(toy.m)) < 0.4).astype(int)
+    return {"X": toy.X, "m": toy.m, "sr": toy.sr_mask, "y": y}
 
 
 @dataclass
@@ -156,7 +157,8 @@ CASES = [
         name="KDEMassSampler", make=lambda rs: KDEMassSampler(),
         fit=lambda s, d: s.fit(d["m"][d["sr"]]),
         # densities inside the open support (the fitted extremes are its edges, density 0)
-        outputs=lambda s, d: (s.sample(40, random_state=2), s.score_samples(np.linspace(9.1, 10.5, 30))),
+        outputs=lambda s, d: (s.sample(40, random_state=2),
+                              s.score_samples(np.linspace(9.1, 10.5, 30))),
         shapes=lambda d: ((40,), (30,)),
         use=lambda s, d: s.sample(5),
         bad_shape=lambda s, d: s.score_samples(np.ones((4, 2))),

@@ -85,8 +85,8 @@ def test_sideband_closure_passes_for_the_true_density_and_fails_for_a_biased_one
     assert good.auc_mean < 0.52
     assert good.auc_std < 0.02
     assert (good.ks_pvalue > 1e-3).all()
-    bad = sideband_closure(toy.X[sb], toy.m[sb], TrueBackgroundSampler(pt_scale=1.15), classifier=clf,
-                           n_seeds=1, random_state=0)
+    bad = sideband_closure(toy.X[sb], toy.m[sb], TrueBackgroundSampler(pt_scale=1.15),
+                           classifier=clf, n_seeds=1, random_state=0)
     assert bad.auc_mean > 0.56
     assert bad.ks_distance[0] > 3 * good.ks_distance[0]
     assert bad.ks_pvalue[0] < 1e-6
@@ -101,7 +101,8 @@ def test_reference_detectors_rank_signal_first():
     ideal = idealized_scores(toy.X[sr], X_bkg, classifier=clf, random_state=0)
     X_sig, _ = toy_signal(1000, rng)
     sup = supervised_scores(X_sig, X_bkg[:3000], classifier=clf, random_state=0)
-    X_test = np.vstack([toy_signal(2000, rng)[0], toy_background(rng.uniform(9.0, 10.6, 10000), rng)])
+    X_test = np.vstack([toy_signal(2000, rng)[0],
+                        toy_background(rng.uniform(9.0, 10.6, 10000), rng)])
     lab = np.r_[np.ones(2000), np.zeros(10000)]
     r_ideal = roc_sic(ideal.score(X_test), lab)
     r_sup = roc_sic(sup.score(X_test), lab)

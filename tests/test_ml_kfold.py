@@ -29,8 +29,8 @@ class MemoryClassifier(BaseEstimator):
         return self
 
     def predict_proba(self, X):
-        p = np.array([1.0 if r.tobytes() in self.train_ else 0.75 if r.tobytes() in self.val_ else 0.25
-                      for r in np.asarray(X, dtype=np.float64)])
+        rows = [r.tobytes() for r in np.asarray(X, dtype=np.float64)]
+        p = np.array([1.0 if r in self.train_ else 0.75 if r in self.val_ else 0.25 for r in rows])
         return np.column_stack([1 - p, p])
 
 
@@ -59,7 +59,8 @@ def test_every_event_scored_once_by_a_model_that_never_saw_it():
     X = rng.normal(size=(230, 3))
     y = (rng.random(230) < 0.3).astype(int)
     X_extra = rng.normal(size=(97, 3))
-    res = out_of_fold_scores(X, y, X_extra, classifier=MemoryClassifier(), n_folds=5, random_state=3)
+    res = out_of_fold_scores(X, y, X_extra, classifier=MemoryClassifier(), n_folds=5,
+                             random_state=3)
     # scored (no NaN left) and never by a model that trained or validated on the event
     np.testing.assert_array_equal(res.scores, 0.25)
     np.testing.assert_array_equal(res.extra_scores, 0.25)
