@@ -26,6 +26,15 @@ log = logging.getLogger("run_skim")
 DEFAULT_DATASET = "DoubleMuon_synthetic"
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except empty ones (None, False, [])."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of the skim."""
     from processors.config import PRESETS
@@ -35,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_skim.py",
         description="Skim NanoAOD dimuon events into hist histograms (coffea + ROOT), a cutflow, "
         "a parquet skim partitioned by dataset, and summary.json. Momenta in GeV, lengths in cm.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--fileset", default="fileset.json", help="coffea-style fileset JSON")
     parser.add_argument(
@@ -43,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"dataset of the fileset to skim (repeatable; default: {DEFAULT_DATASET})",
     )
     parser.add_argument("--preset", choices=None, default=None,
-                        help=f"physics preset: {', '.join(PRESETS)} (default: upsilon_antiiso)")
+                        help=f"physics preset: {', '.join(PRESETS)} (default: the YAML file's preset, "
+                        "else upsilon_antiiso)")
     parser.add_argument("--config", metavar="YAML", help="YAML file of settings overriding the preset")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -124,7 +124,7 @@ def open_tree(path: str, treename: str):
         if os.path.getsize(path) == 0:
             raise BadFileError(f"input file {path} is empty (0 bytes); {fix}")
     try:
-        handle = uproot.open(path)
+        handle = uproot.open(path, array_cache=None)  # every chunk is read once: no cache
     except (ImportError, ModuleNotFoundError) as exc:
         raise ImportError(
             f"reading {path} needs XRootD support ({exc}); install it with "

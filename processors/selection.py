@@ -43,10 +43,9 @@ def leading_pair_indices(counts, passes=None) -> tuple[np.ndarray, np.ndarray]:
     selected = np.arange(total) if passes is None else np.flatnonzero(np.asarray(passes, dtype=bool))
     if len(selected) == 0:
         return idx0, idx1
-    offsets = np.zeros(n_events + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    event = np.searchsorted(offsets, selected, side="right") - 1
-    first = np.searchsorted(event, event, side="left")  # position of the event's first selected muon
+    event = np.repeat(np.arange(n_events, dtype=np.int64), counts)[selected]
+    starts = np.flatnonzero(np.diff(event, prepend=-1))  # first selected muon of each event
+    first = np.repeat(starts, np.diff(np.append(starts, len(event))))
     rank = np.arange(len(selected)) - first
     for rank_value, out in ((0, idx0), (1, idx1)):
         keep = rank == rank_value

@@ -92,3 +92,15 @@ def test_trigger_mask_by_name():
     )
     with pytest.raises(KeyError, match="HLT_Mu8 not found"):
         trigger_mask(hlt, ["HLT_Mu8"])
+
+
+def test_leading_pair_matches_a_python_loop():
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 6, size=500)
+    passes = rng.random(counts.sum()) < 0.6
+    idx0, idx1 = leading_pair_indices(counts, passes)
+    start = 0
+    for event, count in enumerate(counts):
+        chosen = [start + k for k in range(count) if passes[start + k]] + [-1, -1]
+        assert (idx0[event], idx1[event]) == (chosen[0], chosen[1])
+        start += count
