@@ -27,7 +27,9 @@ import torch
 _clock = time.perf_counter
 
 
-def _models(d: int, blocks: int, hidden: int) -> dict[str, tuple[torch.nn.Module, Callable, Callable]]:
+def _models(
+    d: int, blocks: int, hidden: int
+) -> dict[str, tuple[torch.nn.Module, Callable, Callable]]:
     """name -> (module, log_prob(x, c), sample(c)) for every contender, same size."""
     import pyro.distributions as dist
     import zuko
@@ -36,35 +38,60 @@ def _models(d: int, blocks: int, hidden: int) -> dict[str, tuple[torch.nn.Module
 
     from ml._pyro_transforms import build_conditional_flow
 
-    stats = dict(x_loc=torch.zeros(d), x_scale=torch.ones(d), m_loc=torch.tensor(0.0),
-                 m_scale=torch.tensor(1.0))
+    stats = dict(
+        x_loc=torch.zeros(d),
+        x_scale=torch.ones(d),
+        m_loc=torch.tensor(0.0),
+        m_scale=torch.tensor(1.0),
+    )
     out: dict[str, tuple[torch.nn.Module, Callable, Callable]] = {}
     for bn in (False, True):
-        flow = build_conditional_flow(d, n_blocks=blocks, hidden_units=hidden, activation="tanh",
-                                      batch_norm=bn, transform="affine", **stats)
+        flow = build_conditional_flow(
+            d,
+            n_blocks=blocks,
+            hidden_units=hidden,
+            activation="tanh",
+            batch_norm=bn,
+            transform="affine",
+            **stats,
+        )
         name = "pyro MAF (ours)" + (" + batch-norm" if bn else "")
-        out[name] = (flow, flow.log_prob,
-                     lambda c, f=flow: f.from_latent(torch.randn(c.shape[0], d), c))
+        out[name] = (
+            flow,
+            flow.log_prob,
+            lambda c, f=flow: f.from_latent(torch.randn(c.shape[0], d), c),
+        )
 
-    zflow = zuko.flows.MAF(d, 1, transforms=blocks, hidden_features=(hidden, hidden),
-                           activation=torch.nn.Tanh)
-    out["zuko MAF"] = (zflow, lambda x, c: zflow(c[:, None]).log_prob(x),
-                       lambda c: zflow(c[:, None]).sample())
+    zflow = zuko.flows.MAF(
+        d, 1, transforms=blocks, hidden_features=(hidden, hidden), activation=torch.nn.Tanh
+    )
+    out["zuko MAF"] = (
+        zflow,
+        lambda x, c: zflow(c[:, None]).log_prob(x),
+        lambda c: zflow(c[:, None]).sample(),
+    )
 
     # Pyro's stock arrangement: the transforms in their native (IAF) direction
-    arns = [ConditionalAffineAutoregressive(ConditionalAutoRegressiveNN(
-        d, 1, [hidden, hidden], permutation=torch.arange(d), nonlinearity=torch.nn.Tanh()))
-        for _ in range(blocks)]
+    arns = [
+        ConditionalAffineAutoregressive(
+            ConditionalAutoRegressiveNN(
+                d, 1, [hidden, hidden], permutation=torch.arange(d), nonlinearity=torch.nn.Tanh()
+            )
+        )
+        for _ in range(blocks)
+    ]
     chain: list = []
     for i, t in enumerate(arns):
         if i:
             chain.append(Permute(torch.arange(d - 1, -1, -1)))
         chain.append(t)
     cdist = dist.ConditionalTransformedDistribution(
-        dist.Normal(torch.zeros(d), torch.ones(d)).to_event(1), chain)
+        dist.Normal(torch.zeros(d), torch.ones(d)).to_event(1), chain
+    )
     iaf = torch.nn.ModuleList(arns)
     out["pyro default (IAF direction)"] = (
-        iaf, lambda x, c: cdist.condition(c[:, None]).log_prob(x),
+        iaf,
+        lambda x, c: cdist.condition(c[:, None]).log_prob(x),
         lambda c: cdist.condition(c[:, None]).sample(torch.Size([c.shape[0]])),
     )
     return out
@@ -119,27 +146,37 @@ def _accuracy(seed: int = 0) -> None:
     def draw(n):
         m = rng.uniform(0, 1, n)
         mean, cov = params(m)
-        return mean + np.einsum("nij,nj->ni", np.linalg.cholesky(cov), rng.standard_normal((n, d))), m
+        return mean + np.einsum(
+            "nij,nj->ni", np.linalg.cholesky(cov), rng.standard_normal((n, d))
+        ), m
 
     X, m = draw(40000)
     Xt, mt = draw(20000)
     mean, cov = params(mt)
     true = np.mean([multivariate_normal(mean[i], cov[i]).logpdf(Xt[i]) for i in range(len(mt))])
-    for name, kw in [("published 6x20 + BN", dict()),
-                     ("4x64 no BN", dict(n_blocks=4, hidden_units=64, batch_norm=False))]:
+    for name, kw in [
+        ("published 6x20 + BN", dict()),
+        ("4x64 no BN", dict(n_blocks=4, hidden_units=64, batch_norm=False)),
+    ]:
         t0 = time.perf_counter()
-        flow = ConditionalFlow(max_epochs=60, early_stopping=8, learning_rate=1e-3,
-                               random_state=seed, **kw).fit(X, m)
+        flow = ConditionalFlow(
+            max_epochs=60, early_stopping=8, learning_rate=1e-3, random_state=seed, **kw
+        ).fit(X, m)
         learned = flow.score_samples(Xt, mt).mean()
-        print(f"  4-D toy, {name:22s}: learned {learned:.4f}, true {true:.4f}, "
-              f"gap {learned - true:+.4f} nats/event ({len(flow.history_[0]['val_loss'])} epochs, "
-              f"{time.perf_counter() - t0:.0f} s)")
+        print(
+            f"  4-D toy, {name:22s}: learned {learned:.4f}, true {true:.4f}, "
+            f"gap {learned - true:+.4f} nats/event ({len(flow.history_[0]['val_loss'])} epochs, "
+            f"{time.perf_counter() - t0:.0f} s)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print throughputs and ratios of the flow implementations; return 0."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.flows", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.flows",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--features", type=int, default=3, help="modelled features d")
     parser.add_argument("--blocks", type=int, default=6, help="autoregressive transforms")
     parser.add_argument("--hidden", type=int, default=20, help="units per hidden layer (2 layers)")
@@ -167,24 +204,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, (module, log_prob, sample) in models.items():
             train[name].append(_train_rate(module, log_prob, X, C, args.steps, args.batch_size, r))
             module.eval()
-            dens[name].append(_eval_rate(lambda k: log_prob(X[:k], C[:k]), args.n_sample))
-            samp[name].append(_eval_rate(lambda k: sample(C[:k]), args.n_sample))
-    med = {key: {k: statistics.median(v) for k, v in tab.items()}
-           for key, tab in (("train", train), ("density", dens), ("sample", samp))}
+            dens[name].append(_eval_rate(lambda k, f=log_prob: f(X[:k], C[:k]), args.n_sample))
+            samp[name].append(_eval_rate(lambda k, f=sample: f(C[:k]), args.n_sample))
+    med = {
+        key: {k: statistics.median(v) for k, v in tab.items()}
+        for key, tab in (("train", train), ("density", dens), ("sample", samp))
+    }
     ref = "zuko MAF"
-    print(f"flows benchmark: d={d} features + 1 condition, {args.blocks} blocks x 2x{args.hidden} "
-          f"tanh, batch {args.batch_size}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s), "
-          f"{'CPU' if _clock is time.process_time else 'wall'} time, median of {args.rounds} rounds")
-    print(f"{'model':34s} {'train ev/s':>11s} {'/zuko':>6s} {'density ev/s':>13s} {'/zuko':>6s} "
-          f"{'sample ev/s':>12s} {'/zuko':>6s}")
+    print(
+        f"flows benchmark: d={d} features + 1 condition, {args.blocks} blocks x 2x{args.hidden} "
+        f"tanh, batch {args.batch_size}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s), "
+        f"{'CPU' if _clock is time.process_time else 'wall'} time, median of {args.rounds} rounds"
+    )
+    print(
+        f"{'model':34s} {'train ev/s':>11s} {'/zuko':>6s} {'density ev/s':>13s} {'/zuko':>6s} "
+        f"{'sample ev/s':>12s} {'/zuko':>6s}"
+    )
     for name in models:
         t, dn, s = med["train"][name], med["density"][name], med["sample"][name]
-        print(f"{name:34s} {t:11.0f} {t / med['train'][ref]:6.2f} {dn:13.0f} "
-              f"{dn / med['density'][ref]:6.2f} {s:12.0f} {s / med['sample'][ref]:6.2f}")
+        print(
+            f"{name:34s} {t:11.0f} {t / med['train'][ref]:6.2f} {dn:13.0f} "
+            f"{dn / med['density'][ref]:6.2f} {s:12.0f} {s / med['sample'][ref]:6.2f}"
+        )
     ours, iaf = med["train"]["pyro MAF (ours)"], med["train"]["pyro default (IAF direction)"]
-    print(f"training ratio ours/zuko = {ours / med['train'][ref]:.2f} (target >= 1.0); "
-          f"ours/pyro-default = {ours / iaf:.2f}")
+    print(
+        f"training ratio ours/zuko = {ours / med['train'][ref]:.2f} (target >= 1.0); "
+        f"ours/pyro-default = {ours / iaf:.2f}"
+    )
     if args.accuracy:
         _accuracy()
     return 0

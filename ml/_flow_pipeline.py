@@ -98,7 +98,9 @@ class FlowPipeline(BaseEstimator):
         self.flow_ = clone(self.flow if self.flow is not None else ConditionalFlow())
         val = {}
         if X_val is not None:
-            val = dict(X_val=self.scaler_.transform(X_val), m_val=self.mass_scaler_.transform(m_val))
+            val = dict(
+                X_val=self.scaler_.transform(X_val), m_val=self.mass_scaler_.transform(m_val)
+            )
         self.flow_.fit(self.scaler_.transform(X), self.mass_scaler_.transform(m), **val)
         self.m_range_ = (float(m_all.min()), float(m_all.max()))
         self.n_features_in_ = X.shape[1]
@@ -156,8 +158,12 @@ class FlowPipeline(BaseEstimator):
             "format": _FORMAT,
             "flow": self.flow_._get_state(),
             "scaler": self.scaler_._get_state(),
-            "mass_scaler": [self.mass_scaler_.mean_, self.mass_scaler_.scale_,
-                            self.mass_scaler_.min_, self.mass_scaler_.max_],
+            "mass_scaler": [
+                self.mass_scaler_.mean_,
+                self.mass_scaler_.scale_,
+                self.mass_scaler_.min_,
+                self.mass_scaler_.max_,
+            ],
             "m_range": list(self.m_range_),
         }
         atomic_torch_save(state, path)
@@ -166,7 +172,9 @@ class FlowPipeline(BaseEstimator):
     def load(cls, path: str | os.PathLike[str], device: str | None = None) -> FlowPipeline:
         """Load a pipeline written by :meth:`save`."""
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"no saved pipeline at {path}; expected a file written by save()")
+            raise FileNotFoundError(
+                f"no saved pipeline at {path}; expected a file written by save()"
+            )
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ValueError(f"{path} is not a FlowPipeline file written by FlowPipeline.save")

@@ -4,9 +4,9 @@ Pyro's autoregressive transforms (``AffineAutoregressive``, ``SplineAutoregressi
 the inverse-autoregressive (IAF) direction: their direct call maps base noise to data in one network
 pass, while the data-to-noise map needed by ``log_prob`` takes ``d`` sequential passes. A masked
 autoregressive flow (MAF, arXiv:1705.07057) is the same bijection used the other way round. The
-:class:`ConditionalMAF` here therefore applies each Pyro transform's *direct* call in the data→latent
-direction (one pass per block for ``log_prob``, i.e. for training) and its ``_inverse`` for sampling
-(``d`` passes per block). In Pyro's own vocabulary the generative chain is
+:class:`ConditionalMAF` here therefore applies each Pyro transform's *direct* call in the
+data→latent direction (one pass per block for ``log_prob``, i.e. for training) and its
+``_inverse`` for sampling (``d`` passes per block). In Pyro's own vocabulary the generative chain is
 ``[t.inv for t in reversed(blocks)]``; :meth:`ConditionalMAF.condition` returns exactly that as a
 :class:`pyro.distributions.TransformedDistribution`.
 
@@ -163,7 +163,9 @@ class ConditionalMAF(nn.Module):
             for _ in range(n_blocks)
         )
         n_between = n_blocks - 1
-        self.norms = nn.ModuleList(BatchNorm(n_features) for _ in range(n_between if batch_norm else 0))
+        self.norms = nn.ModuleList(
+            BatchNorm(n_features) for _ in range(n_between if batch_norm else 0)
+        )
         self.reverse = Permute(torch.arange(n_features - 1, -1, -1), dim=-1)
         # plain list: these hold no parameters of their own (they share the blocks' networks)
         self._fast = [_conditioned(block) for block in self.blocks]
@@ -258,7 +260,7 @@ def build_conditional_flow(
     m_loc: torch.Tensor,
     m_scale: torch.Tensor,
 ) -> ConditionalMAF:
-    """Build a :class:`ConditionalMAF`; an int ``hidden_units`` means two hidden layers of that width."""
+    """Build a :class:`ConditionalMAF`; an int ``hidden_units`` means two hidden layers of it."""
     if isinstance(hidden_units, int):
         hidden_dims: list[int] = [hidden_units, hidden_units]
     else:

@@ -42,7 +42,7 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         where = tuple(int(i) for i in idx)
         raise ValueError(
             f"{name} contains {int(bad.sum())} NaN/inf value(s) (first at index {where}: "
-            f"{float(arr[tuple(idx)])}); expected finite numbers -- drop or impute those events first"
+            f"{float(arr[tuple(idx)])}); expected finite numbers -- drop or impute those events"
         )
 
 
@@ -77,7 +77,9 @@ def check_features(
     try:
         arr = np.asarray(X, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array-like, got {type(X).__name__}: {exc}") from exc
+        raise TypeError(
+            f"{name} must be a numeric array-like, got {type(X).__name__}: {exc}"
+        ) from exc
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (n_events, n_features), got shape {arr.shape}; "
@@ -124,7 +126,9 @@ def check_condition(
     try:
         arr = np.asarray(m, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array-like, got {type(m).__name__}: {exc}") from exc
+        raise TypeError(
+            f"{name} must be a numeric array-like, got {type(m).__name__}: {exc}"
+        ) from exc
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
@@ -240,7 +244,9 @@ def resolve_device(device: Any) -> Any:
             f"device={device!r} is not a valid torch device; expected 'auto', 'cpu' or 'cuda[:N]'"
         ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+        raise ValueError(
+            f"device={device!r} requested but CUDA is not available; use 'auto' or 'cpu'"
+        )
     return dev
 
 

@@ -41,13 +41,29 @@ __all__ = ["PRESETS", "ConditionalFlow"]
 PRESETS: dict[str, dict[str, Any]] = {
     # Upsilon anomaly search (reference section 4): 6 blocks x 20, tanh, batch-norm, 400 epochs.
     "published": dict(
-        n_blocks=6, hidden_units=20, activation="tanh", batch_norm=True, transform="affine",
-        learning_rate=7.5e-4, weight_decay=1e-6, batch_size=256, max_epochs=400, grad_clip=1.0,
+        n_blocks=6,
+        hidden_units=20,
+        activation="tanh",
+        batch_norm=True,
+        transform="affine",
+        learning_rate=7.5e-4,
+        weight_decay=1e-6,
+        batch_size=256,
+        max_epochs=400,
+        grad_clip=1.0,
     ),
     # sk_cathode's ConditionalNormalizingFlow defaults: 15 blocks x 128, relu, lr 1e-4, 100 epochs.
     "sk_cathode": dict(
-        n_blocks=15, hidden_units=128, activation="relu", batch_norm=True, transform="affine",
-        learning_rate=1e-4, weight_decay=1e-6, batch_size=256, max_epochs=100, grad_clip=1.0,
+        n_blocks=15,
+        hidden_units=128,
+        activation="relu",
+        batch_norm=True,
+        transform="affine",
+        learning_rate=1e-4,
+        weight_decay=1e-6,
+        batch_size=256,
+        max_epochs=100,
+        grad_clip=1.0,
     ),
 }
 
@@ -193,7 +209,9 @@ class ConditionalFlow(BaseEstimator):
         valid = set(cls().get_params())
         unknown = sorted(set(overrides) - valid)
         if unknown:
-            raise TypeError(f"unknown ConditionalFlow argument(s) {unknown}; valid: {sorted(valid)}")
+            raise TypeError(
+                f"unknown ConditionalFlow argument(s) {unknown}; valid: {sorted(valid)}"
+            )
         params.update(overrides)
         return cls(**params)
 
@@ -207,14 +225,19 @@ class ConditionalFlow(BaseEstimator):
             positive_int(name)
         if self.early_stopping is not None:
             positive_int("early_stopping")
-        units = [self.hidden_units] if isinstance(self.hidden_units, (int, np.integer)) else list(
-            self.hidden_units
+        units = (
+            [self.hidden_units]
+            if isinstance(self.hidden_units, (int, np.integer))
+            else list(self.hidden_units)
         )
         if not units or any(isinstance(u, bool) or int(u) < 1 for u in units):
-            raise ValueError(f"hidden_units must be a positive int or a list of them, got {units!r}")
+            raise ValueError(
+                f"hidden_units must be a positive int or a list of them, got {units!r}"
+            )
         if self.activation not in ACTIVATIONS:
             raise ValueError(
-                f"activation={self.activation!r} is not supported; expected one of {sorted(ACTIVATIONS)}"
+                f"activation={self.activation!r} is not supported; "
+                f"expected one of {sorted(ACTIVATIONS)}"
             )
         if self._transform_kind not in ("affine", "spline"):
             raise ValueError(f"transform={self._transform_kind!r}; expected 'affine' or 'spline'")
@@ -231,9 +254,7 @@ class ConditionalFlow(BaseEstimator):
         return type(self).__dict__["transform"].param(self)
 
     # ------------------------------------------------------------------ fitting
-    def fit(
-        self, X: Any, m: Any, *, X_val: Any = None, m_val: Any = None
-    ) -> ConditionalFlow:
+    def fit(self, X: Any, m: Any, *, X_val: Any = None, m_val: Any = None) -> ConditionalFlow:
         """Train the flow by maximum likelihood of X given m.
 
         Parameters
@@ -265,7 +286,12 @@ class ConditionalFlow(BaseEstimator):
                 )
             order = np.random.default_rng(seed).permutation(X.shape[0])
             n_val = max(1, int(round(0.2 * X.shape[0])))
-            X, X_val, m, m_val = X[order[n_val:]], X[order[:n_val]], m[order[n_val:]], m[order[:n_val]]
+            X, X_val, m, m_val = (
+                X[order[n_val:]],
+                X[order[:n_val]],
+                m[order[n_val:]],
+                m[order[:n_val]],
+            )
         else:
             X_val = check_features(X_val, name="X_val", n_features=X.shape[1], dtype=np.float32)
             m_val = check_condition(m_val, n_events=X_val.shape[0], name="m_val", dtype=np.float32)
@@ -295,11 +321,18 @@ class ConditionalFlow(BaseEstimator):
                 flow = self._build()
             desc = f"flow {member + 1}/{self.n_ensemble}" if self.n_ensemble > 1 else "flow"
             states, hist = train_flow(
-                flow, (Xt, mt, Xv, mv), seed=seed + member, learning_rate=self.learning_rate,
-                weight_decay=self.weight_decay, batch_size=int(self.batch_size),
-                max_epochs=int(self.max_epochs), early_stopping=self.early_stopping,
-                grad_clip=self.grad_clip, n_best_epochs=int(self.n_best_epochs),
-                verbose=self.verbose, desc=desc,
+                flow,
+                (Xt, mt, Xv, mv),
+                seed=seed + member,
+                learning_rate=self.learning_rate,
+                weight_decay=self.weight_decay,
+                batch_size=int(self.batch_size),
+                max_epochs=int(self.max_epochs),
+                early_stopping=self.early_stopping,
+                grad_clip=self.grad_clip,
+                n_best_epochs=int(self.n_best_epochs),
+                verbose=self.verbose,
+                desc=desc,
             )
             flows.append(flow)
             for state in states[1:]:
@@ -344,7 +377,9 @@ class ConditionalFlow(BaseEstimator):
             For an ensemble, the log of the mean of the members' densities.
         """
         Xt, mt = self._check_inputs(X, m)
-        per_member = torch.stack([batched(f.log_prob, Xt, mt, self.device_) for f in self.flows_]).double()
+        per_member = torch.stack(
+            [batched(f.log_prob, Xt, mt, self.device_) for f in self.flows_]
+        ).double()
         out = torch.logsumexp(per_member, 0) - np.log(len(self.flows_))
         return out.cpu().numpy()
 
@@ -372,7 +407,9 @@ class ConditionalFlow(BaseEstimator):
         else:
             gen.manual_seed(seed)
         n, k = m.shape[0], len(self.flows_)
-        member = torch.randint(k, (n,), generator=gen) if k > 1 else torch.zeros(n, dtype=torch.long)
+        member = (
+            torch.randint(k, (n,), generator=gen) if k > 1 else torch.zeros(n, dtype=torch.long)
+        )
         z = torch.randn(n, self.n_features_in_, generator=gen)
         out = torch.empty(n, self.n_features_in_)
         mt = torch.from_numpy(m)
@@ -398,7 +435,12 @@ class ConditionalFlow(BaseEstimator):
         """
         Xt, mt = self._check_inputs(X, m)
         flow = self._member(member)
-        return batched(lambda x, c: flow.to_latent(x, c)[0], Xt, mt, self.device_).double().cpu().numpy()
+        return (
+            batched(lambda x, c: flow.to_latent(x, c)[0], Xt, mt, self.device_)
+            .double()
+            .cpu()
+            .numpy()
+        )
 
     transform = _MethodAndParam(_to_latent)
 
@@ -416,7 +458,9 @@ class ConditionalFlow(BaseEstimator):
 
     def _member(self, member: int) -> ConditionalMAF:
         if not 0 <= member < len(self.flows_):
-            raise ValueError(f"member={member} out of range; this flow has {len(self.flows_)} member(s)")
+            raise ValueError(
+                f"member={member} out of range; this flow has {len(self.flows_)} member(s)"
+            )
         return self.flows_[member]
 
     # ------------------------------------------------------------------ persistence
@@ -431,7 +475,9 @@ class ConditionalFlow(BaseEstimator):
             raise FileNotFoundError(f"no saved flow at {path}; expected a file written by save()")
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a ConditionalFlow file written by ConditionalFlow.save")
+            raise ValueError(
+                f"{path} is not a ConditionalFlow file written by ConditionalFlow.save"
+            )
         return cls._from_state(state, device=device)
 
     def _get_state(self) -> dict[str, Any]:

@@ -57,7 +57,9 @@ class KDEMassSampler(BaseEstimator):
         Kernel centres (logits of the scaled fitted masses).
     """
 
-    def __init__(self, bandwidth: float = 0.01, low: float | None = None, high: float | None = None):
+    def __init__(
+        self, bandwidth: float = 0.01, low: float | None = None, high: float | None = None
+    ):
         self.bandwidth = bandwidth
         self.low = low
         self.high = high
@@ -74,7 +76,7 @@ class KDEMassSampler(BaseEstimator):
         if outside.any():
             raise ValueError(
                 f"{int(outside.sum())} mass(es) lie outside the window [{self.low_}, {self.high_}] "
-                f"GeV (range of m: [{m.min():.6g}, {m.max():.6g}]); select the window's events first"
+                f"GeV (range of m: [{m.min():.6g}, {m.max():.6g}]); select the window's events"
             )
         u = np.clip((m - self.low_) / (self.high_ - self.low_), _EPS, 1.0 - _EPS)
         self.logits_ = np.log(u) - np.log1p(-u)
@@ -126,8 +128,9 @@ class FunctionMassSampler(BaseEstimator):
         Integral of ``pdf`` over [low, high].
     """
 
-    def __init__(self, pdf: Callable[[np.ndarray], Any], low: float, high: float,
-                 n_grid: int = 20001):
+    def __init__(
+        self, pdf: Callable[[np.ndarray], Any], low: float, high: float, n_grid: int = 20001
+    ):
         self.pdf = pdf
         self.low = low
         self.high = high
@@ -138,8 +141,11 @@ class FunctionMassSampler(BaseEstimator):
         if not callable(self.pdf):
             raise TypeError(f"pdf must be callable, got {type(self.pdf).__name__}")
         low, high = _check_window(self.low, self.high)
-        if isinstance(self.n_grid, bool) or not isinstance(self.n_grid, (int, np.integer)) \
-                or self.n_grid < 3:
+        if (
+            isinstance(self.n_grid, bool)
+            or not isinstance(self.n_grid, (int, np.integer))
+            or self.n_grid < 3
+        ):
             raise ValueError(f"n_grid must be an int >= 3, got {self.n_grid!r}")
         if m is not None:
             check_condition(m)
@@ -154,7 +160,8 @@ class FunctionMassSampler(BaseEstimator):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"pdf is negative or not finite at m = {grid[i]:.6g} GeV (value {float(values[i])}); "
+                f"pdf is negative or not finite at m = {grid[i]:.6g} GeV "
+                f"(value {float(values[i])}); "
                 "it must be a non-negative density on [low, high]"
             )
         cdf = np.concatenate([[0.0], np.cumsum(0.5 * (values[1:] + values[:-1]) * np.diff(grid))])

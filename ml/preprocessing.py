@@ -20,7 +20,7 @@ from ml._validation import check_condition, check_features, check_fitted
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FlowPipeline", "LogitScaler", "MassScaler"]
+__all__ = ["FlowPipeline", "LogitScaler", "MassScaler"]  # noqa: F822 (FlowPipeline: lazy)
 
 _OUT_OF_RANGE = ("warn", "clip", "raise")
 _DOMAIN_EPS = 1e-9

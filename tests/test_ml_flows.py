@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy import stats
 
-from ml.flows import PRESETS, ConditionalFlow
 from ml._validation import NotFittedError
+from ml.flows import PRESETS, ConditionalFlow
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +75,11 @@ def test_learns_known_conditional_density_within_005_nats():
     X, m = toy(12000, rng)
     X_test, m_test = toy(20000, rng)
     flow = ConditionalFlow(
-        n_blocks=4, hidden_units=32, batch_norm=False, learning_rate=1e-3, max_epochs=40,
+        n_blocks=4,
+        hidden_units=32,
+        batch_norm=False,
+        learning_rate=1e-3,
+        max_epochs=40,
         random_state=0,
     ).fit(X, m)
     learned = flow.score_samples(X_test, m_test).mean()
@@ -104,23 +108,27 @@ def test_log_prob_matches_pyro_transformed_distribution(small_flow, small_data):
 
 def test_log_det_matches_autograd_jacobian(small_data):
     X, m = small_data
-    fl = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=1, transform="spline",
-                         random_state=3).fit(X, m)
+    fl = ConditionalFlow(
+        n_blocks=2, hidden_units=8, max_epochs=1, transform="spline", random_state=3
+    ).fit(X, m)
     flow = fl.flows_[0]
     x = torch.tensor(X[:4], dtype=torch.float64)
     c = torch.tensor(m[:4], dtype=torch.float64)
     flow = flow.double()
     _, ladj = flow.to_latent(x, c)
     for i in range(4):
-        jac = torch.autograd.functional.jacobian(lambda v: flow.to_latent(v[None], c[i : i + 1])[0][0], x[i])
+        jac = torch.autograd.functional.jacobian(
+            lambda v, i=i: flow.to_latent(v[None], c[i : i + 1])[0][0], x[i]
+        )
         assert ladj[i].item() == pytest.approx(torch.linalg.slogdet(jac)[1].item(), abs=1e-8)
 
 
 @pytest.mark.parametrize("kind", ["affine", "spline"])
 def test_transform_inverse_round_trip(kind, small_data):
     X, m = small_data
-    flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=1, transform=kind,
-                           random_state=1).fit(X, m)
+    flow = ConditionalFlow(
+        n_blocks=2, hidden_units=8, max_epochs=1, transform=kind, random_state=1
+    ).fit(X, m)
     Z = flow.transform(X, m)
     assert Z.shape == X.shape
     np.testing.assert_allclose(flow.inverse_transform(Z, m), X, atol=1e-4)
@@ -148,20 +156,24 @@ def test_same_seed_same_model(small_data):
 
 def test_ensemble_is_mixture_of_members(small_data):
     X, m = small_data
-    flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=1, n_ensemble=2,
-                           random_state=2).fit(X, m)
+    flow = ConditionalFlow(
+        n_blocks=2, hidden_units=8, max_epochs=1, n_ensemble=2, random_state=2
+    ).fit(X, m)
     assert len(flow.flows_) == 2 and len(flow.history_) == 2
     xt, mt = torch.tensor(X[:30], dtype=torch.float32), torch.tensor(m[:30], dtype=torch.float32)
     with torch.no_grad():
         p = [f.log_prob(xt, mt).double().exp().numpy() for f in flow.flows_]
-    np.testing.assert_allclose(flow.score_samples(X[:30], m[:30]), np.log((p[0] + p[1]) / 2), rtol=1e-6)
+    np.testing.assert_allclose(
+        flow.score_samples(X[:30], m[:30]), np.log((p[0] + p[1]) / 2), rtol=1e-6
+    )
     assert flow.sample(m[:10], random_state=0).shape == (10, 2)
 
 
 def test_ensembling_over_best_epochs(small_data):
     X, m = small_data
-    flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=4, n_best_epochs=2,
-                           random_state=4).fit(X, m)
+    flow = ConditionalFlow(
+        n_blocks=2, hidden_units=8, max_epochs=4, n_best_epochs=2, random_state=4
+    ).fit(X, m)
     h = flow.history_[0]
     assert len(flow.flows_) == 2
     assert h["best_epochs"] == [int(i) for i in np.argsort(h["val_loss"])[:2]]
@@ -170,8 +182,14 @@ def test_ensembling_over_best_epochs(small_data):
 
 def test_history_best_epoch_and_early_stopping(small_data):
     X, m = small_data
-    flow = ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=30, early_stopping=2,
-                           learning_rate=0.05, random_state=0).fit(X[:300], m[:300])
+    flow = ConditionalFlow(
+        n_blocks=2,
+        hidden_units=8,
+        max_epochs=30,
+        early_stopping=2,
+        learning_rate=0.05,
+        random_state=0,
+    ).fit(X[:300], m[:300])
     h = flow.history_[0]
     assert len(h["train_loss"]) == len(h["val_loss"]) <= 30
     assert h["best_epoch"] == int(np.argmin(h["val_loss"]))
@@ -202,7 +220,12 @@ def test_presets_and_params():
     flow = ConditionalFlow.from_preset("published", max_epochs=3)
     assert flow.get_params()["n_blocks"] == 6 and flow.max_epochs == 3
     sk = ConditionalFlow.from_preset("sk_cathode")
-    assert (sk.n_blocks, sk.hidden_units, sk.activation, sk.learning_rate) == (15, 128, "relu", 1e-4)
+    assert (sk.n_blocks, sk.hidden_units, sk.activation, sk.learning_rate) == (
+        15,
+        128,
+        "relu",
+        1e-4,
+    )
     assert PRESETS["published"]["learning_rate"] == 7.5e-4
     spline = ConditionalFlow(transform="spline")
     assert spline.get_params()["transform"] == "spline" and callable(spline.transform)

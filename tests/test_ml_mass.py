@@ -60,8 +60,9 @@ def test_function_sampler_matches_pdf():
 
 
 def test_function_sampler_never_draws_where_pdf_vanishes():
-    fs = FunctionMassSampler(lambda m: np.where((m > 9.0) & (m < 10.6), 0.0, 1.0), 5.0, 16.0,
-                             n_grid=11001).fit()
+    fs = FunctionMassSampler(
+        lambda m: np.where((m > 9.0) & (m < 10.6), 0.0, 1.0), 5.0, 16.0, n_grid=11001
+    ).fit()
     s = fs.sample(100000, random_state=1)
     step = 11.0 / 11000
     assert not ((s > 9.0 + step) & (s < 10.6 - step)).any()
@@ -70,8 +71,11 @@ def test_function_sampler_never_draws_where_pdf_vanishes():
 @pytest.mark.parametrize(
     ("sampler", "exc", "match"),
     [
-        (FunctionMassSampler(lambda m: m - 10.0, 5.0, 16.0), ValueError,
-         "pdf is negative or not finite at m = 5 GeV"),
+        (
+            FunctionMassSampler(lambda m: m - 10.0, 5.0, 16.0),
+            ValueError,
+            "pdf is negative or not finite at m = 5 GeV",
+        ),
         (FunctionMassSampler(lambda m: 1.0, 5.0, 16.0), ValueError, "pdf returned shape"),
         (FunctionMassSampler(lambda m: 0 * m, 5.0, 16.0), ValueError, "pdf integrates to 0"),
         (FunctionMassSampler("poly", 5.0, 16.0), TypeError, "pdf must be callable"),

@@ -57,8 +57,11 @@ def test_logit_scaler_jacobian_matches_numerical_derivative():
     x = X[:20]
     h = 1e-6 * (sc.upper_ - sc.min_)
     diag = np.stack(
-        [(sc.transform(x + h[j] * np.eye(2)[j]) - sc.transform(x - h[j] * np.eye(2)[j]))[:, j]
-         / (2 * h[j]) for j in range(2)],
+        [
+            (sc.transform(x + h[j] * np.eye(2)[j]) - sc.transform(x - h[j] * np.eye(2)[j]))[:, j]
+            / (2 * h[j])
+            for j in range(2)
+        ],
         axis=1,
     )
     np.testing.assert_allclose(sc.log_abs_det_jacobian(x), np.log(np.abs(diag)).sum(1), rtol=1e-6)
@@ -67,8 +70,11 @@ def test_logit_scaler_jacobian_matches_numerical_derivative():
 def test_logit_scaler_out_of_range_is_explicit():
     X = np.array([[0.0], [1.0], [0.5]])
     beyond = np.array([[-1.0], [0.5], [5.0]])
-    with pytest.warns(UserWarning, match=r"2 value\(s\) of X lie outside .*\(2 value\(s\) beyond "
-                                         r"the logit domain were clipped"):
+    with pytest.warns(
+        UserWarning,
+        match=r"2 value\(s\) of X lie outside .*\(2 value\(s\) beyond "
+        r"the logit domain were clipped",
+    ):
         Z = LogitScaler().fit(X).transform(beyond)
     assert np.isfinite(Z).all()
     # inside the squeeze margin (x = -0.01 maps to s = 0.0104): exact, invertible, but warned
@@ -158,8 +164,9 @@ def pipeline_and_data():
     torch.set_num_threads(1)
     rng = np.random.default_rng(5)
     X, m = _positive_toy(4000, rng)
-    flow = ConditionalFlow(n_blocks=3, hidden_units=16, max_epochs=8, learning_rate=3e-3,
-                           random_state=0)
+    flow = ConditionalFlow(
+        n_blocks=3, hidden_units=16, max_epochs=8, learning_rate=3e-3, random_state=0
+    )
     pipe = FlowPipeline(flow=flow).fit(X, m)
     torch.set_num_threads(old)
     return pipe, X, m
@@ -202,10 +209,12 @@ def test_pipeline_samples_transform_and_save_load(tmp_path, pipeline_and_data):
     path = tmp_path / "pipe.pt"
     pipe.save(path)
     loaded = FlowPipeline.load(path)
-    np.testing.assert_array_equal(loaded.score_samples(X[:100], m[:100]),
-                                  pipe.score_samples(X[:100], m[:100]))
-    np.testing.assert_array_equal(loaded.sample(m[:10], random_state=1),
-                                  pipe.sample(m[:10], random_state=1))
+    np.testing.assert_array_equal(
+        loaded.score_samples(X[:100], m[:100]), pipe.score_samples(X[:100], m[:100])
+    )
+    np.testing.assert_array_equal(
+        loaded.sample(m[:10], random_state=1), pipe.sample(m[:10], random_state=1)
+    )
     assert loaded.get_params()["flow"].get_params() == pipe.flow_.get_params()
 
 
@@ -213,8 +222,11 @@ def test_pipeline_warns_in_gev_and_checks_inputs(pipeline_and_data):
     from ml.preprocessing import FlowPipeline
 
     pipe, X, m = pipeline_and_data
-    with pytest.warns(UserWarning, match=r"m value\(s\) lie outside the range \[5.*, 1[56].*\] seen "
-                                         r"in FlowPipeline.fit") as record:
+    with pytest.warns(
+        UserWarning,
+        match=r"m value\(s\) lie outside the range \[5.*, 1[56].*\] seen "
+        r"in FlowPipeline.fit",
+    ) as record:
         pipe.score_samples(X[:2], np.array([9.0, 20.0]))
     assert len(record) == 1  # reported once, in GeV, not again by the inner flow
     with pytest.raises(NotFittedError, match="FlowPipeline instance is not fitted"):
