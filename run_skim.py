@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bar")
     return parser
 
 
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             datasets, config, Path(args.output_dir), executor=executor, workers=args.workers,
             scheduler=args.scheduler, chunk_size=args.chunk_size, max_files=args.max_files,
             max_chunks=args.max_chunks, skip_bad_files=args.skip_bad_files,
-            lumi_mask=args.lumi_mask, progress=not args.no_progress,
+            lumi_mask=args.lumi_mask, progress=not (args.no_progress or args.quiet),
         )
     except KeyboardInterrupt:
         sys.stderr.write("run_skim: interrupted; re-run the same command to resume\n")
