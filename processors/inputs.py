@@ -134,7 +134,8 @@ def open_tree(path: str, treename: str):
         raise FileNotFoundError(f"input file {path} not found; {fix}") from None
     except Exception as exc:  # uproot raises many types for garbage input
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BadFileError(f"input file {path} is not a readable ROOT file ({reason}); {fix}") from None
+        what = "cannot be opened" if _is_remote(path) else "is not a readable ROOT file"
+        raise BadFileError(f"input file {path} {what} ({reason}); {fix}") from None
     try:
         tree = handle[treename]
     except Exception:
