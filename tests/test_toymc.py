@@ -306,6 +306,9 @@ def test_cli_writes_file(tmp_path):
         (["--inject-mass", "7"], "--inject-mass needs --inject-events"),
         (["--inject-events", "7"], "need --inject-mass"),
         (["--inject-mass", "0.05", "--inject-events", "7"], "below the dimuon threshold"),
+        (["--compression", "gzip"], "invalid choice: 'gzip'"),
+        (["--seed", "abc"], "invalid int value: 'abc'"),
+        (["--output", "x.txt"], "should end in .root"),
     ],
 )
 def test_cli_bad_arguments_one_line(tmp_path, capsys, argv, match):

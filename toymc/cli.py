@@ -16,9 +16,16 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger(__name__)
 
 
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors become ValueError (one line from ``main``)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ValueError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``python -m toymc``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m toymc",
         description="Write a synthetic DoubleMuon-like NanoAOD file (TTree Events) with truth.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -76,7 +83,11 @@ def _signal_from_args(args: argparse.Namespace) -> InjectedSignal | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 success, 2 bad arguments, 1 failure)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ValueError as exc:
+        print(f"python -m toymc: error: {exc} (see --help)", file=sys.stderr)
+        return 2
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()

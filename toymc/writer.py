@@ -138,7 +138,7 @@ def write_nanoaod(
         Path(tmp_name).unlink(missing_ok=True)
         raise
     elapsed = time.perf_counter() - start
-    log.info(
+    log.debug(
         "wrote %d events to %s (%s, %.1f MB) in %.1f s",
         n_events, path, compression, path.stat().st_size / 1e6, elapsed,
     )  # fmt: skip
