@@ -216,8 +216,9 @@ def inspect_file(path: str, treename: str, config: SkimConfig) -> FileInfo:
 def entry_ranges(num_entries: int, chunk_size: int, boundaries: Iterable[int] = ()) -> list[tuple[int, int]]:
     """Split ``[0, num_entries)`` into ranges of about ``chunk_size`` entries.
 
-    Range edges are placed on basket ``boundaries`` when those allow ranges no larger than
-    1.5 × ``chunk_size``; otherwise the range is cut evenly.
+    Each range ends on the basket boundary (or the end of the file) closest to ``chunk_size``
+    entries when one lies between 0.5 and 1.5 × ``chunk_size`` entries away (every basket is then
+    decompressed once); otherwise it ends after exactly ``chunk_size`` entries.
     """
     if chunk_size <= 0:
         raise ValueError(f"chunk size must be a positive number of events, got {chunk_size}")
@@ -230,7 +231,7 @@ def entry_ranges(num_entries: int, chunk_size: int, boundaries: Iterable[int] = 
         if target >= num_entries:
             out.append((start, num_entries))
             break
-        allowed = [e for e in edges if start < e <= start + int(1.5 * chunk_size)]
+        allowed = [e for e in edges if start + chunk_size // 2 <= e <= start + (3 * chunk_size) // 2]
         if allowed:
             stop = min(allowed, key=lambda e: abs(e - target))
         else:
