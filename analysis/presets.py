@@ -110,8 +110,8 @@ class _Profile:
 #: about 10 minutes on 2 cores; ``default`` sits between.
 PROFILES: dict[str, _Profile] = {
     "fast": _Profile(
-        n_seeds=2, max_epochs=60, early_stopping=15, n_models=4,
-        notes="demo profile: 2 flow seeds x <=60 epochs, 4 BDTs per fold",
+        n_seeds=2, max_epochs=100, early_stopping=20, n_models=8,
+        notes="demo profile: 2 flow seeds x <=100 epochs, 8 BDTs per fold",
     ),
     "default": _Profile(
         n_seeds=3, max_epochs=150, early_stopping=30, n_models=20,

@@ -161,3 +161,17 @@ def test_cli_bad_inputs(tmp_path, workdir, capsys):
     assert "dataset 'Nope' not in skim" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_analysis.main(["--window", "atlantis"])
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_same_scores(first_run, workdir):
+    cfg = load_config(workdir / "tiny.yaml")
+    local = run_pipeline(workdir / "skim", cfg, workdir / "analysis")  # all stages cached
+    assert local.cache["classifier"]["hits"] == 1
+    with TaskRunner("local", n_workers=1) as runner:
+        assert runner.distributed
+        remote = run_pipeline(workdir / "skim", cfg, workdir / "dask", runner=runner,
+                              use_cache=False)
+    assert remote.cache["flow"]["computed"] == 1 and remote.cache["classifier"]["computed"] == 1
+    np.testing.assert_allclose(remote.scores["os"], local.scores["os"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(remote.scores["ss"], local.scores["ss"], rtol=1e-6, atol=1e-9)
