@@ -1,4 +1,4 @@
-"""Truth-process names and codes (``toymc.truth.Process``, with the contract's codes as fallback)."""
+"""Truth-process names and codes (``toymc.truth.Process``; the contract's codes as fallback)."""
 
 from __future__ import annotations
 

@@ -264,7 +264,8 @@ def load_skim(path: str | Path, config: AnalysisConfig, dataset: str | None = No
     bad = ~np.isfinite(samples["os"].X).all(axis=1)
     if bad.any():
         raise ValueError(
-            f"skim {where}: {int(bad.sum())} OS events have non-finite features {list(feats.columns)}"
+            f"skim {where}: {int(bad.sum())} OS events have non-finite features "
+            f"{list(feats.columns)}; drop them or choose other features"
         )
     os_counts = samples["os"].counts()
     if min(os_counts["SR"], os_counts["SBL"] + os_counts["SBR"]) < 10 * config.n_folds:

@@ -1,4 +1,4 @@
-"""The analysis chain with a stage cache: skim → flows → closure → template → classifier → Z.
+"""The analysis chain: skim → flows → closure → template → classifier → Z.
 
 Stages and their cache keys (each key = hash of the stage's inputs and settings):
 

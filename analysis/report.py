@@ -190,8 +190,8 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
 
 _CAPTIONS = {
     "mass_os.png": "Opposite-sign dimuon mass spectrum without cut and after CATHODE cuts at "
-                   "sideband false-positive rates, with the sideband polynomial fit, its ±1σ band "
-                   "and pulls; SR shaded, resonance masses dotted.",
+                   "sideband false-positive rates, with the sideband polynomial fit, its ±1σ "
+                   "band and pulls; SR shaded, resonance masses dotted.",
     "mass_ss.png": "Same-sign control sample, cut with the OS-trained models.",
     "z_vs_fpr_os.png": "Significance vs sideband FPR of each method (OS); dashed: likelihood "
                        "reweighting, dotted: no cut.",

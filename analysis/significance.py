@@ -73,7 +73,8 @@ def background_curve(
     lam = np.clip(sb @ theta, 1e-12, None)
     cov = np.linalg.pinv((sb / lam[:, None]).T @ sb, rcond=1e-12, hermitian=True)
     band = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", basis, cov, basis), 0, None))
-    return {"edges": np.asarray(binning.edges), "counts": counts, "expected": expected, "band": band}
+    edges = np.asarray(binning.edges)
+    return {"edges": edges, "counts": counts, "expected": expected, "band": band}
 
 
 def evaluate_sample(

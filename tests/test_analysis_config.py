@@ -78,7 +78,8 @@ def test_custom_window_and_preset_edit():
 @pytest.mark.parametrize(
     ("text", "exc", "match"),
     [
-        ("flw: {n_seeds: 2}\n", KeyError, r"analysis\.yaml: unknown key 'flw'.*did you mean 'flow'"),
+        ("flw: {n_seeds: 2}\n", KeyError,
+         r"analysis\.yaml: unknown key 'flw'.*did you mean 'flow'"),
         ("flow: {n_seed: 2}\n", KeyError, r"unknown key 'n_seed' in section 'flow'"),
         ("window: upsilno\n", KeyError, r"analysis\.yaml: unknown window 'upsilno'.*'upsilon'"),
         ("profile: turbo\n", KeyError, r"unknown profile 'turbo'.*fast"),

@@ -1,0 +1,324 @@
+"""Building an :class:`analysis.config.AnalysisConfig` from a profile and YAML, with validation.
+
+Every key and value is checked where it enters; errors are one line naming the file (``source``),
+the key and what was expected, e.g. ``analysis.yaml: unknown key 'flw' in the top level (did you
+mean 'flow'?); expected one of ...``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.config import (
+    SKIM_COLUMNS,
+    AnalysisConfig,
+    ClassifierSettings,
+    Cuts,
+    Features,
+    FlowSettings,
+    ReportSettings,
+    StatsSettings,
+)
+from analysis.presets import PROFILES, WINDOW_PRESETS, MassWindow
+
+__all__ = ["config_from_mapping", "load_config", "validate"]
+
+_SECTIONS: dict[str, type] = {
+    "cuts": Cuts,
+    "features": Features,
+    "flow": FlowSettings,
+    "classifier": ClassifierSettings,
+    "stats": StatsSettings,
+    "report": ReportSettings,
+}
+_PAIR_FIELDS = {"params", "single_feature_cuts"}
+
+
+def _unknown(
+    key: str, allowed: typing.Iterable[str], where: str, source: str, kind: str = "key"
+) -> KeyError:
+    allowed = sorted(allowed)
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return KeyError(
+        f"{source}: unknown {kind} {key!r} in {where}{hint}; expected one of {', '.join(allowed)}"
+    )
+
+
+def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
+    """Check/convert one YAML value against a dataclass annotation."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], name, source)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{source}: {name} = {value!r} is not a boolean; use true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{source}: {name} = {value!r} is not an integer")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise TypeError(f"{source}: {name} = {value!r} is not a number (GeV/cm units)")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError(f"{source}: {name} = {value!r} is not a string")
+        return value
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{source}: {name} = {value!r} is not a list")
+        return tuple(_coerce(v, args[0], f"{name}[{i}]", source) for i, v in enumerate(value))
+    return value
+
+
+def _pairs(value: Any, name: str, source: str) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{source}: {name} = {value!r} is not a mapping; expected {{key: value}}")
+    return tuple((str(k), v) for k, v in value.items())
+
+
+def _ranges(value: Any, source: str) -> tuple[tuple[str, float | None, float | None], ...]:
+    out = []
+    for col, bounds in _pairs(value, "cuts.ranges", source):
+        if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2):
+            raise ValueError(
+                f"{source}: cuts.ranges.{col} = {bounds!r}; expected [low, high] (null = open)"
+            )
+        lo, hi = (_coerce(b, float | None, f"cuts.ranges.{col}", source) for b in bounds)
+        out.append((col, lo, hi))
+    return tuple(out)
+
+
+def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{source}: section {where!r} = {data!r} is not a mapping")
+    hints = typing.get_type_hints(cls)
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise _unknown(str(key), hints, f"section {where!r}", source)
+        name = f"{where}.{key}"
+        if key == "ranges":
+            changes[key] = _ranges(value, source)
+        elif key in _PAIR_FIELDS:
+            changes[key] = _pairs(value, name, source)
+        else:
+            changes[key] = _coerce(value, hints[key], name, source)
+    return replace(base, **changes)
+
+
+def _window(value: Any, source: str) -> MassWindow:
+    if isinstance(value, str):
+        if value not in WINDOW_PRESETS:
+            raise _unknown(value, WINDOW_PRESETS, "window presets", source, kind="window")
+        return WINDOW_PRESETS[value]
+    if isinstance(value, Mapping):
+        base = WINDOW_PRESETS.get(str(value.get("preset", "")), None)
+        data = {k: v for k, v in value.items() if k != "preset"}
+        if base is None:
+            if "preset" in value:
+                raise _unknown(
+                    str(value["preset"]), WINDOW_PRESETS, "window presets", source, kind="window"
+                )
+            missing = {"sb_left", "sr_left", "sr_right", "sb_right"} - set(data)
+            if missing:
+                raise ValueError(
+                    f"{source}: custom window lacks {sorted(missing)}; give all four edges in "
+                    "GeV or a preset name"
+                )
+            base = MassWindow(str(data.get("name", "custom")), 0.0, 1.0, 2.0, 3.0)
+            data.setdefault("name", "custom")
+        hints = typing.get_type_hints(MassWindow)
+        for key in data:
+            if key not in hints:
+                raise _unknown(str(key), [*hints, "preset"], "section 'window'", source)
+        fields = {
+            k: _coerce(v, hints[k], f"window.{k}", source) for k, v in data.items()
+        }
+        try:
+            return replace(base, **fields)
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
+    raise TypeError(f"{source}: window = {value!r}; expected a preset name or a mapping of edges")
+
+
+def _profile(name: str, source: str) -> AnalysisConfig:
+    if name not in PROFILES:
+        raise _unknown(name, PROFILES, "profiles", source, kind="profile")
+    p = PROFILES[name]
+    base = AnalysisConfig()
+    return replace(
+        base,
+        profile=name,
+        flow=replace(
+            base.flow, n_seeds=p.n_seeds, max_epochs=p.max_epochs, early_stopping=p.early_stopping
+        ),
+        classifier=replace(base.classifier, n_models=p.n_models),
+    )
+
+
+def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
+    """Check cross-field consistency; returns ``config`` or raises one-line errors."""
+    feats = config.features
+    for col in (*feats.columns, feats.condition):
+        if col not in SKIM_COLUMNS:
+            raise _unknown(col, SKIM_COLUMNS, "features", source, kind="skim column")
+    if len(set(feats.columns)) != len(feats.columns) or feats.condition in feats.columns:
+        raise ValueError(
+            f"{source}: features.columns {list(feats.columns)} repeat a column or contain the "
+            f"condition {feats.condition!r}"
+        )
+    for col, side in feats.single_feature_cuts:
+        if col not in SKIM_COLUMNS:
+            raise _unknown(
+                col, SKIM_COLUMNS, "features.single_feature_cuts", source, kind="skim column"
+            )
+        if side not in ("high", "low"):
+            raise ValueError(
+                f"{source}: features.single_feature_cuts.{col} = {side!r}; expected 'high' or 'low'"
+            )
+    for col in config.cuts.columns():
+        if col not in SKIM_COLUMNS:
+            raise _unknown(col, SKIM_COLUMNS, "cuts", source, kind="skim column")
+    checks = [
+        (config.flow.n_seeds >= 1, "flow.n_seeds", config.flow.n_seeds, "an integer >= 1"),
+        (config.flow.max_epochs >= 1, "flow.max_epochs", config.flow.max_epochs, ">= 1"),
+        (0 < config.flow.validation_fraction < 1, "flow.validation_fraction",
+         config.flow.validation_fraction, "in (0, 1)"),
+        (config.flow.preset in ("published", "sk_cathode"), "flow.preset", config.flow.preset,
+         "'published' or 'sk_cathode'"),
+        (config.classifier.kind in ("xgboost", "mlp"), "classifier.kind", config.classifier.kind,
+         "'xgboost' or 'mlp'"),
+        (config.classifier.n_models >= 1, "classifier.n_models", config.classifier.n_models,
+         ">= 1"),
+        (config.n_folds >= 3, "n_folds", config.n_folds, ">= 3 (train, validation, test)"),
+        (config.oversampling > 0, "oversampling", config.oversampling, "> 0"),
+        (config.kde_bandwidth > 0, "kde_bandwidth", config.kde_bandwidth, "> 0"),
+        (0 <= config.stats.degree <= 10, "stats.degree", config.stats.degree, "in 0..10"),
+        (config.stats.n_sr_edges >= 2, "stats.n_sr_edges", config.stats.n_sr_edges, ">= 2"),
+        (config.stats.min_sideband_events >= 0, "stats.min_sideband_events",
+         config.stats.min_sideband_events, ">= 0"),
+        (len(config.stats.fprs) > 0 and all(0 < f <= 1 for f in config.stats.fprs),
+         "stats.fprs", list(config.stats.fprs), "a non-empty list of rates in (0, 1]"),
+        (all(0 < f <= 1 for f in config.stats.spectrum_fprs), "stats.spectrum_fprs",
+         list(config.stats.spectrum_fprs), "rates in (0, 1]"),
+        (config.report.lumi_fb > 0, "report.lumi_fb", config.report.lumi_fb, "> 0 fb^-1"),
+    ]
+    for ok, key, value, expected in checks:
+        if not ok:
+            raise ValueError(f"{source}: {key} = {value!r}; expected {expected}")
+    from analysis._truth import process_code
+
+    for name in (*config.exclude_processes, *config.window.signal_processes):
+        process_code(name, source)
+    return config
+
+
+_TOP_KEYS = {"profile", "window", *_SECTIONS, "n_folds", "oversampling", "kde_bandwidth",
+             "random_state", "references", "exclude_processes"}
+
+
+def config_from_mapping(
+    data: Mapping[str, Any] | None,
+    *,
+    profile: str | None = None,
+    source: str = "config",
+) -> AnalysisConfig:
+    """Build and validate a configuration from a parsed YAML mapping.
+
+    Parameters
+    ----------
+    data : mapping or None
+        Parsed YAML (see the module docstring); ``None`` means no overrides.
+    profile : str, optional
+        Profile to start from; overrides the mapping's ``profile`` key. Default ``default``.
+    source : str
+        Name of the file the mapping came from, used in error messages.
+
+    Returns
+    -------
+    AnalysisConfig
+
+    Raises
+    ------
+    KeyError
+        Unknown key, preset, profile or column (the message names ``source`` and the key).
+    TypeError, ValueError
+        A value of the wrong type or out of range.
+    """
+    data = dict(data or {})
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise _unknown(str(key), _TOP_KEYS, "the top level", source)
+    name = profile or data.pop("profile", None) or "default"
+    data.pop("profile", None)
+    config = _profile(_coerce(name, str, "profile", source), source)
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "window":
+            changes[key] = _window(value, source)
+        elif key in _SECTIONS:
+            changes[key] = _section(_SECTIONS[key], getattr(config, key), value, key, source)
+        elif key == "exclude_processes":
+            changes[key] = _coerce(value, tuple[str, ...], key, source)
+        else:
+            hint = typing.get_type_hints(AnalysisConfig)[key]
+            changes[key] = _coerce(value, hint, key, source)
+    return validate(replace(config, **changes), source)
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    profile: str | None = None,
+    window: str | None = None,
+) -> AnalysisConfig:
+    """Read a YAML configuration file (optional) on top of a profile.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        YAML file with overrides; ``None`` uses the profile's defaults.
+    profile : str, optional
+        ``fast``, ``default`` or ``published``; wins over the file's ``profile`` key.
+    window : str, optional
+        Window preset name; wins over the file's ``window`` key.
+
+    Returns
+    -------
+    AnalysisConfig
+    """
+    import yaml
+
+    data: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} not found; pass an existing YAML file")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            line = getattr(getattr(err, "problem_mark", None), "line", None)
+            where = f" at line {line + 1}" if line is not None else ""
+            raise ValueError(f"{path}: not valid YAML{where}; fix the syntax") from None
+        if loaded is not None and not isinstance(loaded, Mapping):
+            raise TypeError(f"{path}: top level is {type(loaded).__name__}; expected a mapping")
+        data = dict(loaded or {})
+    if window is not None:
+        data["window"] = window
+    return config_from_mapping(data, profile=profile, source=source)
