@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=150, help="training steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median kept)")
-    parser.add_argument("--n-sample", type=int, default=20000, help="events per sampling round")
+    parser.add_argument("--n-sample", type=int, default=50000, help="events per sampling round")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: leave as is)")
     parser.add_argument("--accuracy", action="store_true", help="also run the 4-D accuracy toy")
     args = parser.parse_args(argv)

@@ -111,6 +111,27 @@ def _conditioned(block: nn.Module) -> tuple[_ContextSlot, nn.Module]:
     return slot, SplineAutoregressive(block.input_dim, slot, **block.kwargs)
 
 
+class _BatchNorm(BatchNorm):
+    """Pyro's BatchNorm transform with a one-pass normalization for the flow's density.
+
+    Identical to :class:`~pyro.distributions.transforms.BatchNorm` (same parameters, buffers and
+    momentum update); :meth:`normalize` returns the normalized batch together with
+    log|dz/dy| from the statistics it just computed, instead of recomputing the variance.
+    """
+
+    def normalize(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Data-side ``y`` → normalized ``z`` (Pyro's ``_inverse``) and log|det dz/dy| (scalar)."""
+        if self.training:
+            mean, var = y.mean(0), y.var(0)
+            with torch.no_grad():
+                self.moving_mean.mul_(1 - self.momentum).add_(mean * self.momentum)
+                self.moving_variance.mul_(1 - self.momentum).add_(var * self.momentum)
+        else:
+            mean, var = self.moving_mean, self.moving_variance
+        scale = self.constrained_gamma * torch.rsqrt(var + self.epsilon)
+        return (y - mean) * scale + self.beta, torch.log(scale).sum()
+
+
 def _clear_cache(t: nn.Module) -> None:
     # torch.distributions.Transform keeps the last (x, y) pair (cache_size=1): drop it so no
     # graph is kept alive and a later call with the same tensor but a new context recomputes.
@@ -164,7 +185,7 @@ class ConditionalMAF(nn.Module):
         )
         n_between = n_blocks - 1
         self.norms = nn.ModuleList(
-            BatchNorm(n_features) for _ in range(n_between if batch_norm else 0)
+            _BatchNorm(n_features) for _ in range(n_between if batch_norm else 0)
         )
         self.reverse = Permute(torch.arange(n_features - 1, -1, -1), dim=-1)
         # plain list: these hold no parameters of their own (they share the blocks' networks)
@@ -195,10 +216,8 @@ class ConditionalMAF(nn.Module):
             z = y
             if i < last:
                 if self.norms:
-                    bn = self.norms[i]
-                    y = bn.inv(z)
-                    ladj = ladj - bn.log_abs_det_jacobian(y, z).sum(-1)
-                    z = y
+                    z, bn_ladj = self.norms[i].normalize(z)
+                    ladj = ladj + bn_ladj
                 z = self.reverse(z)
         return z, ladj.expand(x.shape[0])
 

@@ -106,6 +106,31 @@ def test_log_prob_matches_pyro_transformed_distribution(small_flow, small_data):
     np.testing.assert_allclose(ours.numpy(), pyro_lp.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["affine", "spline"])
+def test_training_mode_log_prob_matches_pyro(kind):
+    """In training mode batch-norm uses batch statistics; ours must still equal Pyro's chain."""
+    from ml._pyro_transforms import build_conditional_flow
+
+    torch.manual_seed(0)
+    flow = build_conditional_flow(
+        3,
+        n_blocks=3,
+        hidden_units=8,
+        activation="tanh",
+        batch_norm=True,
+        transform=kind,
+        x_loc=torch.zeros(3),
+        x_scale=torch.full((3,), 2.0),
+        m_loc=torch.tensor(0.5),
+        m_scale=torch.tensor(0.3),
+    ).train()
+    x, m = torch.randn(64, 3), torch.rand(64)
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            flow.log_prob(x, m).numpy(), flow.condition(m).log_prob(x).numpy(), atol=1e-5
+        )
+
+
 def test_log_det_matches_autograd_jacobian(small_data):
     X, m = small_data
     fl = ConditionalFlow(
