@@ -2,7 +2,8 @@
 
 Examples
 --------
-Synthetic sample (generate it first with ``python -m toymc --output output/synthetic/DoubleMuon_synthetic.root``)::
+Synthetic sample (generate it first with
+``python -m toymc --output output/synthetic/DoubleMuon_synthetic.root``)::
 
     python run_skim.py --output-dir output/skim
 
@@ -48,33 +49,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fileset", default="fileset.json", help="coffea-style fileset JSON")
     parser.add_argument(
-        "--dataset", action="append", metavar="NAME",
+        "--dataset",
+        action="append",
+        metavar="NAME",
         help=f"dataset of the fileset to skim (repeatable; default: {DEFAULT_DATASET})",
     )
-    parser.add_argument("--preset", choices=None, default=None,
-                        help=f"physics preset: {', '.join(PRESETS)} (default: the YAML file's preset, "
-                        "else upsilon_antiiso)")
-    parser.add_argument("--config", metavar="YAML", help="YAML file of settings overriding the preset")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override one setting, e.g. --set mu0_pt_min=20 --set triggers=HLT_A,HLT_B (repeatable)",
+        "--preset",
+        choices=None,
+        default=None,
+        help=f"physics preset: {', '.join(PRESETS)} (default: the YAML file's preset, "
+        "else upsilon_antiiso)",
+    )
+    parser.add_argument(
+        "--config", metavar="YAML", help="YAML file of settings overriding the preset"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set mu0_pt_min=20 --set triggers=HLT_A,HLT_B "
+        "(repeatable)",
     )
     parser.add_argument("--output-dir", default="output/skim", help="output directory (resumable)")
-    parser.add_argument("--executor", choices=EXECUTORS, default="iterative", help="how to run chunks")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="attach to an existing Dask scheduler (tcp://host:8786); implies --executor dask")
+    parser.add_argument(
+        "--executor", choices=EXECUTORS, default="iterative", help="how to run chunks"
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="attach to an existing Dask scheduler (tcp://host:8786); implies --executor dask",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes for futures / local Dask")
     parser.add_argument("--chunk-size", type=int, default=250_000, help="target events per chunk")
-    parser.add_argument("--max-files", type=int, default=None, help="at most this many files per dataset")
-    parser.add_argument("--max-chunks", type=int, default=None, help="at most this many chunks per dataset")
-    parser.add_argument("--skip-bad-files", action="store_true",
-                        help="go on past unreadable files and list them in summary.json")
-    parser.add_argument("--lumi-mask", metavar="PATH|URL",
-                        help="golden JSON for data (overrides the fileset's golden_json)")
+    parser.add_argument(
+        "--max-files", type=int, default=None, help="at most this many files per dataset"
+    )
+    parser.add_argument(
+        "--max-chunks", type=int, default=None, help="at most this many chunks per dataset"
+    )
+    parser.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="go on past unreadable files and list them in summary.json",
+    )
+    parser.add_argument(
+        "--lumi-mask",
+        metavar="PATH|URL",
+        help="golden JSON for data (overrides the fileset's golden_json)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bar")
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and tracebacks"
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings and errors only, no progress bar"
+    )
     return parser
 
 
@@ -100,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the skim CLI; returns the exit status (0 success, 1 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         from processors.config import load_config, parse_assignments
         from processors.fileset import load_fileset, select_datasets
@@ -113,10 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         datasets = select_datasets(fileset, args.dataset or [DEFAULT_DATASET], source=args.fileset)
         executor = "dask" if args.scheduler else args.executor
         summary = run_skim(
-            datasets, config, Path(args.output_dir), executor=executor, workers=args.workers,
-            scheduler=args.scheduler, chunk_size=args.chunk_size, max_files=args.max_files,
-            max_chunks=args.max_chunks, skip_bad_files=args.skip_bad_files,
-            lumi_mask=args.lumi_mask, progress=not (args.no_progress or args.quiet),
+            datasets,
+            config,
+            Path(args.output_dir),
+            executor=executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            chunk_size=args.chunk_size,
+            max_files=args.max_files,
+            max_chunks=args.max_chunks,
+            skip_bad_files=args.skip_bad_files,
+            lumi_mask=args.lumi_mask,
+            progress=not (args.no_progress or args.quiet),
         )
     except KeyboardInterrupt:
         sys.stderr.write("run_skim: interrupted; re-run the same command to resume\n")

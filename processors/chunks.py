@@ -3,7 +3,8 @@
 A chunk's id hashes the file UUID (or path), the entry range, the dataset, the settings and the lumi
 mask, so a re-run with the same inputs and settings recognises the chunks it already finished, and
 a run with other settings never mixes with them. :func:`run_chunk` is the function the executors
-ship to workers: it reads only the needed branches, runs :class:`~processors.dimuon.DimuonProcessor`,
+ship to workers: it reads only the needed branches, runs
+:class:`~processors.dimuon.DimuonProcessor`,
 and returns the skim as parquet bytes plus the histogram/cutflow partial. Workers never write
 files, so remote Dask workers need no shared filesystem.
 """

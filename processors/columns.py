@@ -27,7 +27,8 @@ def skim_columns(events, idx0, idx1, rows, *, columns: str = "full") -> dict[str
     events : awkward.Array
         NanoAOD-like events (``Muon``, ``Jet``, ``MET``, ``PV`` collections, event ids).
     idx0, idx1 : numpy.ndarray
-        Flat muon indices of the pair for every event (:func:`processors.selection.leading_pair_indices`).
+        Flat muon indices of the pair for every event
+        (:func:`processors.selection.leading_pair_indices`).
     rows : numpy.ndarray of int
         Indices of the selected events.
     columns : {"full", "kinematics"}

@@ -77,10 +77,12 @@ class SkimConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Settings as a JSON-friendly dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
     def digest(self) -> str:
-        """Short stable hash of the settings (keys chunk ids for resuming, see ``processors.chunks``)."""
+        """Short stable hash of the settings (part of the chunk ids, see ``processors.chunks``)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -101,7 +103,9 @@ def _validate(cfg: SkimConfig) -> None:
             f"unknown isolation '{cfg.isolation}'; expected one of {', '.join(ISOLATION_MODES)}"
         )
     if cfg.columns not in COLUMN_SETS:
-        raise ValueError(f"unknown columns '{cfg.columns}'; expected one of {', '.join(COLUMN_SETS)}")
+        raise ValueError(
+            f"unknown columns '{cfg.columns}'; expected one of {', '.join(COLUMN_SETS)}"
+        )
     if cfg.columns == "kinematics" and (cfg.muon_id or cfg.isolation != "none" or cfg.lumi_mask):
         raise ValueError(
             "columns='kinematics' reads only muon kinematics: set muon_id=null, isolation=none "
@@ -255,14 +259,18 @@ def load_config(
 
         path = Path(yaml_path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found; expected a YAML mapping of settings")
+            raise FileNotFoundError(
+                f"config file {path} not found; expected a YAML mapping of settings"
+            )
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ValueError(f"config file {path} is not valid YAML: {first}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"config file {path} must hold a mapping of settings, got {type(data).__name__}")
+            raise ValueError(
+                f"config file {path} must hold a mapping of settings, got {type(data).__name__}"
+            )
         data = dict(data)
         yaml_preset = data.pop("preset", None)
         if preset is None:

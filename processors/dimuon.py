@@ -71,7 +71,9 @@ class DimuonProcessor(ProcessorABC):
         ``config.lumi_mask`` is true.
     """
 
-    def __init__(self, config: SkimConfig | None = None, lumi_masks: Mapping[str, LumiMask] | None = None):
+    def __init__(
+        self, config: SkimConfig | None = None, lumi_masks: Mapping[str, LumiMask] | None = None
+    ):
         self.config = config if config is not None else PRESETS["upsilon_antiiso"]
         self.lumi_masks = dict(lumi_masks or {})
 
@@ -94,7 +96,9 @@ class DimuonProcessor(ProcessorABC):
         mask = self.lumi_masks.get(dataset)
         if is_data and cfg.lumi_mask and mask is not None:
             names.append("lumi_mask")
-            selection.add("lumi_mask", mask(ak.to_numpy(events.run), ak.to_numpy(events.luminosityBlock)))
+            selection.add(
+                "lumi_mask", mask(ak.to_numpy(events.run), ak.to_numpy(events.luminosityBlock))
+            )
         if cfg.triggers:
             names.append("trigger")
             selection.add("trigger", trigger_mask(events.HLT, cfg.triggers))
@@ -124,7 +128,7 @@ class DimuonProcessor(ProcessorABC):
         )
         cutflow = selection.cutflow(*names).result()
         counts = {"all": len(events)}
-        counts.update({n: int(c) for n, c in zip(names, cutflow.nevcutflow[1:])})
+        counts.update({n: int(c) for n, c in zip(names, cutflow.nevcutflow[1:], strict=True)})
         rows = np.flatnonzero(selection.all(*names))
         columns = skim_columns(events, idx0, idx1, rows, columns=self.config.columns)
         q_index = charge_category(columns["mu0_charge"], columns["mu1_charge"])
@@ -132,7 +136,9 @@ class DimuonProcessor(ProcessorABC):
             iso_index = np.full(len(rows), 3, dtype=np.int8)
         else:
             iso_index = isolation_category(
-                iso0[rows], iso1[rows], iso_cut=self.config.iso_category_cut,
+                iso0[rows],
+                iso1[rows],
+                iso_cut=self.config.iso_category_cut,
                 antiiso_cut=self.config.iso_cut,
             )
         hists = make_histograms(columns)

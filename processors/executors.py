@@ -51,11 +51,15 @@ def _futures(items, function, workers) -> Iterator[tuple[Any, Any, BaseException
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
 
         def wait_any(futures):
-            done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+            done, _ = concurrent.futures.wait(
+                futures, return_when=concurrent.futures.FIRST_COMPLETED
+            )
             return done
 
         try:
-            yield from _bounded(lambda item: pool.submit(function, item), items, 2 * workers, wait_any)
+            yield from _bounded(
+                lambda item: pool.submit(function, item), items, 2 * workers, wait_any
+            )
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise

@@ -59,7 +59,9 @@ def _resolve(path: str, base: Path) -> str:
     return str(p if p.is_absolute() else (base / p))
 
 
-def parse_fileset(data: Any, source: str = "fileset", base: Path | None = None) -> dict[str, Dataset]:
+def parse_fileset(
+    data: Any, source: str = "fileset", base: Path | None = None
+) -> dict[str, Dataset]:
     """Validate a fileset mapping and return :class:`Dataset` objects by name.
 
     Raises
@@ -70,12 +72,15 @@ def parse_fileset(data: Any, source: str = "fileset", base: Path | None = None) 
     base = base if base is not None else Path.cwd()
     if not isinstance(data, dict) or not data:
         raise ValueError(
-            f'{source} must map dataset names to {{"files": {{"<path>": "Events"}}, "metadata": {{...}}}}'
+            f"{source} must map dataset names to "
+            '{"files": {"<path>": "Events"}, "metadata": {...}}'
         )
     out = {}
     for name, entry in data.items():
         if not isinstance(entry, dict):
-            raise ValueError(f"dataset '{name}' in {source} must be an object with \"files\" and \"metadata\"")
+            raise ValueError(
+                f'dataset \'{name}\' in {source} must be an object with "files" and "metadata"'
+            )
         for key in entry:
             if key not in DATASET_KEYS:
                 raise ValueError(
@@ -89,16 +94,18 @@ def parse_fileset(data: Any, source: str = "fileset", base: Path | None = None) 
         files = entry["files"]
         if isinstance(files, list):
             files = {f: "Events" for f in files}
-        if not isinstance(files, dict) or not files or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+        if (
+            not isinstance(files, dict)
+            or not files
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
         ):
             raise ValueError(
-                f'"files" of dataset \'{name}\' in {source} must be a non-empty '
+                f"\"files\" of dataset '{name}' in {source} must be a non-empty "
                 '{"<path or root:// URL>": "<tree name>"} mapping'
             )
         metadata = entry.get("metadata", {}) or {}
         if not isinstance(metadata, dict):
-            raise ValueError(f'"metadata" of dataset \'{name}\' in {source} must be an object')
+            raise ValueError(f"\"metadata\" of dataset '{name}' in {source} must be an object")
         for key, value in metadata.items():
             if key not in METADATA_KEYS:
                 raise ValueError(
@@ -106,7 +113,9 @@ def parse_fileset(data: Any, source: str = "fileset", base: Path | None = None) 
                     f"{', '.join(METADATA_KEYS)}" + _suggest(key, METADATA_KEYS)
                 )
             expected = METADATA_KEYS[key]
-            if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            if not isinstance(value, expected) or (
+                expected is not bool and isinstance(value, bool)
+            ):
                 raise ValueError(
                     f"metadata '{key}' of dataset '{name}' in {source} has value {value!r}; "
                     f"expected {getattr(expected, '__name__', 'a number')}"
@@ -142,7 +151,9 @@ def load_fileset(path: str | Path) -> dict[str, Dataset]:
     return parse_fileset(data, source=str(path), base=path.resolve().parent)
 
 
-def select_datasets(datasets: dict[str, Dataset], names, source: str = "the fileset") -> list[Dataset]:
+def select_datasets(
+    datasets: dict[str, Dataset], names, source: str = "the fileset"
+) -> list[Dataset]:
     """The datasets named in ``names`` (in that order), or raise naming the unknown one."""
     out = []
     for name in names:

@@ -53,7 +53,11 @@ def make_histograms(columns) -> dict[str, hist.Hist]:
         "mass": hist.Hist(
             *_category_axes(),
             hist.axis.Regular(
-                2000, 0.2, 200.0, transform=hist.axis.transform.log, name="mass",
+                2000,
+                0.2,
+                200.0,
+                transform=hist.axis.transform.log,
+                name="mass",
                 label=r"$m_{\mu\mu}$ [GeV]",
             ),
         ),
@@ -85,9 +89,12 @@ def fill_histograms(
                 continue
             for name, h in hists.items():
                 column = "dimu_mass" if name.startswith("mass") else OBSERVABLES[name][0]
-                h.fill(dataset=dataset, charge=charge, isolation=iso, **{
-                    h.axes[-1].name: np.asarray(columns[column])[mask]
-                })
+                h.fill(
+                    dataset=dataset,
+                    charge=charge,
+                    isolation=iso,
+                    **{h.axes[-1].name: np.asarray(columns[column])[mask]},
+                )
 
 
 def write_root(hists: Mapping[str, hist.Hist], path) -> None:

@@ -67,8 +67,14 @@ def required_branches(config: SkimConfig) -> list[str]:
 
 def missing_branch_message(missing: Sequence[str], path: str, config: SkimConfig, keys) -> str:
     """One line naming the missing branches, the file, the preset, and how to fix it."""
-    first = {"Muon_tightId": 0, "Muon_pfRelIso04_all": 1, "run": 2, "luminosityBlock": 3, "event": 4}
-    missing = sorted(missing, key=lambda b: (first.get(b, 5 if b.startswith("HLT_") else 6)))
+    first = {
+        "Muon_tightId": 0,
+        "Muon_pfRelIso04_all": 1,
+        "run": 2,
+        "luminosityBlock": 3,
+        "event": 4,
+    }
+    missing = sorted(missing, key=lambda b: first.get(b, 5 if b.startswith("HLT_") else 6))
     shown = ", ".join(missing[:6]) + (f" (+{len(missing) - 6} more)" if len(missing) > 6 else "")
     msg = f"file {path} lacks branch(es) {shown} needed by preset '{config.preset}'"
     keys = list(keys)
@@ -128,7 +134,8 @@ def open_tree(path: str, treename: str):
     except (ImportError, ModuleNotFoundError) as exc:
         raise ImportError(
             f"reading {path} needs XRootD support ({exc}); install it with "
-            "`pip install fsspec-xrootd` plus the XRootD client (`conda install -c conda-forge xrootd`)"
+            "`pip install fsspec-xrootd` plus the XRootD client "
+            "(`conda install -c conda-forge xrootd`)"
         ) from None
     except FileNotFoundError:
         raise FileNotFoundError(f"input file {path} not found; {fix}") from None
@@ -141,7 +148,9 @@ def open_tree(path: str, treename: str):
     except Exception:
         keys = ", ".join(handle.keys(cycle=False)[:8]) or "none"
         handle.close()
-        raise BadFileError(f"input file {path} has no TTree '{treename}' (keys: {keys}); {fix}") from None
+        raise BadFileError(
+            f"input file {path} has no TTree '{treename}' (keys: {keys}); {fix}"
+        ) from None
     if not isinstance(tree, uproot.TTree):
         handle.close()
         raise BadFileError(f"input file {path}: '{treename}' is not a TTree; {fix}")
@@ -198,7 +207,9 @@ def inspect_file(path: str, treename: str, config: SkimConfig) -> FileInfo:
         branches = tuple(needed + ([TRUTH_BRANCH] if TRUTH_BRANCH in keys else []))
         num_entries = int(tree.num_entries)
         try:
-            boundaries = tuple(int(x) for x in tree.common_entry_offsets(filter_name=list(branches)))
+            boundaries = tuple(
+                int(x) for x in tree.common_entry_offsets(filter_name=list(branches))
+            )
         except Exception:  # noqa: BLE001 - alignment is an optimisation only
             boundaries = (0, num_entries)
         return FileInfo(
@@ -213,7 +224,9 @@ def inspect_file(path: str, treename: str, config: SkimConfig) -> FileInfo:
         handle.close()
 
 
-def entry_ranges(num_entries: int, chunk_size: int, boundaries: Iterable[int] = ()) -> list[tuple[int, int]]:
+def entry_ranges(
+    num_entries: int, chunk_size: int, boundaries: Iterable[int] = ()
+) -> list[tuple[int, int]]:
     """Split ``[0, num_entries)`` into ranges of about ``chunk_size`` entries.
 
     Each range ends on the basket boundary (or the end of the file) closest to ``chunk_size``
@@ -231,7 +244,9 @@ def entry_ranges(num_entries: int, chunk_size: int, boundaries: Iterable[int] = 
         if target >= num_entries:
             out.append((start, num_entries))
             break
-        allowed = [e for e in edges if start + chunk_size // 2 <= e <= start + (3 * chunk_size) // 2]
+        allowed = [
+            e for e in edges if start + chunk_size // 2 <= e <= start + (3 * chunk_size) // 2
+        ]
         if allowed:
             stop = min(allowed, key=lambda e: abs(e - target))
         else:

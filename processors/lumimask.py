@@ -1,7 +1,8 @@
 """Certified-luminosity ("golden JSON") mask for collision data.
 
 The golden JSON maps a run number to inclusive ranges of certified luminosity sections,
-``{"281613": [[1, 89], [91, 200]], ...}`` (e.g. ``Cert_271036-284044_13TeV_Legacy2016_Collisions16_JSON.txt``,
+``{"281613": [[1, 89], [91, 200]], ...}`` (e.g.
+``Cert_271036-284044_13TeV_Legacy2016_Collisions16_JSON.txt``,
 CERN Open Data record 14220). The mask is a pure numpy lookup (sorted ranges + searchsorted), so it
 pickles cheaply to Dask workers; ``coffea.lumi_tools.LumiMask`` does the same with numba.
 """
@@ -51,14 +52,15 @@ class LumiMask:
                     highs.append((run_number << 32) | int(last))
             except (TypeError, ValueError):
                 raise ValueError(
-                    f"golden JSON {source}: run {run!r} has {pairs!r}; expected [[first, last], ...] "
+                    f"golden JSON {source}: run {run!r} has {pairs!r}; "
+                    "expected [[first, last], ...] "
                     "lumi section ranges"
                 ) from None
         order = np.argsort(np.asarray(lows, dtype=np.int64), kind="stable")
         self._low = np.asarray(lows, dtype=np.int64)[order]
         self._high = np.asarray(highs, dtype=np.int64)[order]
         canonical = json.dumps(
-            sorted(zip(self._low.tolist(), self._high.tolist())), separators=(",", ":")
+            sorted(zip(self._low.tolist(), self._high.tolist(), strict=True)), separators=(",", ":")
         )
         self.digest = hashlib.sha1(canonical.encode()).hexdigest()[:12]
 

@@ -14,7 +14,7 @@ MUON_MASS = 0.1056583755
 
 
 def four_momentum(pt, eta, phi, mass=MUON_MASS) -> tuple[np.ndarray, ...]:
-    """Cartesian four-momentum (px, py, pz, E) in GeV from (pt [GeV], eta, phi [rad], mass [GeV])."""
+    """Cartesian four-momentum (px, py, pz, E) in GeV from pt [GeV], eta, phi [rad], mass [GeV]."""
     pt = np.asarray(pt, dtype=np.float64)
     eta = np.asarray(eta, dtype=np.float64)
     phi = np.asarray(phi, dtype=np.float64)
@@ -38,7 +38,8 @@ def dimuon_kinematics(pt0, eta0, phi0, pt1, eta1, phi1, mass=MUON_MASS) -> dict[
     Returns
     -------
     dict
-        ``mass`` (GeV, ≥ 0), ``pt`` (GeV), ``eta`` (±inf for a pair with zero pT, NaN if also pz = 0), ``phi`` (rad, in
+        ``mass`` (GeV, ≥ 0), ``pt`` (GeV), ``eta`` (±inf for a pair with zero pT, NaN if also
+        pz = 0), ``phi`` (rad, in
         (-π, π]).
 
     Examples
@@ -78,7 +79,9 @@ def delta_pt(pt0, pt1) -> np.ndarray:
     return np.asarray(pt0, dtype=np.float64) - np.asarray(pt1, dtype=np.float64)
 
 
-def leading_jet(jets, fields=("pt", "eta", "phi", "mass", "btagDeepFlavB")) -> dict[str, np.ndarray]:
+def leading_jet(
+    jets, fields=("pt", "eta", "phi", "mass", "btagDeepFlavB")
+) -> dict[str, np.ndarray]:
     """Leading (first, NanoAOD pT order) jet quantities per event, NaN where there is no jet.
 
     Parameters

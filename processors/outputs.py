@@ -4,9 +4,9 @@
 
     <output-dir>/
       skim/dataset=<name>/part-<chunk id>.parquet   one row per selected event (hive partitioning)
-      histograms.coffea                             dict of hist.Hist (coffea.util.load / lz4 pickle)
+      histograms.coffea                             dict of hist.Hist (coffea.util.load)
       histograms.root                               1D projections <dataset>/<hist>_<OS|SS>[_<iso>]
-      cutflow.json                                  {dataset: {cut: events passing it and all before}}
+      cutflow.json                                  {dataset: {cut: events passing up to it}}
       summary.json                                  events in/out, files, bad files, timing
       _partials/<chunk id>.pkl                      per-chunk histograms + cutflow (for resuming)
 
@@ -59,10 +59,15 @@ def partial_path(output_dir: Path, chunk_id: str) -> Path:
 
 def is_finished(output_dir: Path, dataset: str, chunk_id: str) -> bool:
     """True when both the chunk's parquet part and its partial exist."""
-    return partial_path(output_dir, chunk_id).is_file() and part_path(output_dir, dataset, chunk_id).is_file()
+    return (
+        partial_path(output_dir, chunk_id).is_file()
+        and part_path(output_dir, dataset, chunk_id).is_file()
+    )
 
 
-def save_chunk(output_dir: Path, dataset: str, chunk_id: str, parquet: bytes, partial: dict) -> None:
+def save_chunk(
+    output_dir: Path, dataset: str, chunk_id: str, parquet: bytes, partial: dict
+) -> None:
     """Write a chunk's parquet part, then its partial (the completion marker)."""
     atomic_write_bytes(part_path(output_dir, dataset, chunk_id), parquet)
     atomic_write_bytes(partial_path(output_dir, chunk_id), pickle.dumps(partial, protocol=5))

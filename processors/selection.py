@@ -40,7 +40,9 @@ def leading_pair_indices(counts, passes=None) -> tuple[np.ndarray, np.ndarray]:
     idx0 = np.full(n_events, -1, dtype=np.int64)
     idx1 = np.full(n_events, -1, dtype=np.int64)
     total = int(counts.sum())
-    selected = np.arange(total) if passes is None else np.flatnonzero(np.asarray(passes, dtype=bool))
+    selected = (
+        np.arange(total) if passes is None else np.flatnonzero(np.asarray(passes, dtype=bool))
+    )
     if len(selected) == 0:
         return idx0, idx1
     event = np.repeat(np.arange(n_events, dtype=np.int64), counts)[selected]

@@ -93,8 +93,10 @@ def preflight(
 
     good: dict[str, list[FileInfo]] = {ds.name: [] for ds in datasets}
     bad: list[dict] = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(threads, len(jobs) or 1))) as pool:
-        for (ds, path, _), (info, error) in zip(jobs, pool.map(check, jobs)):
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(1, min(threads, len(jobs) or 1))
+    ) as pool:
+        for (ds, path, _), (info, error) in zip(jobs, pool.map(check, jobs), strict=True):
             if error is None:
                 good[ds.name].append(info)
                 if info.num_entries == 0:
@@ -120,7 +122,16 @@ def plan_chunks(
         for index, info in enumerate(files[ds.name]):
             for start, stop in entry_ranges(info.num_entries, chunk_size, info.boundaries):
                 chunks.append(
-                    Chunk(ds.name, info.path, info.treename, info.uuid, start, stop, index, info.branches)
+                    Chunk(
+                        ds.name,
+                        info.path,
+                        info.treename,
+                        info.uuid,
+                        start,
+                        stop,
+                        index,
+                        info.branches,
+                    )
                 )
         plan.extend(chunks[: max_chunks if max_chunks else None])
     return plan
@@ -178,29 +189,42 @@ def run_skim(
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    if (n := remove_temporaries(output_dir)):
+    if n := remove_temporaries(output_dir):
         log.info("removed %d temporary files of an interrupted run", n)
     masks = load_lumi_masks(datasets, config, lumi_mask)
-    files, bad_files = preflight(datasets, config, max_files=max_files, skip_bad_files=skip_bad_files)
+    files, bad_files = preflight(
+        datasets, config, max_files=max_files, skip_bad_files=skip_bad_files
+    )
     plan = plan_chunks(datasets, files, chunk_size, max_chunks)
     metadata = {ds.name: dict(ds.metadata) for ds in datasets}
     digests = {ds.name: _dataset_digest(config, masks.get(ds.name)) for ds in datasets}
     tasks = [
-        ChunkTask(c, c.chunk_id(digests[c.dataset]), config, metadata[c.dataset], masks.get(c.dataset))
+        ChunkTask(
+            c, c.chunk_id(digests[c.dataset]), config, metadata[c.dataset], masks.get(c.dataset)
+        )
         for c in plan
     ]
-    if (n := remove_stale(output_dir, {t.chunk_id: t.chunk.dataset for t in tasks})):
+    if n := remove_stale(output_dir, {t.chunk_id: t.chunk.dataset for t in tasks}):
         log.warning("removed %d outputs of chunks not in this run (other settings or inputs)", n)
     done = {t.chunk_id for t in tasks if is_finished(output_dir, t.chunk.dataset, t.chunk_id)}
     pending = [t for t in tasks if t.chunk_id not in done]
     log.info(
         "%d chunks in %d files: %d already finished, %d to process with the %s executor",
-        len(tasks), sum(len(v) for v in files.values()), len(done), len(pending), executor,
+        len(tasks),
+        sum(len(v) for v in files.values()),
+        len(done),
+        len(pending),
+        executor,
     )
     failed: dict[str, dict] = {}
     bar = tqdm(
-        total=sum(t.chunk.n_events for t in tasks), unit="ev", unit_scale=True, file=sys.stderr,
-        disable=not progress, desc="skim", dynamic_ncols=True,
+        total=sum(t.chunk.n_events for t in tasks),
+        unit="ev",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=not progress,
+        desc="skim",
+        dynamic_ncols=True,
     )
     bar.update(sum(t.chunk.n_events for t in tasks if t.chunk_id in done))
     outcomes = execute(pending, run_chunk, executor=executor, workers=workers, scheduler=scheduler)
@@ -210,10 +234,15 @@ def run_skim(
                 if not (skip_bad_files and isinstance(error, BAD_FILE_ERRORS)):
                     raise error
                 log.warning("skipping chunk of bad file: %s", error)
-                failed[task.chunk_id] = {"dataset": task.chunk.dataset, "path": task.chunk.path,
-                                         "reason": str(error)}
+                failed[task.chunk_id] = {
+                    "dataset": task.chunk.dataset,
+                    "path": task.chunk.path,
+                    "reason": str(error),
+                }
                 continue
-            save_chunk(output_dir, task.chunk.dataset, task.chunk_id, result.parquet, result.partial)
+            save_chunk(
+                output_dir, task.chunk.dataset, task.chunk_id, result.parquet, result.partial
+            )
             bar.update(task.chunk.n_events)
     finally:
         if hasattr(outcomes, "close"):
@@ -227,8 +256,15 @@ def run_skim(
     elapsed = time.perf_counter() - started
     summary = _summary(datasets, config, files, bad_files, failed, finished, merged, tasks, done)
     summary.update(
-        executor=executor, workers=workers, chunk_size=chunk_size, elapsed_s=round(elapsed, 3),
-        outputs={"skim": str(output_dir / "skim"), "cutflow": str(output_dir / "cutflow.json"), **paths},
+        executor=executor,
+        workers=workers,
+        chunk_size=chunk_size,
+        elapsed_s=round(elapsed, 3),
+        outputs={
+            "skim": str(output_dir / "skim"),
+            "cutflow": str(output_dir / "cutflow.json"),
+            **paths,
+        },
     )
     n_in = sum(d["events_in"] for d in summary["datasets"].values())
     summary["events_per_s"] = round(n_in / elapsed, 1) if elapsed > 0 else None
@@ -246,7 +282,8 @@ def _summary(datasets, config, files, bad_files, failed, finished, merged, tasks
             "events_in": sum(t.chunk.n_events for t in mine),
             "events_out": int(list(cutflow.values())[-1]) if cutflow else 0,
             "files": [info.path for info in files[ds.name]],
-            "bad_files": [b for b in bad_files if b["dataset"] == ds.name] + list(failed_files.values()),
+            "bad_files": [b for b in bad_files if b["dataset"] == ds.name]
+            + list(failed_files.values()),
             "chunks": {
                 "total": sum(1 for t in tasks if t.chunk.dataset == ds.name),
                 "reused": sum(1 for t in mine if t.chunk_id in done),

@@ -17,15 +17,23 @@ def test_presets_encode_the_published_cuts():
     assert (cfg.mu0_pt_min, cfg.mu1_pt_min, cfg.abs_eta_max) == (17.0, 8.0, None)
     assert cfg.triggers == ("HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx",)
     inclusive = PRESETS["inclusive"]
-    assert inclusive.isolation == "none" and inclusive.triggers == () and inclusive.muon_id == "tightId"
+    assert (
+        inclusive.isolation == "none"
+        and inclusive.triggers == ()
+        and inclusive.muon_id == "tightId"
+    )
     kin = PRESETS["kinematics_only"]
     assert kin.muon_id is None and kin.columns == "kinematics" and not kin.lumi_mask
     assert len({c.digest() for c in PRESETS.values()}) == 3
 
 
 def test_overrides_are_converted_and_validated():
-    cfg = make_config("upsilon_antiiso", parse_assignments(["mu0_pt_min=20", "triggers=HLT_A,HLT_B",
-                                                             "abs_eta_max=2.4", "lumi_mask=false"]))
+    cfg = make_config(
+        "upsilon_antiiso",
+        parse_assignments(
+            ["mu0_pt_min=20", "triggers=HLT_A,HLT_B", "abs_eta_max=2.4", "lumi_mask=false"]
+        ),
+    )
     assert cfg.mu0_pt_min == 20.0 and cfg.triggers == ("HLT_A", "HLT_B")
     assert cfg.abs_eta_max == 2.4 and cfg.lumi_mask is False
     assert make_config("upsilon_antiiso", {"triggers": "null"}).triggers == ()
@@ -33,9 +41,13 @@ def test_overrides_are_converted_and_validated():
 
 
 def test_unknown_preset_key_and_trigger():
-    with pytest.raises(ValueError, match="unknown preset 'upsilon_antiso'.*did you mean 'upsilon_antiiso'"):
+    with pytest.raises(
+        ValueError, match="unknown preset 'upsilon_antiso'.*did you mean 'upsilon_antiiso'"
+    ):
         make_config("upsilon_antiso")
-    with pytest.raises(ValueError, match="unknown setting 'mu0_ptmin' in overrides.*did you mean 'mu0_pt_min'"):
+    with pytest.raises(
+        ValueError, match="unknown setting 'mu0_ptmin' in overrides.*did you mean 'mu0_pt_min'"
+    ):
         make_config("inclusive", {"mu0_ptmin": 3})
     with pytest.raises(ValueError, match="unknown trigger 'TrkMu15': expected an HLT branch name"):
         make_config("inclusive", {"triggers": ["TrkMu15"]})
@@ -53,7 +65,9 @@ def test_unknown_preset_key_and_trigger():
 
 def test_yaml_config(tmp_path):
     path = tmp_path / "cuts.yaml"
-    path.write_text("preset: inclusive\nmu0_pt_min: 12\ntriggers: [HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx]\n")
+    path.write_text(
+        "preset: inclusive\nmu0_pt_min: 12\ntriggers: [HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx]\n"
+    )
     cfg = load_config(None, path, {"mu1_pt_min": "4"})
     assert cfg.preset == "inclusive" and cfg.mu0_pt_min == 12.0 and cfg.mu1_pt_min == 4.0
     assert cfg.triggers == ("HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx",)
@@ -75,23 +89,34 @@ def test_repository_fileset():
     assert synthetic.metadata == {**synthetic.metadata, "is_data": False, "synthetic": True}
     real = fileset["DoubleMuon_Run2016H"]
     assert len(real.files) == 28 and set(real.files.values()) == {"Events"}
-    assert all(f.startswith("root://eospublic.cern.ch//eos/opendata/cms/Run2016H/DoubleMuon/") for f in real.files)
+    assert all(
+        f.startswith("root://eospublic.cern.ch//eos/opendata/cms/Run2016H/DoubleMuon/")
+        for f in real.files
+    )
     assert real.is_data and real.metadata["lumi_fb"] == 8.740 and real.metadata["record"] == 30555
-    assert real.metadata["golden_json"].endswith("Cert_271036-284044_13TeV_Legacy2016_Collisions16_JSON.txt")
+    assert real.metadata["golden_json"].endswith(
+        "Cert_271036-284044_13TeV_Legacy2016_Collisions16_JSON.txt"
+    )
 
 
 def test_fileset_errors(tmp_path):
     path = tmp_path / "fs.json"
     path.write_text(json.dumps({"A": {"file": {"a.root": "Events"}}}))
-    with pytest.raises(ValueError, match=f"unknown key 'file' in dataset 'A' of {path}.*did you mean 'files'"):
+    with pytest.raises(
+        ValueError, match=f"unknown key 'file' in dataset 'A' of {path}.*did you mean 'files'"
+    ):
         load_fileset(path)
     path.write_text(json.dumps({"A": {"metadata": {}}}))
     with pytest.raises(ValueError, match="dataset 'A' in .* has no \"files\""):
         load_fileset(path)
-    path.write_text(json.dumps({"A": {"files": {"a.root": "Events"}, "metadata": {"is_dat": True}}}))
+    path.write_text(
+        json.dumps({"A": {"files": {"a.root": "Events"}, "metadata": {"is_dat": True}}})
+    )
     with pytest.raises(ValueError, match="unknown metadata key 'is_dat'.*did you mean 'is_data'"):
         load_fileset(path)
-    path.write_text(json.dumps({"A": {"files": {"a.root": "Events"}, "metadata": {"is_data": "yes"}}}))
+    path.write_text(
+        json.dumps({"A": {"files": {"a.root": "Events"}, "metadata": {"is_data": "yes"}}})
+    )
     with pytest.raises(ValueError, match="metadata 'is_data' of dataset 'A'.*expected bool"):
         load_fileset(path)
     path.write_text("{not json")

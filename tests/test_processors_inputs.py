@@ -17,27 +17,57 @@ def test_entry_ranges_follow_basket_boundaries():
     assert entry_ranges(1000, 100, [0, 1, 2, 1000]) == [(i, i + 100) for i in range(0, 1000, 100)]
     # baskets of 200 entries: chunks of ~250 snap to basket edges
     edges = list(range(0, 1001, 200))
-    assert entry_ranges(1000, 250, edges) == [(0, 200), (200, 400), (400, 600), (600, 800), (800, 1000)]
+    assert entry_ranges(1000, 250, edges) == [
+        (0, 200),
+        (200, 400),
+        (400, 600),
+        (600, 800),
+        (800, 1000),
+    ]
     # one basket per file: no edge near the target, cut evenly
-    assert entry_ranges(2000, 400, [0, 2000]) == [(0, 400), (400, 800), (800, 1200), (1200, 1600), (1600, 2000)]
+    assert entry_ranges(2000, 400, [0, 2000]) == [
+        (0, 400),
+        (400, 800),
+        (800, 1200),
+        (1200, 1600),
+        (1600, 2000),
+    ]
     assert entry_ranges(0, 100) == []
     with pytest.raises(ValueError, match="chunk size must be a positive number of events, got 0"):
         entry_ranges(10, 0)
 
 
 def test_required_branches_per_preset():
-    assert required_branches(PRESETS["kinematics_only"]) == ["Muon_pt", "Muon_eta", "Muon_phi", "Muon_charge"]
+    assert required_branches(PRESETS["kinematics_only"]) == [
+        "Muon_pt",
+        "Muon_eta",
+        "Muon_phi",
+        "Muon_charge",
+    ]
     full = required_branches(PRESETS["upsilon_antiiso"])
-    assert {"run", "Muon_tightId", "Muon_pfRelIso04_all", "Muon_ip3d", "Jet_btagDeepFlavB",
-            "PV_npvsGood", "HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx"} <= set(full)
+    assert {
+        "run",
+        "Muon_tightId",
+        "Muon_pfRelIso04_all",
+        "Muon_ip3d",
+        "Jet_btagDeepFlavB",
+        "PV_npvsGood",
+        "HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx",
+    } <= set(full)
     assert "HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx" not in required_branches(PRESETS["inclusive"])
 
 
 @pytest.fixture
 def tiny_file(tmp_path):
     path = tmp_path / "tiny.root"
-    muons = ak.zip({"pt": [[20.0, 10.0], [], [5.0]], "eta": [[0.1, 0.2], [], [1.0]],
-                    "phi": [[0.0, 3.0], [], [1.0]], "charge": [[1, -1], [], [1]]})
+    muons = ak.zip(
+        {
+            "pt": [[20.0, 10.0], [], [5.0]],
+            "eta": [[0.1, 0.2], [], [1.0]],
+            "phi": [[0.0, 3.0], [], [1.0]],
+            "charge": [[1, -1], [], [1]],
+        }
+    )
     with uproot.recreate(path) as handle:
         tree = handle.mktree("Events", {"Muon": muons.type.content, "HLT_Mu8": "bool"})
         tree.extend({"Muon": muons, "HLT_Mu8": np.array([True, False, True])})
@@ -78,5 +108,9 @@ def test_iterative_executor_reports_each_item():
 def test_dask_executor_attaches_to_a_scheduler():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        _check(execute([4.0, -1.0, 9.0], _sqrt, executor="dask", scheduler=cluster.scheduler_address))
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        _check(
+            execute([4.0, -1.0, 9.0], _sqrt, executor="dask", scheduler=cluster.scheduler_address)
+        )

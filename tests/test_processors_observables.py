@@ -36,8 +36,15 @@ def test_dimuon_kinematics_known_values():
     assert out["phi"][0] == pytest.approx(0.5)
     assert out["mass"][0] == pytest.approx(0.0, abs=1e-6)
     # works on awkward input too
-    out = dimuon_kinematics(ak.Array([5.0]), ak.Array([0.0]), ak.Array([0.0]),
-                            ak.Array([5.0]), ak.Array([0.0]), ak.Array([np.pi / 2]), mass=0.0)
+    out = dimuon_kinematics(
+        ak.Array([5.0]),
+        ak.Array([0.0]),
+        ak.Array([0.0]),
+        ak.Array([5.0]),
+        ak.Array([0.0]),
+        ak.Array([np.pi / 2]),
+        mass=0.0,
+    )
     assert out["mass"][0] == pytest.approx(np.sqrt(2 * 25 * (1 - 0)) * 1.0, rel=1e-9)
 
 
@@ -57,7 +64,9 @@ def test_delta_r_and_delta_pt():
     assert delta_r([0.0], [3.0], [0.0], [-3.0])[0] == pytest.approx(2 * np.pi - 6.0)
     assert delta_r([1.0], [0.0], [-2.0], [0.0])[0] == pytest.approx(3.0)
     assert delta_r([0.0], [-2.0], [3.0], [2.0])[0] == pytest.approx(np.hypot(3.0, 2 * np.pi - 4.0))
-    assert delta_r([0.0], [0.0], [3.0], [4.0 - 2 * np.pi])[0] == pytest.approx(np.hypot(3.0, 2 * np.pi - 4.0))
+    assert delta_r([0.0], [0.0], [3.0], [4.0 - 2 * np.pi])[0] == pytest.approx(
+        np.hypot(3.0, 2 * np.pi - 4.0)
+    )
     np.testing.assert_allclose(delta_pt([20.0, 9.0], [8.0, 9.0]), [12.0, 0.0])
 
 
@@ -74,7 +83,9 @@ def test_lumi_mask_tiny_golden_json():
     mask = LumiMask.from_source(DATA / "golden_tiny.json")
     run = [1, 1, 1, 1, 1, 2, 2, 3]
     lumi = [1, 10, 11, 20, 21, 4, 7, 1]
-    np.testing.assert_array_equal(mask(run, lumi), [True, True, False, True, False, False, True, False])
+    np.testing.assert_array_equal(
+        mask(run, lumi), [True, True, False, True, False, False, True, False]
+    )
 
 
 def test_lumi_mask_bad_inputs(tmp_path):

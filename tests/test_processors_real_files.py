@@ -24,13 +24,17 @@ def _dataset(name, path, is_data=False):
 
 def _skim(tmp_path, name, path, preset, is_data=False, **options):
     out = tmp_path / name
-    summary = run_skim([_dataset(name, path, is_data)], PRESETS[preset], out, progress=False, **options)
+    summary = run_skim(
+        [_dataset(name, path, is_data)], PRESETS[preset], out, progress=False, **options
+    )
     frame = pd.read_parquet(out / "skim")
     return summary, frame, out
 
 
 def test_2018_doublemuon_has_27_tight_pairs(tmp_path):
-    summary, frame, out = _skim(tmp_path, "dimuon2018", shared_file(DIMUON_2018), "inclusive", is_data=True)
+    summary, frame, out = _skim(
+        tmp_path, "dimuon2018", shared_file(DIMUON_2018), "inclusive", is_data=True
+    )
     cutflow = json.loads((out / "cutflow.json").read_text())["dimuon2018"]
     assert cutflow == {"all": 40, "two_tightId_muons": 27}
     assert len(frame) == 27 and summary["datasets"]["dimuon2018"]["events_out"] == 27
@@ -56,8 +60,13 @@ def test_2018_doublemuon_lumi_mask(tmp_path):
     golden = tmp_path / "golden.json"
     golden.write_text(json.dumps({"315267": [[1, 1]]}))  # certifies no lumi section of this file
     out = tmp_path / "masked"
-    summary = run_skim([_dataset("d", path, True)], PRESETS["inclusive"], out, lumi_mask=str(golden),
-                       progress=False)
+    summary = run_skim(
+        [_dataset("d", path, True)],
+        PRESETS["inclusive"],
+        out,
+        lumi_mask=str(golden),
+        progress=False,
+    )
     assert summary["datasets"]["d"]["events_out"] == 0
     cutflow = json.loads((out / "cutflow.json").read_text())["d"]
     assert cutflow == {"all": 40, "two_tightId_muons": 27, "lumi_mask": 0}
@@ -80,7 +89,8 @@ def test_2012_reduced_nanoaod_needs_kinematics_only(tmp_path):
     path = shared_file(RUN2012)
     with pytest.raises(
         MissingBranchError,
-        match=r"Run2012BC.* lacks branch\(es\) Muon_tightId, Muon_pfRelIso04_all, run, luminosityBlock, "
+        match=r"Run2012BC.* lacks branch\(es\) Muon_tightId, Muon_pfRelIso04_all, run, "
+        r"luminosityBlock, "
         r"event.* needed by preset 'upsilon_antiiso'.*--preset kinematics_only",
     ):
         _skim(tmp_path, "run2012", path, "upsilon_antiiso", is_data=True)
@@ -111,12 +121,20 @@ def test_processor_runs_in_coffea_runner(tmp_path):
 
     path = shared_file(DY)
     _, frame, out = _skim(tmp_path, "dy", path, "inclusive")
-    runner = processor.Runner(executor=processor.IterativeExecutor(status=False, retries=0),
-                              schema=NanoAODSchema)
-    result = runner({"dy": {"files": [str(path)], "treename": "Events"}},
-                    DimuonProcessor(make_config("inclusive")), treename="Events")
+    runner = processor.Runner(
+        executor=processor.IterativeExecutor(status=False, retries=0), schema=NanoAODSchema
+    )
+    result = runner(
+        {"dy": {"files": [str(path)], "treename": "Events"}},
+        DimuonProcessor(make_config("inclusive")),
+        treename="Events",
+    )
     ours = coffea.util.load(out / "histograms.coffea")
     assert result["cutflow"] == {"dy": {"all": 40, "two_tightId_muons": 5}}
     for name in ("mass", "mass_upsilon", "dimu_pt", "mu0_ip3d"):
-        np.testing.assert_array_equal(result["hists"][name].values(flow=True), ours[name].values(flow=True))
-    np.testing.assert_array_equal(result["skim"]["dy"]["dimu_mass"].value, frame["dimu_mass"].to_numpy())
+        np.testing.assert_array_equal(
+            result["hists"][name].values(flow=True), ours[name].values(flow=True)
+        )
+    np.testing.assert_array_equal(
+        result["skim"]["dy"]["dimu_mass"].value, frame["dimu_mass"].to_numpy()
+    )

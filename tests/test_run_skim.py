@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import awkward as ak
+import coffea.util
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 import uproot
 
-import coffea.util
 from run_skim import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,16 +28,32 @@ def sample(tmp_path_factory):
     """A 20k-event synthetic NanoAOD file and a fileset pointing at it."""
     toymc = pytest.importorskip("toymc")
     folder = tmp_path_factory.mktemp("synthetic")
-    path = toymc.write_nanoaod(folder / "toy.root", n_events=N_EVENTS, seed=7)
+    toymc.write_nanoaod(folder / "toy.root", n_events=N_EVENTS, seed=7)
     fileset = folder / "fileset.json"
-    fileset.write_text(json.dumps({
-        "toy": {"files": {"toy.root": "Events"}, "metadata": {"is_data": False, "synthetic": True}}
-    }))
+    fileset.write_text(
+        json.dumps(
+            {
+                "toy": {
+                    "files": {"toy.root": "Events"},
+                    "metadata": {"is_data": False, "synthetic": True},
+                }
+            }
+        )
+    )
     return fileset
 
 
 def _run(fileset, out, *extra):
-    argv = ["--fileset", str(fileset), "--dataset", "toy", "--output-dir", str(out), "--no-progress", "-q"]
+    argv = [
+        "--fileset",
+        str(fileset),
+        "--dataset",
+        "toy",
+        "--output-dir",
+        str(out),
+        "--no-progress",
+        "-q",
+    ]
     return main(argv + list(extra))
 
 
@@ -47,8 +63,10 @@ def _outputs(out):
     frame = pd.read_parquet(out / "skim")
     return {
         "hists": {name: h.values(flow=True) for name, h in hists.items()},
-        "axes": {name: [list(ax) if ax.traits.discrete else ax.edges.tolist() for ax in h.axes]
-                 for name, h in hists.items()},
+        "axes": {
+            name: [list(ax) if ax.traits.discrete else ax.edges.tolist() for ax in h.axes]
+            for name, h in hists.items()
+        },
         "cutflow": json.loads((out / "cutflow.json").read_text()),
         "skim": frame.sort_values("event", kind="stable").reset_index(drop=True),
         "parts": sorted(p.name for p in (out / "skim").rglob("*.parquet")),
@@ -101,7 +119,10 @@ def test_outputs_layout_and_readers(reference):
 
 @pytest.mark.parametrize("executor", ["futures", "dask"])
 def test_executors_give_identical_outputs(sample, reference, tmp_path, executor):
-    assert _run(sample, tmp_path, "--chunk-size", "5000", "--executor", executor, "--workers", "2") == 0
+    assert (
+        _run(sample, tmp_path, "--chunk-size", "5000", "--executor", executor, "--workers", "2")
+        == 0
+    )
     _assert_same(_outputs(tmp_path), _outputs(reference))
 
 
@@ -128,8 +149,20 @@ def test_resume_after_killed_run(sample, tmp_path):
     reference = tmp_path / "reference"
     assert _run(sample, reference, "--chunk-size", "1000") == 0  # 20 chunks
     out = tmp_path / "killed"
-    cmd = [sys.executable, str(REPO / "run_skim.py"), "--fileset", str(sample), "--dataset", "toy",
-           "--output-dir", str(out), "--chunk-size", "1000", "--no-progress", "-q"]
+    cmd = [
+        sys.executable,
+        str(REPO / "run_skim.py"),
+        "--fileset",
+        str(sample),
+        "--dataset",
+        "toy",
+        "--output-dir",
+        str(out),
+        "--chunk-size",
+        "1000",
+        "--no-progress",
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     partials = out / "_partials"
@@ -149,8 +182,25 @@ def test_resume_after_killed_run(sample, tmp_path):
 
 
 def test_limits_and_progress_bar(sample, tmp_path, capsys):
-    assert main(["--fileset", str(sample), "--dataset", "toy", "--output-dir", str(tmp_path),
-                 "--chunk-size", "5000", "--max-chunks", "1", "--max-files", "1"]) == 0
+    assert (
+        main(
+            [
+                "--fileset",
+                str(sample),
+                "--dataset",
+                "toy",
+                "--output-dir",
+                str(tmp_path),
+                "--chunk-size",
+                "5000",
+                "--max-chunks",
+                "1",
+                "--max-files",
+                "1",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "skim:" in err and "ev/s" in err and "toy: 5,000 events in" in err
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -159,14 +209,24 @@ def test_limits_and_progress_bar(sample, tmp_path, capsys):
 
 def _write_tree(path, branches):
     with uproot.recreate(path) as handle:
-        tree = handle.mktree("Events", {name: array.type.content for name, array in branches.items()})
+        tree = handle.mktree(
+            "Events", {name: array.type.content for name, array in branches.items()}
+        )
         tree.extend(branches)
 
 
 def test_bad_inputs_each_give_one_line(sample, tmp_path, capsys):
     def fails(fileset, *extra, match):
-        code = main(["--fileset", str(fileset), "--output-dir", str(tmp_path / "out"), "--no-progress",
-                     *extra])
+        code = main(
+            [
+                "--fileset",
+                str(fileset),
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--no-progress",
+                *extra,
+            ]
+        )
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 1
         assert err[-1].startswith("run_skim: error: ") and re.search(match, err[-1]), err[-1]
@@ -178,13 +238,25 @@ def test_bad_inputs_each_give_one_line(sample, tmp_path, capsys):
         fs.write_text(json.dumps({name: {"files": {str(path): "Events"}, "metadata": meta}}))
         return fs
 
-    fails(fileset_of(tmp_path / "absent.root"), "--dataset", "bad", match=r"input file .*absent.root not found")
+    fails(
+        fileset_of(tmp_path / "absent.root"),
+        "--dataset",
+        "bad",
+        match=r"input file .*absent.root not found",
+    )
     junk = tmp_path / "junk.root"
     junk.write_bytes(b"this is not a ROOT file" * 100)
-    fails(fileset_of(junk), "--dataset", "bad", match=r"input file .*junk.root is not a readable ROOT file")
+    fails(
+        fileset_of(junk),
+        "--dataset",
+        "bad",
+        match=r"input file .*junk.root is not a readable ROOT file",
+    )
     empty = tmp_path / "empty.root"
     empty.write_bytes(b"")
-    fails(fileset_of(empty), "--dataset", "bad", match=r"input file .*empty.root is empty \(0 bytes\)")
+    fails(
+        fileset_of(empty), "--dataset", "bad", match=r"input file .*empty.root is empty \(0 bytes\)"
+    )
     notree = tmp_path / "notree.root"
     with uproot.recreate(notree) as handle:
         handle["Other"] = {"x": np.arange(3)}
@@ -194,32 +266,67 @@ def test_bad_inputs_each_give_one_line(sample, tmp_path, capsys):
         handle["Events"] = {"x": np.arange(3)}  # uproot >= 5.7 writes an RNTuple here
     fails(fileset_of(rntuple), "--dataset", "bad", match=r"rntuple.root: 'Events' is not a TTree")
     kinematic = tmp_path / "kinematic.root"
-    muons = ak.zip({"pt": [[20.0, 10.0]], "eta": [[0.1, 0.2]], "phi": [[0.0, 3.0]], "charge": [[1, -1]]})
+    muons = ak.zip(
+        {"pt": [[20.0, 10.0]], "eta": [[0.1, 0.2]], "phi": [[0.0, 3.0]], "charge": [[1, -1]]}
+    )
     _write_tree(kinematic, {"Muon": muons})
-    fails(fileset_of(kinematic), "--dataset", "bad",
-          match=r"kinematic.root lacks branch\(es\) Muon_tightId.*preset 'upsilon_antiiso'.*kinematics_only")
-    fails(fileset_of(tmp_path / "gone.root", synthetic=True), "--dataset", "bad",
-          match=r"synthetic sample .*gone.root .*python -m toymc --output .*gone.root")
+    fails(
+        fileset_of(kinematic),
+        "--dataset",
+        "bad",
+        match=r"kinematic.root lacks branch\(es\) Muon_tightId.*preset 'upsilon_antiiso'"
+        r".*kinematics_only",
+    )
+    fails(
+        fileset_of(tmp_path / "gone.root", synthetic=True),
+        "--dataset",
+        "bad",
+        match=r"synthetic sample .*gone.root .*python -m toymc --output .*gone.root",
+    )
     typo = tmp_path / "typo.json"
     typo.write_text(json.dumps({"toy": {"files": {"a.root": "Events"}, "metdata": {}}}))
-    fails(typo, "--dataset", "toy", match=rf"unknown key 'metdata' in dataset 'toy' of {re.escape(str(typo))}")
+    fails(
+        typo,
+        "--dataset",
+        "toy",
+        match=rf"unknown key 'metdata' in dataset 'toy' of {re.escape(str(typo))}",
+    )
     fails(sample, "--dataset", "toyy", match=r"unknown dataset 'toyy'.*did you mean 'toy'")
     fails(sample, "--dataset", "toy", "--preset", "upsilon", match=r"unknown preset 'upsilon'")
     fails(sample, "--dataset", "toy", "--set", "triggers=Mu17", match=r"unknown trigger 'Mu17'")
-    fails(sample, "--dataset", "toy", "--set", "triggers=HLT_TrkMu15_DoubleTrkMu5NoFilters",
-          match=r"lacks branch\(es\) HLT_TrkMu15_DoubleTrkMu5NoFilters needed by .*closest in the file: "
-                r"HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx")
+    fails(
+        sample,
+        "--dataset",
+        "toy",
+        "--set",
+        "triggers=HLT_TrkMu15_DoubleTrkMu5NoFilters",
+        match=r"lacks branch\(es\) HLT_TrkMu15_DoubleTrkMu5NoFilters needed by "
+        r".*closest in the file: "
+        r"HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx",
+    )
     fails(sample, "--dataset", "toy", "--set", "mu0_pt=3", match=r"unknown setting 'mu0_pt'")
     fails(sample, "--dataset", "toy", "--workers", "0", match=r"--workers must be >= 1, got 0")
     with pytest.raises(FileNotFoundError, match="absent.root not found"):  # -v: the real exception
-        main(["--fileset", str(fileset_of(tmp_path / "absent.root")), "--dataset", "bad", "-v",
-              "--output-dir", str(tmp_path / "out"), "--no-progress"])
+        main(
+            [
+                "--fileset",
+                str(fileset_of(tmp_path / "absent.root")),
+                "--dataset",
+                "bad",
+                "-v",
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--no-progress",
+            ]
+        )
 
 
 def test_missing_default_synthetic_sample_names_the_generator(tmp_path, capsys):
     fileset = tmp_path / "fileset.json"
     fileset.write_text((REPO / "fileset.json").read_text())  # relative path resolves under tmp_path
-    assert main(["--fileset", str(fileset), "--output-dir", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert (
+        main(["--fileset", str(fileset), "--output-dir", str(tmp_path / "o"), "--no-progress"]) == 1
+    )
     err = capsys.readouterr().err
     assert "python -m toymc --output" in err and "DoubleMuon_synthetic.root" in err
 
@@ -231,9 +338,20 @@ def test_skip_bad_files_lists_them(sample, tmp_path):
     empty.touch()
     toy = sample.parent / "toy.root"
     fileset = tmp_path / "fs.json"
-    fileset.write_text(json.dumps({"toy": {"files": {str(toy): "Events", str(junk): "Events",
-                                                     str(tmp_path / "missing.root"): "Events",
-                                                     str(empty): "Events"}}}))
+    fileset.write_text(
+        json.dumps(
+            {
+                "toy": {
+                    "files": {
+                        str(toy): "Events",
+                        str(junk): "Events",
+                        str(tmp_path / "missing.root"): "Events",
+                        str(empty): "Events",
+                    }
+                }
+            }
+        )
+    )
     out = tmp_path / "out"
     assert _run(fileset, out, "--chunk-size", "5000") == 1
     assert _run(fileset, out, "--chunk-size", "5000", "--skip-bad-files") == 0
@@ -241,7 +359,10 @@ def test_skip_bad_files_lists_them(sample, tmp_path):
     assert toy_summary["events_in"] == N_EVENTS and toy_summary["files"] == [str(toy)]
     reasons = {Path(b["path"]).name: b["reason"] for b in toy_summary["bad_files"]}
     assert set(reasons) == {"junk.root", "missing.root", "empty.root"}
-    assert "not a readable ROOT file" in reasons["junk.root"] and "not found" in reasons["missing.root"]
+    assert (
+        "not a readable ROOT file" in reasons["junk.root"]
+        and "not found" in reasons["missing.root"]
+    )
     assert "empty (0 bytes)" in reasons["empty.root"]
     with open(next((out / "_partials").glob("*.pkl")), "rb") as handle:
         assert set(pickle.load(handle)) == {"hists", "cutflow"}

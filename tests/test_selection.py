@@ -58,8 +58,12 @@ def test_charge_categories():
 def test_isolation_mask_modes():
     iso0 = np.array([0.6, 0.6, 0.1, 0.55, np.nan])
     iso1 = np.array([0.9, 0.2, 0.1, 0.55, 0.9])
-    np.testing.assert_array_equal(isolation_mask(iso0, iso1, "antiiso", 0.55), [True, False, False, True, False])
-    np.testing.assert_array_equal(isolation_mask(iso0, iso1, "iso", 0.15), [False, False, True, False, False])
+    np.testing.assert_array_equal(
+        isolation_mask(iso0, iso1, "antiiso", 0.55), [True, False, False, True, False]
+    )
+    np.testing.assert_array_equal(
+        isolation_mask(iso0, iso1, "iso", 0.15), [False, False, True, False, False]
+    )
     assert isolation_mask(iso0, iso1, "none", 0.55).all()
     with pytest.raises(ValueError, match="unknown isolation mode 'loose'"):
         isolation_mask(iso0, iso1, "loose", 0.5)
@@ -83,12 +87,15 @@ def test_pt_and_eta_cuts():
 
 
 def test_trigger_mask_by_name():
-    hlt = ak.zip({"TrkMu15_DoubleTrkMu5NoFiltersNoVtx": [True, False, False], "Mu17": [False, False, True]})
+    hlt = ak.zip(
+        {"TrkMu15_DoubleTrkMu5NoFiltersNoVtx": [True, False, False], "Mu17": [False, False, True]}
+    )
     np.testing.assert_array_equal(
         trigger_mask(hlt, ["HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx"]), [True, False, False]
     )
     np.testing.assert_array_equal(
-        trigger_mask(hlt, ["HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx", "HLT_Mu17"]), [True, False, True]
+        trigger_mask(hlt, ["HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx", "HLT_Mu17"]),
+        [True, False, True],
     )
     with pytest.raises(KeyError, match="HLT_Mu8 not found"):
         trigger_mask(hlt, ["HLT_Mu8"])
