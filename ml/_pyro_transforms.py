@@ -187,13 +187,22 @@ class ConditionalMAF(nn.Module):
         self.norms = nn.ModuleList(
             _BatchNorm(n_features) for _ in range(n_between if batch_norm else 0)
         )
-        self.reverse = Permute(torch.arange(n_features - 1, -1, -1), dim=-1)
+        self._reverse = Permute(torch.arange(n_features - 1, -1, -1), dim=-1)
         # plain list: these hold no parameters of their own (they share the blocks' networks)
         self._fast = [_conditioned(block) for block in self.blocks]
         self.register_buffer("x_loc", x_loc.reshape(n_features).clone())
         self.register_buffer("x_scale", x_scale.reshape(n_features).clone())
         self.register_buffer("m_loc", m_loc.reshape(()).clone())
         self.register_buffer("m_scale", m_scale.reshape(()).clone())
+
+    @property
+    def reverse(self) -> Permute:
+        """Reversal of the feature order (a Pyro ``Permute``, kept on the flow's device)."""
+        # Permute is a plain Transform: module.to(device) does not move its index tensor
+        if self._reverse.permutation.device != self.x_loc.device:
+            perm = self._reverse.permutation.to(self.x_loc.device)
+            self._reverse = Permute(perm, dim=-1)
+        return self._reverse
 
     def _context(self, m: torch.Tensor) -> torch.Tensor:
         return ((m - self.m_loc) / self.m_scale).reshape(-1, 1)
