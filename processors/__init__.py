@@ -7,5 +7,16 @@ Public API: :class:`DimuonProcessor`, :class:`SkimConfig`, :data:`PRESETS`, :fun
 
 from processors.config import PRESETS, SkimConfig, load_config, make_config
 from processors.dimuon import DimuonProcessor
+from processors.fileset import Dataset, load_fileset
+from processors.skim import run_skim
 
-__all__ = ["PRESETS", "DimuonProcessor", "SkimConfig", "load_config", "make_config"]
+__all__ = [
+    "PRESETS",
+    "Dataset",
+    "DimuonProcessor",
+    "SkimConfig",
+    "load_config",
+    "load_fileset",
+    "make_config",
+    "run_skim",
+]
