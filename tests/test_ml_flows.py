@@ -260,6 +260,30 @@ def test_presets_and_params():
         ConditionalFlow.from_preset("published", n_layers=3)
 
 
+@pytest.mark.parametrize("kind", ["affine", "spline"])
+def test_single_feature(kind):
+    rng = np.random.default_rng(8)
+    m = rng.uniform(0, 1, 800)
+    X = rng.normal(3 * m, 1.0)[:, None]
+    flow = ConditionalFlow(
+        n_blocks=2, hidden_units=8, max_epochs=3, transform=kind, random_state=0
+    ).fit(X, m)
+    assert flow.sample(m[:7], random_state=0).shape == (7, 1)
+    np.testing.assert_allclose(flow.inverse_transform(flow.transform(X, m), m), X, atol=1e-4)
+
+
+def test_sk_cathode_preset_trains_and_progress_bar_shows_losses(small_data, capsys):
+    X, m = small_data
+    flow = ConditionalFlow.from_preset("sk_cathode", max_epochs=1, random_state=0, verbose=True)
+    flow.fit(X[:300], m[:300])
+    assert len(flow.flows_[0].blocks) == 15
+    assert np.isfinite(flow.score_samples(X[:5], m[:5])).all()
+    err = capsys.readouterr().err
+    assert "flow" in err and "val=" in err
+    ConditionalFlow(n_blocks=1, hidden_units=4, max_epochs=1, random_state=0).fit(X, m)
+    assert capsys.readouterr().err == ""  # verbose=False: silent
+
+
 # --------------------------------------------------------------------------- errors
 def test_unfitted_use_raises():
     flow = ConditionalFlow()
