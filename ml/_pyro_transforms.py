@@ -18,6 +18,7 @@ and a reversal :class:`~pyro.distributions.transforms.Permute`.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Sequence
 
@@ -289,8 +290,8 @@ def build_conditional_flow(
     m_scale: torch.Tensor,
 ) -> ConditionalMAF:
     """Build a :class:`ConditionalMAF`; an int ``hidden_units`` means two hidden layers of it."""
-    if isinstance(hidden_units, int):
-        hidden_dims: list[int] = [hidden_units, hidden_units]
+    if isinstance(hidden_units, numbers.Integral):
+        hidden_dims: list[int] = [int(hidden_units)] * 2
     else:
         hidden_dims = [int(h) for h in hidden_units]
     return ConditionalMAF(

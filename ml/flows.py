@@ -298,6 +298,12 @@ class ConditionalFlow(BaseEstimator):
         if X.shape[0] < 2:
             raise ValueError(f"X has {X.shape[0]} training event(s); need at least 2")
 
+        units = [self.hidden_units] if np.ndim(self.hidden_units) == 0 else self.hidden_units
+        if min(int(u) for u in units) < X.shape[1]:
+            raise ValueError(
+                f"hidden_units={self.hidden_units!r} is narrower than the {X.shape[1]} features; "
+                "a masked autoregressive layer needs at least one unit per feature"
+            )
         self.device_ = resolve_device(self.device)
         dev = self.device_
         x_loc, x_scale = X.mean(0), X.std(0)

@@ -318,6 +318,7 @@ def test_bad_fit_inputs(X, m, match):
         ({"n_blocks": 0}, "n_blocks must be a positive int"),
         ({"learning_rate": -1.0}, "learning_rate must be a positive"),
         ({"device": "tpu"}, "device='tpu' is not a valid torch device"),
+        ({"hidden_units": 1}, "hidden_units=1 is narrower than the 2 features"),
     ],
 )
 def test_bad_hyper_parameters(kwargs, match, small_data):
