@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= output
+SAMPLE := $(OUT)/synthetic/DoubleMuon_synthetic.root
 
 .PHONY: install demo test bench clean
 
@@ -15,9 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-demo: install
-	$(BIN)/python -m toymc --output $(OUT)/synthetic/DoubleMuon_synthetic.root
+# The embedded default: 1 M synthetic DoubleMuon-like NanoAOD events (seed 1), generated once.
+$(SAMPLE): | install
+	$(BIN)/python -m toymc --output $(SAMPLE)
+
+# generation -> skim -> analysis (Upsilon window, fast profile); prints the headline table.
+demo: install $(SAMPLE)
 	$(BIN)/python run_skim.py --output-dir $(OUT)/skim
+	$(BIN)/python run_analysis.py --skim $(OUT)/skim --output-dir $(OUT)/analysis --fast
 
 test: install
 	$(BIN)/python -m pytest -q
