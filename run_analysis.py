@@ -85,8 +85,11 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr, force=True)
     if not verbose:
-        for noisy in ("stats", "matplotlib", "distributed", "ml.diagnostics"):
+        for noisy in ("matplotlib", "distributed", "ml.diagnostics"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # fits that cannot be done (e.g. too few events after a tight cut) are expected at the
+        # low end of the FPR grid; they are listed in results.json with their reason
+        logging.getLogger("stats").setLevel(logging.ERROR)
         # pyhf logs every failed minimization with a traceback; stats retries and reports them
         logging.getLogger("pyhf").setLevel(logging.CRITICAL)
 

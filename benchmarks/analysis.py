@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pyhf").setLevel(logging.CRITICAL)
+    logging.getLogger("stats").setLevel(logging.ERROR)
 
     from analysis.config import load_config
 
@@ -100,10 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, v in prep.items():
         print(f"  {k}: {v:.1f} s")
     cols = [r["label"] for r in out]
-    print(f"{'':34s}" + "".join(f"{c:>12s}" for c in cols))
+    print(f"{'':34s}" + "".join(f"{c:>14s}" for c in cols))
 
     def row(name, fn):
-        print(f"{name:34s}" + "".join(f"{fn(r):>12s}" for r in out))
+        print(f"{name:34s}" + "".join(f"{fn(r):>14s}" for r in out))
 
     row("OS events (SR)", lambda r: f"{r['counts']['total']} ({r['counts']['SR']})")
     row("closure AUC", lambda r: f"{r['closure']:.3f}")
