@@ -3,7 +3,9 @@
 - ``iterative``: in this process, one item after the other (easiest to debug);
 - ``futures``: a local process pool (``concurrent.futures``, spawn start method);
 - ``dask``: ``dask.distributed`` — a ``LocalCluster`` of ``workers`` single-threaded processes, or
-  an existing scheduler given by address (``tcp://...``; coffea-casa provides one).
+  an existing scheduler given by address (``tcp://...``; coffea-casa provides one). Workers of an
+  existing cluster that cannot import this package get it uploaded (``UploadFile`` plugin); they
+  need coffea, awkward and uproot installed, and the input files must be readable from them.
 
 Each item's outcome is yielded as ``(item, result, exception)``; the caller decides what a failure
 means. At most ``2 × workers`` items are in flight, so results stream instead of piling up.
@@ -12,9 +14,13 @@ means. At most ``2 × workers`` items are in flight, so results stream instead o
 from __future__ import annotations
 
 import concurrent.futures
+import importlib.util
 import logging
 import multiprocessing
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -65,6 +71,29 @@ def _futures(items, function, workers) -> Iterator[tuple[Any, Any, BaseException
             raise
 
 
+def package_zip(directory: str | Path) -> Path:
+    """Zip the ``processors`` package (``processors.zip`` in ``directory``) for remote workers."""
+    package = Path(__file__).resolve().parent
+    out = Path(directory) / "processors.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source in sorted(package.rglob("*.py")):
+            archive.write(source, source.relative_to(package.parent).as_posix())
+    return out
+
+
+def _ensure_package_on_workers(client) -> None:
+    """Upload this package to the workers of an existing cluster that cannot import it."""
+    specs = client.run(importlib.util.find_spec, "processors")  # stdlib: no upload needed
+    if all(spec is not None for spec in specs.values()):
+        return
+    from distributed.diagnostics.plugin import UploadFile
+
+    with tempfile.TemporaryDirectory() as folder:
+        log.info("uploading the processors package to the Dask workers")
+        # a worker plugin: workers joining later get it too; the zip goes on their sys.path
+        client.register_plugin(UploadFile(str(package_zip(folder)), load=True))
+
+
 def _dask(items, function, workers, scheduler) -> Iterator[tuple[Any, Any, BaseException | None]]:
     from distributed import Client, LocalCluster, wait
 
@@ -72,6 +101,7 @@ def _dask(items, function, workers, scheduler) -> Iterator[tuple[Any, Any, BaseE
         client = Client(scheduler)
         cluster = None
         log.info("attached to Dask scheduler %s (dashboard %s)", scheduler, client.dashboard_link)
+        _ensure_package_on_workers(client)
     else:
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None

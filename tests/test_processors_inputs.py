@@ -8,7 +8,7 @@ import pytest
 import uproot
 
 from processors.config import PRESETS
-from processors.executors import execute
+from processors.executors import execute, package_zip
 from processors.inputs import TreeCache, entry_ranges, inspect_file, read_events, required_branches
 
 
@@ -114,3 +114,10 @@ def test_dask_executor_attaches_to_a_scheduler():
         _check(
             execute([4.0, -1.0, 9.0], _sqrt, executor="dask", scheduler=cluster.scheduler_address)
         )
+
+
+def test_package_zip_holds_the_processors_package(tmp_path):
+    import zipfile
+
+    names = zipfile.ZipFile(package_zip(tmp_path)).namelist()
+    assert {"processors/__init__.py", "processors/chunks.py", "processors/dimuon.py"} <= set(names)
