@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--skim", default="output/skim")
     p.add_argument("--profile", default="fast", choices=["fast", "default", "published"])
     p.add_argument("--output-dir", default="output/bench_analysis")
+    p.add_argument("--seed", type=int, default=0, help="master random seed of the analysis")
     p.add_argument("--only", choices=["upsilon", "no_signal", "control"], action="append",
                    help="run only these (repeatable)")
     args = p.parse_args(argv)
@@ -88,16 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     skim = Path(args.skim)
     prep = _ensure_skim(skim)
-    base = load_config(profile=args.profile)
+    base = dataclasses.replace(load_config(profile=args.profile), random_state=args.seed)
     runs = {
         "upsilon": base,
         "no_signal": dataclasses.replace(base, exclude_processes=base.window.signal_processes),
-        "control": load_config(profile=args.profile, window="control"),
+        "control": dataclasses.replace(load_config(profile=args.profile, window="control"),
+                                       random_state=args.seed),
     }
     todo = args.only or list(runs)
     out = [_run(name, skim, runs[name], Path(args.output_dir) / name) for name in todo]
 
-    print(f"\nanalysis benchmark, profile {args.profile}, skim {skim}")
+    print(f"\nanalysis benchmark, profile {args.profile}, seed {args.seed}, skim {skim}")
     for k, v in prep.items():
         print(f"  {k}: {v:.1f} s")
     cols = [r["label"] for r in out]
