@@ -47,6 +47,18 @@ def _sample(cache_dir: Path, n_events: int) -> Path:
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process, MB.
+
+    Linux keeps ``ru_maxrss`` across fork + exec (a child would report its parent's peak), so the
+    address-space high-water mark ``VmHWM`` of ``/proc/self/status`` is used where it exists.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
