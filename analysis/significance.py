@@ -29,16 +29,15 @@ def stats_window(window: MassWindow) -> Any:
 
 
 def _as_dict(res: Any, workspace: bool, min_sb: int = 0) -> dict[str, Any]:
-    """Result as a dict, with ``usable`` (False: failed, too few sideband events, or an
-    unphysical fit with a non-positive SR background) and the reason in ``excluded``."""
+    """Result as a dict, with ``usable`` (False: failed, or fewer sideband events than
+    ``min_sb``) and the reason in ``excluded``. (The stats fits keep every background
+    expectation positive, so a converged fit never predicts a negative SR background.)"""
     out = {k: v for k, v in res.to_dict(workspace=workspace).items() if k != "params_bkg_only"}
     reason = ""
     if not res.converged:
         reason = f"fit failed: {res.message}"
     elif res.n_sb < min_sb:
         reason = f"{res.n_sb:.0f} sideband events < {min_sb}"
-    elif not res.b_fit > 0:
-        reason = f"unphysical fit: SR background {res.b_fit:.3g} <= 0"
     out["usable"] = not reason
     out["excluded"] = reason
     return out
