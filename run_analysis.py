@@ -114,6 +114,9 @@ def _headline(result, paths, elapsed: float) -> str:
         *[fmt.format(*r) for r in rows],
     ]
     h = headline(result.significance["os"])
+    if "look_elsewhere" in h:
+        lines.append(f"best cut: local Z over {h['look_elsewhere']['n_tests']} FPR points "
+                     f"(global Z from {h['look_elsewhere']['n_toys']} background-only toys)")
     cat = ", ".join(f"{k}: {v:.2f}" for k, v in h["CATHODE_at_fpr"].items())
     lines += [f"CATHODE Z at FPR {cat}",
               f"report: {paths['html']}  (also {paths['md'].name}, {paths['json'].name})",

@@ -201,6 +201,10 @@ class StatsSettings:
     min_sideband_events : int
         Cuts keeping fewer sideband events are reported but not used (no best-cut, no plot
         point): the asymptotic Z of a 6-parameter fit to a handful of events is meaningless.
+    n_toys : int
+        Background-only pseudo-experiments for the global (look-elsewhere) significance of each
+        method's best cut over ``fprs`` (:func:`stats.toys.look_elsewhere`); 0 skips them.
+        Set by the profile (fast 100, default 300, published 1000).
     """
 
     degree: int = 5
@@ -208,6 +212,7 @@ class StatsSettings:
     fprs: tuple[float, ...] = DEFAULT_FPRS
     spectrum_fprs: tuple[float, ...] = (0.25, 0.05, 0.01)
     min_sideband_events: int = 20
+    n_toys: int = 300
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,7 @@ def _profile(name: str, source: str) -> AnalysisConfig:
             base.flow, n_seeds=p.n_seeds, max_epochs=p.max_epochs, early_stopping=p.early_stopping
         ),
         classifier=replace(base.classifier, n_models=p.n_models),
+        stats=replace(base.stats, n_toys=p.n_toys),
     )
 
 
@@ -211,6 +212,8 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
         (config.stats.n_sr_edges >= 2, "stats.n_sr_edges", config.stats.n_sr_edges, ">= 2"),
         (config.stats.min_sideband_events >= 0, "stats.min_sideband_events",
          config.stats.min_sideband_events, ">= 0"),
+        (config.stats.n_toys >= 0, "stats.n_toys", config.stats.n_toys,
+         ">= 0 (0 skips the look-elsewhere toys)"),
         (len(config.stats.fprs) > 0 and all(0 < f <= 1 for f in config.stats.fprs),
          "stats.fprs", list(config.stats.fprs), "a non-empty list of rates in (0, 1]"),
         (all(0 < f <= 1 for f in config.stats.spectrum_fprs), "stats.spectrum_fprs",

@@ -9,10 +9,13 @@ template       flow keys, OS SR masses, template size, KDE bandwidth, seed
 classifier     template key, OS SR/SB and SS features, classifier settings, n_folds, seed
 references     OS SR features and truth, signal codes, classifier settings (truth only)
 significance   masses and every score, window, binning, degree, FPR grids
+look_elsewhere masses of the sample, window, binning, degree, FPR grid, min. sideband events,
+               seed — one entry per chunk of 50 toys, so more toys reuse the first ones
 =============  ===============================================================================
 
-So changing the FPR grid, binning or degree only redoes ``significance``; adding a flow seed
-trains only that seed. Flow seeds and classifier folds can run on a Dask cluster
+So changing the FPR grid, binning or degree only redoes ``significance`` and the toys; adding a
+flow seed trains only that seed; new scores (a retrained classifier) reuse the toys, which do not
+depend on them. Flow seeds, classifier folds and toy chunks can run on a Dask cluster
 (:class:`analysis.parallel.TaskRunner`).
 """
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +36,15 @@ from analysis.cache import StageCache, fingerprint
 from analysis.config import AnalysisConfig
 from analysis.data import AnalysisData, load_skim
 from analysis.parallel import TaskRunner
-from analysis.significance import evaluate_sample
+from analysis.significance import evaluate_sample, global_significances, look_elsewhere_toys
 
 __all__ = ["AnalysisResult", "run_pipeline", "method_scores"]
 
 log = logging.getLogger(__name__)
 
 CATHODE = "CATHODE"
+#: look-elsewhere toys per cache entry / parallel task
+LEE_CHUNK = 50
 
 
 @dataclass
@@ -59,7 +64,9 @@ class AnalysisResult:
     scores : dict
         ``os`` and ``ss``: CATHODE score per event of the sample.
     significance : dict
-        ``os`` and ``ss``: output of :func:`analysis.significance.evaluate_sample`.
+        ``os`` and ``ss``: output of :func:`analysis.significance.evaluate_sample`, plus
+        ``look_elsewhere`` (:func:`analysis.significance.global_significances`) when
+        ``config.stats.n_toys > 0``.
     references : dict
         ROC/SIC per method (truth only), else empty.
     timings : dict
@@ -265,16 +272,57 @@ def run_pipeline(
     sig_key = fingerprint(
         "significance/1", os_.m, ss.m, scores["os"], scores["ss"],
         {c: os_.columns[c] for c in os_.columns}, {c: ss.columns[c] for c in ss.columns},
-        config.window, config.stats, config.features.single_feature_cuts, seed0,
+        config.window, replace(config.stats, n_toys=0), config.features.single_feature_cuts,
+        seed0,
     )
     significance = timer.run(
         "significance", lambda: cache.get_or_compute("significance", sig_key, significances)
     )
+    if config.stats.n_toys > 0:
+        toys = timer.run("look_elsewhere", lambda: _look_elsewhere(
+            {"os": os_.m, "ss": ss.m}, config, cache, runner, seed0, progress))
+        for name, (max_z, n_tests, error) in toys.items():
+            significance[name]["look_elsewhere"] = global_significances(
+                significance[name], max_z, n_tests, error)
     return AnalysisResult(
         config=config, data=data, flows=flows_info, closure=closure, template=X_template,
         scores=scores, significance=significance, references=references,
         timings=timer.seconds, cache=cache.summary(),
     )
+
+
+def _look_elsewhere(
+    masses: dict[str, np.ndarray], config: AnalysisConfig, cache: StageCache,
+    runner: TaskRunner, seed: int, progress: bool,
+) -> dict[str, tuple[np.ndarray, int, str]]:
+    """Look-elsewhere toys of each sample in cached chunks of :data:`LEE_CHUNK`; missing chunks
+    run through ``runner`` (in parallel on Dask). Returns name → (max Z per toy, FPR points,
+    error)."""
+    st = config.stats
+    n_chunks = -(-st.n_toys // LEE_CHUNK)
+    jobs = []  # (sample, chunk index, key, args)
+    for i, (name, m) in enumerate(masses.items()):
+        for c in range(n_chunks):
+            n = min(LEE_CHUNK, st.n_toys - c * LEE_CHUNK)
+            toy_seed = int(np.random.SeedSequence([seed, 61, i, c]).generate_state(1)[0])
+            key = fingerprint("look_elsewhere/2", m, config.window, st.degree, st.n_sr_edges,
+                              st.fprs, st.min_sideband_events, n, toy_seed)
+            jobs.append((name, key, (m, config.window, st, n, toy_seed,
+                                     progress and not runner.distributed)))
+    missing = [j for j in jobs if not cache.has("look_elsewhere", j[1])]
+    done = dict(zip([j[1] for j in missing],
+                    runner.map(look_elsewhere_toys, [j[2] for j in missing], desc="toys"),
+                    strict=True))
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in masses}
+    for name, key, args in jobs:
+        out[name].append(cache.get_or_compute(
+            "look_elsewhere", key, lambda key=key: done[key],
+            describe={"sample": name, "n_toys": args[3], "seed": args[4]}))
+    return {
+        name: (np.concatenate([c["max_z"] for c in chunks]), chunks[0]["n_tests"],
+               next((c["error"] for c in chunks if c["error"]), ""))
+        for name, chunks in out.items()
+    }
 
 
 def _classify(os_, ss, X_template, config, runner, seed, progress) -> dict[str, np.ndarray]:

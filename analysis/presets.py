@@ -102,6 +102,7 @@ class _Profile:
     max_epochs: int
     early_stopping: int | None
     n_models: int
+    n_toys: int = 300
     notes: str = ""
 
 
@@ -110,15 +111,17 @@ class _Profile:
 #: about 10 minutes on 2 cores; ``default`` sits between.
 PROFILES: dict[str, _Profile] = {
     "fast": _Profile(
-        n_seeds=2, max_epochs=100, early_stopping=20, n_models=8,
-        notes="demo profile: 2 flow seeds x <=100 epochs, 8 BDTs per fold",
+        n_seeds=2, max_epochs=100, early_stopping=20, n_models=8, n_toys=100,
+        notes="demo profile: 2 flow seeds x <=100 epochs, 8 BDTs per fold, "
+              "100 look-elsewhere toys",
     ),
     "default": _Profile(
-        n_seeds=3, max_epochs=150, early_stopping=30, n_models=20,
-        notes="3 flow seeds x <=150 epochs, 20 BDTs per fold",
+        n_seeds=3, max_epochs=150, early_stopping=30, n_models=20, n_toys=300,
+        notes="3 flow seeds x <=150 epochs, 20 BDTs per fold, 300 look-elsewhere toys",
     ),
     "published": _Profile(
-        n_seeds=5, max_epochs=400, early_stopping=None, n_models=100,
-        notes="arXiv:2502.14036: 5 flow seeds x 400 epochs, 100 BDTs per fold",
+        n_seeds=5, max_epochs=400, early_stopping=None, n_models=100, n_toys=1000,
+        notes="arXiv:2502.14036: 5 flow seeds x 400 epochs, 100 BDTs per fold; "
+              "1000 look-elsewhere toys",
     ),
 }

@@ -58,13 +58,23 @@ def _at(scan: list[dict[str, Any]], fpr: float) -> dict[str, Any]:
     return {}
 
 
+def _global(sig: dict[str, Any], name: str) -> dict[str, Any]:
+    """Global significance of a method's best cut (look-elsewhere toys), or {} without toys."""
+    g = sig.get("look_elsewhere", {}).get("methods", {}).get(name)
+    if not g:
+        return {}
+    return {"Z_global": g["Z_global"], "p_global": g["p_global"],
+            "p_global_err": g["p_global_err"], "Z_global_is_lower_limit": g["limit"]}
+
+
 def headline(sig: dict[str, Any]) -> dict[str, Any]:
     """Summary numbers of one sample: no cut, CATHODE (best and at the reference FPRs),
-    reweighting, every other method's best cut, and the best single-feature cut."""
+    reweighting, every other method's best cut (local Z and, with look-elsewhere toys, global
+    Z), and the best single-feature cut."""
     scans = sig["scans"]
     out: dict[str, Any] = {"no_cut": _z(sig["no_cut"])}
     best = best_of_scan(scans[CATHODE])
-    out["CATHODE_best"] = {"Z": _z(best), "fpr": best.get("fpr")}
+    out["CATHODE_best"] = {"Z": _z(best), "fpr": best.get("fpr"), **_global(sig, CATHODE)}
     out["CATHODE_at_fpr"] = {f"{f:g}": _z(_at(scans[CATHODE], f)) for f in HEADLINE_FPRS
                              if _at(scans[CATHODE], f)}
     rw = sig.get("reweighting", {})
@@ -73,18 +83,36 @@ def headline(sig: dict[str, Any]) -> dict[str, Any]:
     out["methods_best"] = {}
     for name, scan in scans.items():
         b = best_of_scan(scan)
-        out["methods_best"][name] = {"Z": _z(b), "fpr": b.get("fpr")}
+        out["methods_best"][name] = {"Z": _z(b), "fpr": b.get("fpr"), **_global(sig, name)}
     singles = {k: v for k, v in out["methods_best"].items() if k not in (CATHODE, "random")}
     if singles:
         name = max(singles, key=lambda k: np.nan_to_num(singles[k]["Z"], nan=-1))
         out["best_single_feature"] = {"method": name, **singles[name]}
     zs = [r["Z"] for s in scans.values() for r in s if r.get("usable")]
     out["max_Z_any_cut"] = max(zs) if zs else float("nan")
+    le = sig.get("look_elsewhere")
+    if le:
+        out["look_elsewhere"] = {k: le[k] for k in ("n_toys", "n_failed", "n_tests",
+                                                    "max_z_quantiles", "error")}
     return out
 
 
+def _fmt_best(entry: dict[str, Any]) -> str:
+    """``"local (global)"`` of a best cut; ``(>x)`` marks a global Z beyond every toy."""
+    z = entry["Z"]
+    if not np.isfinite(z):
+        return "fail"
+    if "Z_global" not in entry:
+        return f"{z:.2f}"
+    zg = entry["Z_global"]
+    g = "—" if zg is None or not np.isfinite(zg) else (
+        f">{zg:.2f}" if entry.get("Z_global_is_lower_limit") else f"{zg:.2f}")
+    return f"{z:.2f} ({g})"
+
+
 def headline_rows(result: AnalysisResult) -> list[tuple[str, str, str, str]]:
-    """Rows (method, OS Z, best FPR, SS Z) of the headline table, as strings."""
+    """Rows (method, OS Z, best FPR, SS Z) of the headline table, as strings; a method's best
+    cut reads "local Z (global Z)" when look-elsewhere toys were run."""
     h = {k: headline(result.significance[k]) for k in ("os", "ss")}
 
     def f(z: float) -> str:
@@ -94,7 +122,7 @@ def headline_rows(result: AnalysisResult) -> list[tuple[str, str, str, str]]:
     for name in h["os"]["methods_best"]:
         o, s = h["os"]["methods_best"][name], h["ss"]["methods_best"][name]
         fpr = "" if o["fpr"] is None else f"{o['fpr']:.3g}"
-        rows.append((f"{name} (best cut)", f(o["Z"]), fpr, f(s["Z"])))
+        rows.append((f"{name} (best cut)", _fmt_best(o), fpr, _fmt_best(s)))
     rows.append(("likelihood reweighting", f(h["os"]["reweighting"]), "-",
                  f(h["ss"]["reweighting"])))
     return rows
@@ -215,7 +243,8 @@ def _sections(result: AnalysisResult, res: dict[str, Any]) -> list[tuple[str, li
     d = result.data
     hl = res["headline"]
     tables = [
-        ("Headline: significance Z (σ) before/after each method",
+        ("Headline: significance Z (σ) before/after each method; best cuts: local Z over the "
+         "FPR grid (global Z)",
          ["method", "OS Z", "OS best FPR", "SS Z (OS-trained)"], headline_rows(result)),
         ("CATHODE at the reference false-positive rates",
          ["FPR", "OS Z", "SS Z"],
@@ -233,6 +262,8 @@ def _sections(result: AnalysisResult, res: dict[str, Any]) -> list[tuple[str, li
          [(f["seed"], f["epochs"], f["best_epoch"], _fmt(f["best_val_loss"], 4),
            _fmt(a, 3)) for f, a in zip(result.flows, result.closure["auc"], strict=True)]),
     ]
+    if any("look_elsewhere" in result.significance[k] for k in ("os", "ss")):
+        tables.append(_look_elsewhere_table(result))
     refs = {k: v for k, v in result.references.items() if isinstance(v, dict)}
     if refs:
         tables.append(("Truth references (SR, OS; idealized: half the SR data vs the true "
@@ -244,6 +275,31 @@ def _sections(result: AnalysisResult, res: dict[str, Any]) -> list[tuple[str, li
                    [(k, f"{v:.1f}", _cache_note(result.cache.get(k)))
                     for k, v in result.timings.items()]))
     return tables
+
+
+def _look_elsewhere_table(result: AnalysisResult) -> tuple[str, list[str], list]:
+    """Best local Z, global p and global Z per method and sample."""
+    rows = []
+    notes = []
+    for key in ("os", "ss"):
+        le = result.significance[key].get("look_elsewhere")
+        if not le:
+            continue
+        q = le["max_z_quantiles"]
+        notes.append(f"{key.upper()}: {le['n_toys'] - le['n_failed']} toys, median/95 % of the "
+                     f"largest Z {_fmt(q.get('0.5'))}/{_fmt(q.get('0.95'))}"
+                     + (f" ({le['error']})" if le["error"] else ""))
+        for name, g in le["methods"].items():
+            p = g["p_global"]
+            p_txt = "—" if not np.isfinite(p) else (
+                f"<{p:.3g}" if g["limit"] else f"{p:.3g} ± {g['p_global_err']:.2g}")
+            zg = g["Z_global"]
+            z_txt = "—" if not np.isfinite(zg) else f"{'>' if g['limit'] else ''}{zg:.2f}"
+            rows.append((key.upper(), name, _fmt(g["Z_local"]), _fmt(g["fpr"], 3), p_txt, z_txt))
+    title = ("Look-elsewhere effect: best cut over the FPR grid vs background-only toys "
+             "(masses from the no-cut fit, mass-independent scores, same grid); "
+             + "; ".join(notes))
+    return title, ["sample", "method", "best local Z", "FPR", "global p", "global Z"], rows
 
 
 def _cache_note(entry: dict[str, Any] | None) -> str:

@@ -5,7 +5,7 @@ Modules: :mod:`stats.binning` (windows, binning), :mod:`stats.background` (shape
 :mod:`stats.significance` (Z without/with cuts, reweighting), :mod:`stats.result`,
 :mod:`stats.reweighting`,
 :mod:`stats.gof` (goodness of fit, F-test), :mod:`stats.direct` (non-linear shapes),
-:mod:`stats.toys` (pseudo-experiments, calibration, look-elsewhere effect).
+:mod:`stats.toys` (pseudo-experiments, calibration), :mod:`stats.lee` (look-elsewhere effect).
 """
 
 from stats.binning import WINDOWS, Binning, Window, make_bins

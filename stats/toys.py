@@ -5,25 +5,24 @@
   distribution of Z with the asymptotic formulae of arXiv:1007.1727: under the background-only
   hypothesis ``p = 1 - Φ(Z_signed)`` is uniform and ``P(Z > z) = 1 - Φ(z)``; with a signal the
   median Z approaches the Asimov significance (the fit of the expected counts themselves).
-* :func:`look_elsewhere` draws event-level toys (masses from the background fit, scores independent
-  of the mass: no signal), repeats the full FPR scan (and optionally several windows) on each and
-  returns the distribution of the largest Z, from which a global p-value follows.
+* :func:`look_elsewhere` (in :mod:`stats.lee`, re-exported here) draws event-level toys (masses
+  from the background fit, scores independent of the mass: no signal), repeats the full FPR scan
+  (and optionally several windows) on each and returns the distribution of the largest Z, from
+  which a global p-value follows.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats as sps
 
-from stats.background import bernstein_cdf
-from stats.binning import Window, make_bins
-from stats.model import BumpModel
-from stats.result import check_masses
-from stats.significance import DEFAULT_FPRS, scan_cut, significance_from_counts
+from stats._toybase import sample_masses, toy_setup
+from stats.binning import Window
+from stats.lee import LookElsewhere, look_elsewhere
+from stats.significance import significance_from_counts
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +83,6 @@ class Calibration:
         return float(np.median(self.z))
 
 
-def _toy_setup(masses, window, degree, n_sr_edges, partial):
-    m = check_masses(masses)
-    binning = make_bins(window, n_sr_edges, partial=partial)
-    counts = binning.histogram(m)
-    model = BumpModel.from_counts(binning, counts, degree)
-    fit = model.fit(model.data_vector(counts))
-    if not fit.converged:
-        raise ValueError(f"background fit of the input spectrum failed: {fit.message}")
-    return binning, model, fit
-
-
 def calibrate(
     masses: np.ndarray,
     *,
@@ -134,7 +122,7 @@ def calibrate(
         raise ValueError(f"n_toys must be >= 1, got {n_toys}")
     if signal < 0:
         raise ValueError(f"signal must be >= 0 events, got {signal}")
-    binning, model, fit = _toy_setup(masses, window, degree, n_sr_edges, partial)
+    binning, model, fit = toy_setup(masses, window, degree, n_sr_edges, partial)
     truth = model.expected(fit.pars_bkg)  # pyhf bin order, mu = 0
     b_sr = model.background_sr(fit.pars_bkg)
     truth_sig = truth + model.A[:, model.poi_index] * (signal / model.signal_sr.sum())
@@ -187,105 +175,3 @@ def calibrate(
         ks,
         messages,
     )
-
-
-def sample_masses(
-    model: BumpModel, pars: np.ndarray, n: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Draw ``n`` masses (GeV) from the fitted background polynomial over the binned range.
-
-    Inverse-CDF sampling on a grid of 4096 points with linear interpolation; the polynomial is
-    positive because its Bernstein coefficients are ≥ 0.
-    """
-    b = model.binning
-    grid = np.linspace(b.low, b.high, 4097)
-    theta = np.asarray(pars)[model._bkg_idx] * model.scales
-    cdf = bernstein_cdf(grid, model.degree, b.low, b.high) @ theta
-    cdf = np.maximum.accumulate(cdf - cdf[0])
-    cdf /= cdf[-1]
-    return np.interp(rng.uniform(size=int(n)), cdf, grid)
-
-
-@dataclass
-class LookElsewhere:
-    """Largest Z over a scan, per background-only toy.
-
-    Attributes
-    ----------
-    max_z : numpy.ndarray
-        Largest Z of each toy over all FPRs and windows (failed points ignored).
-    n_tests : int
-        Number of (window, FPR) points scanned per toy.
-    """
-
-    max_z: np.ndarray
-    n_tests: int
-
-    def global_p_value(self, z_local: float) -> tuple[float, float]:
-        """Fraction of toys whose largest Z reaches ``z_local``, and its binomial error."""
-        n = self.max_z.size
-        k = int(np.sum(self.max_z >= z_local))
-        p = (k + 0.5) / (n + 1.0) if k == 0 else k / n
-        return float(p), float(np.sqrt(max(p * (1 - p), 1e-12) / n))
-
-    def global_significance(self, z_local: float) -> float:
-        """Global Z = ``Φ⁻¹(1 - p_global)``."""
-        return float(sps.norm.isf(self.global_p_value(z_local)[0]))
-
-
-def look_elsewhere(
-    masses: np.ndarray,
-    *,
-    window: Window | str,
-    windows: Sequence[Window | str] | None = None,
-    fprs: Sequence[float] = DEFAULT_FPRS,
-    n_toys: int = 100,
-    degree: int = 5,
-    n_sr_edges: int = 12,
-    random_state: int | None = None,
-    progress: bool = False,
-) -> LookElsewhere:
-    """Distribution of the largest Z when scanning FPR cuts (and windows) on background-only toys.
-
-    Each toy draws ``Poisson(N)`` masses from the background-only fit of ``masses`` in ``window``
-    and a score uniform in [0, 1] independent of the mass, then runs :func:`scan_cut` on every
-    window of ``windows`` (default: ``[window]``; all must lie inside the binned range of
-    ``window``).
-
-    Returns
-    -------
-    LookElsewhere
-    """
-    if n_toys < 1:
-        raise ValueError(f"n_toys must be >= 1, got {n_toys}")
-    binning, model, fit = _toy_setup(masses, window, degree, n_sr_edges, "drop")
-    wins = list(windows) if windows is not None else [window]
-    for w in wins:
-        wb = make_bins(w, n_sr_edges)
-        if wb.low < binning.low - 1e-9 or wb.high > binning.high + 1e-9:
-            raise ValueError(
-                f"window {wb.window.as_tuple()} reaches outside the toy range "
-                f"[{binning.low:.4g}, {binning.high:.4g}] GeV of {binning.window.as_tuple()}"
-            )
-    n_expected = float(model.expected(fit.pars_bkg).sum())
-    rng = np.random.default_rng(random_state)
-    max_z = []
-    for _ in _progress(range(int(n_toys)), progress, "look-elsewhere toys"):
-        m = sample_masses(model, fit.pars_bkg, rng.poisson(n_expected), rng)
-        s = rng.uniform(size=m.size)
-        zs = [
-            r.Z
-            for w in wins
-            for r in scan_cut(
-                m,
-                s,
-                window=w,
-                fprs=fprs,
-                degree=degree,
-                n_sr_edges=n_sr_edges,
-                return_workspace=False,
-            )
-            if r.converged
-        ]
-        max_z.append(max(zs) if zs else float("nan"))
-    return LookElsewhere(np.asarray(max_z), len(wins) * len(fprs))

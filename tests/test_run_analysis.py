@@ -14,14 +14,14 @@ from analysis.config import load_config
 from analysis.parallel import TaskRunner
 from analysis.pipeline import run_pipeline
 
-# A tiny profile: one flow seed × 3 epochs, 1 BDT per fold, 3 folds, 3 FPRs.
+# A tiny profile: one flow seed × 3 epochs, 1 BDT per fold, 3 folds, 3 FPRs, 60 toys (2 chunks).
 TINY = """\
 profile: fast
 flow: {n_seeds: 1, max_epochs: 3, early_stopping: null}
 classifier: {n_models: 1, params: {n_estimators: 40}}
 n_folds: 3
 oversampling: 2.0
-stats: {fprs: [1.0, 0.2, 0.05], spectrum_fprs: [0.2]}
+stats: {fprs: [1.0, 0.2, 0.05], spectrum_fprs: [0.2], n_toys: 60}
 """
 
 
@@ -63,6 +63,29 @@ def test_cli_runs_and_prints_headline(first_run, workdir):
     assert rc == 0
     assert "likelihood reweighting" in stdout and "CATHODE (best cut)" in stdout
     assert f"report: {workdir / 'analysis' / 'report.html'}" in stdout
+    assert "(global Z from 60 background-only toys)" in stdout
+
+
+def test_look_elsewhere_in_results_and_report(first_run, workdir):
+    res = json.loads((workdir / "analysis" / "results.json").read_text())
+    for key in ("os", "ss"):
+        le = res["significance"][key]["look_elsewhere"]
+        assert le["n_toys"] == 60 and le["n_tests"] == 2 and le["error"] == ""
+        assert len(le["max_z"]) == 60 and le["n_failed"] < 60
+        assert set(le["methods"]) == set(res["significance"][key]["scans"])
+        for name, g in le["methods"].items():
+            best = res["headline"][key]["methods_best"][name]
+            if best["Z"] is None:  # no usable cut
+                continue
+            assert g["Z_local"] == best["Z"] and best["Z_global"] == g["Z_global"]
+            # the fraction of toys whose largest Z reaches the observed best
+            z_max = np.array([z for z in le["max_z"] if z is not None])
+            k = int(np.sum(z_max >= best["Z"]))
+            assert g["p_global"] == pytest.approx(k / len(z_max) if k else 0.5 / (len(z_max) + 1))
+            assert 0.0 <= g["Z_global"] <= best["Z"] + 1e-12
+    assert res["timings_s"]["look_elsewhere"] >= 0
+    md = (workdir / "analysis" / "report.md").read_text()
+    assert "## Look-elsewhere effect" in md and "| OS | CATHODE |" in md
 
 
 def test_results_counts_equal_the_skim(first_run, workdir):
@@ -126,6 +149,18 @@ def test_new_fpr_grid_and_binning_do_not_retrain(first_run, workdir):
         assert result.cache[stage] == {**result.cache[stage], "hits": 1, "computed": 0}, stage
     assert result.cache["significance"]["computed"] == 1
     assert [r["fpr"] for r in result.significance["os"]["scans"]["CATHODE"]] == [0.5, 0.1]
+    assert result.cache["look_elsewhere"]["computed"] == 4  # 2 chunks × (OS, SS), new grid
+    # more toys reuse the full chunks already made (the partial one is redone, its first toys
+    # identical); the FPR-scan stage is not redone
+    cfg = dataclasses.replace(cfg, stats=dataclasses.replace(cfg.stats, n_toys=80))
+    more = run_pipeline(workdir / "skim", cfg, workdir / "analysis")
+    assert more.cache["look_elsewhere"] == {**more.cache["look_elsewhere"], "hits": 2,
+                                            "computed": 2}
+    assert more.cache["significance"]["hits"] == 1
+    le = more.significance["os"]["look_elsewhere"]
+    assert le["n_toys"] == 80
+    np.testing.assert_array_equal(le["max_z"][:60],
+                                  result.significance["os"]["look_elsewhere"]["max_z"])
 
 
 class _InterruptFolds(TaskRunner):

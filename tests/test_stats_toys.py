@@ -85,3 +85,22 @@ def test_look_elsewhere_small(published_size_spectrum):
     assert le.global_significance(0.0) == -np.inf or le.global_significance(0.0) < 0.5
     with pytest.raises(ValueError, match="outside the toy range"):
         look_elsewhere(published_size_spectrum, window="upsilon", windows=["z"], n_toys=1)
+
+
+def test_look_elsewhere_reused_models_match_scan_cut(published_size_spectrum):
+    kw = {"window": "upsilon", "fprs": (0.3, 0.05, 0.01, 0.003), "n_toys": 4, "random_state": 8}
+    fast = look_elsewhere(published_size_spectrum, **kw)
+    slow = look_elsewhere(published_size_spectrum, reuse_models=False, **kw)
+    np.testing.assert_allclose(fast.max_z, slow.max_z, atol=2e-3)
+    # the Poisson fit's total equals the observed count in the binned range
+    n_binned = make_bins("upsilon").in_range(published_size_spectrum).sum()
+    assert fast.n_expected == pytest.approx(n_binned, rel=1e-4)
+    # cuts keeping fewer sideband events than the minimum (FPR 0.003: ~32 of ~10.7 k) are ignored
+    strict = look_elsewhere(published_size_spectrum, min_sideband_events=40, **kw)
+    assert np.all(strict.max_z <= fast.max_z + 1e-12)
+    none = look_elsewhere(published_size_spectrum, min_sideband_events=10**6, **kw)
+    assert np.all(np.isnan(none.max_z))
+    assert np.isnan(none.global_p_value(1.0)[0])
+    # the global p-value falls with the local Z it is asked for
+    ps = [fast.global_p_value(z)[0] for z in (0.0, 1.0, 2.0, 10.0)]
+    assert ps == sorted(ps, reverse=True) and ps[0] == 1.0 and ps[-1] == pytest.approx(0.1)
