@@ -238,8 +238,8 @@ def _table_md(header: list[str], rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
-def _sections(result: AnalysisResult, res: dict[str, Any]) -> list[tuple[str, list[str], list]]:
-    """(title, header, rows) of every table."""
+def _sections(result: AnalysisResult, res: dict[str, Any]) -> list[tuple]:
+    """(title, header, rows[, note]) of every table."""
     d = result.data
     hl = res["headline"]
     tables = [
@@ -277,7 +277,7 @@ def _sections(result: AnalysisResult, res: dict[str, Any]) -> list[tuple[str, li
     return tables
 
 
-def _look_elsewhere_table(result: AnalysisResult) -> tuple[str, list[str], list]:
+def _look_elsewhere_table(result: AnalysisResult) -> tuple[str, list[str], list, str]:
     """Best local Z, global p and global Z per method and sample."""
     rows = []
     notes = []
@@ -296,10 +296,13 @@ def _look_elsewhere_table(result: AnalysisResult) -> tuple[str, list[str], list]
             zg = g["Z_global"]
             z_txt = "—" if not np.isfinite(zg) else f"{'>' if g['limit'] else ''}{zg:.2f}"
             rows.append((key.upper(), name, _fmt(g["Z_local"]), _fmt(g["fpr"], 3), p_txt, z_txt))
-    title = ("Look-elsewhere effect: best cut over the FPR grid vs background-only toys "
-             "(masses from the no-cut fit, mass-independent scores, same grid); "
-             + "; ".join(notes))
-    return title, ["sample", "method", "best local Z", "FPR", "global p", "global Z"], rows
+    note = ("The best cut of a method is the largest local Z over the FPR grid. Global p: the "
+            "fraction of background-only pseudo-experiments (masses drawn from the no-cut "
+            "background fit, scores independent of the mass, the same grid, binning and minimum "
+            "sideband count) whose largest Z reaches it; '<'/'>' mark a best cut beyond every "
+            "toy. " + "; ".join(notes) + ".")
+    return ("Look-elsewhere effect (global significance of the best cut)",
+            ["sample", "method", "best local Z", "FPR", "global p", "global Z"], rows, note)
 
 
 def _cache_note(entry: dict[str, Any] | None) -> str:
@@ -343,8 +346,8 @@ def write_report(result: AnalysisResult, output_dir: str | Path) -> dict[str, Pa
     title = f"Resonant anomaly detection — {result.config.window.name} window"
     tables = _sections(result, res)
     md = [f"# {title}", "", _intro(result, res), ""]
-    for name, header, rows in tables:
-        md += [f"## {name}", "", _table_md(header, rows), ""]
+    for name, header, rows, *note in tables:
+        md += [f"## {name}", "", *[f"{n}\n" for n in note], _table_md(header, rows), ""]
     md.append("## Figures\n")
     for n in names:
         md += [f"![{n}](plots/{n})", "", f"*{_CAPTIONS.get(n, '')}*", ""]
@@ -352,8 +355,9 @@ def write_report(result: AnalysisResult, output_dir: str | Path) -> dict[str, Pa
     md_path = atomic_write_text(out / "report.md", "\n".join(md))
 
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{_md_inline(_intro(result, res))}</p>"]
-    for name, header, rows in tables:
-        body.append(f"<h2>{html.escape(name)}</h2><table><tr>"
+    for name, header, rows, *note in tables:
+        body.append(f"<h2>{html.escape(name)}</h2>"
+                    + "".join(f"<p>{html.escape(n)}</p>" for n in note) + "<table><tr>"
                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         body += ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
                  for r in rows]

@@ -9,10 +9,12 @@ Prints, side by side:
 * a 25-point FPR scan (logspace(0, -3, 25)) — target ≤ 30 s;
 * toys per second and the calibration they give (KS p of the p-values, P(Z > 2) against
   1 - Φ(2), median Z / Asimov Z with an injected signal);
+* look-elsewhere toys per second (27-point FPR scan per toy, FPR = 1 excluded) with the pyhf
+  model of each FPR point built once vs once per toy (:func:`stats.lee.look_elsewhere`);
 * few-event fits (as after tight cuts): 300 steeply falling spectra of 30-80 events, the smallest
   fitted SR background (must stay > 0), the largest Z and P(Z > 2).
 
-    python -m benchmarks.stats [--n-toys 1000] [--n-signal-toys 1000] [--seed 0]
+    python -m benchmarks.stats [--n-toys 1000] [--n-signal-toys 1000] [--n-lee-toys 20] [--seed 0]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as sps
 
-from stats.significance import scan_cut, significance
+from stats.significance import DEFAULT_FPRS, scan_cut, significance
 from stats.toys import calibrate
 from stats.workspace import discovery_test
 
@@ -54,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--signal", type=float, default=120.0, help="injected SR signal, events")
     parser.add_argument("--repeats", type=int, default=20, help="repeats of the warm Z evaluation")
+    parser.add_argument("--n-lee-toys", type=int, default=20, help="look-elsewhere toys timed")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -114,8 +117,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"vs Asimov {sig.z_asimov:.3f}, ratio {sig.z_median / sig.z_asimov:.3f} "
         f"({args.n_signal_toys / sig_s:.0f} toys/s)"
     )
+    _lee_speed(bkg, args.seed, args.n_lee_toys)
     _few_events(args.seed)
     return 0
+
+
+def _lee_speed(m: np.ndarray, seed: int, n_toys: int) -> None:
+    """Toys per second of the look-elsewhere scan, with and without model reuse."""
+    from stats.lee import look_elsewhere
+
+    fprs = [f for f in DEFAULT_FPRS if f < 1.0]
+    kw = {"window": "upsilon", "fprs": fprs, "n_toys": n_toys, "min_sideband_events": 20}
+    fast, t_fast = _timed(look_elsewhere, m, random_state=seed, **kw)
+    slow, t_slow = _timed(look_elsewhere, m, random_state=seed, reuse_models=False, **kw)
+    print(
+        f"  look-elsewhere ({len(fprs)} FPRs/toy): {n_toys / t_fast:.2f} toys/s with reused "
+        f"models, {n_toys / t_slow:.2f} toys/s rebuilding them (ratio {t_slow / t_fast:.1f}); "
+        f"max |dZ| {np.nanmax(np.abs(fast.max_z - slow.max_z)):.1e}; median max Z "
+        f"{np.nanmedian(fast.max_z):.2f}"
+    )
 
 
 def _few_events(seed: int, n_spectra: int = 300) -> None:
