@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from ml.cathode import Cathode, default_flow
+from ml.cathode import Cathode, LaCathode, default_flow
 from ml.classifiers import XGBEnsembleClassifier
 from ml.diagnostics import (
     TOY_WINDOW,
@@ -81,15 +81,25 @@ def _run_seed(args, seed):
     }
 
 
-def _no_signal(args, seed):
+def _no_signal(args, seed, cls):
     toy = make_resonant_toy(args.n_sr, 0.0, random_state=100 + seed)
-    cath = Cathode(flow=_flow(args, seed), classifier=XGBEnsembleClassifier(n_models=args.n_models),
-                   n_jobs=args.torch_threads, random_state=seed).fit(toy.X, toy.m, toy.sr_mask)
-    sr = toy.sr_mask
-    cut = np.quantile(cath.scores_[~sr], 0.9)
-    k = int((cath.scores_[sr] > cut).sum())
-    return (stats.ks_2samp(cath.scores_[sr], cath.scores_[~sr]).pvalue, k / int(sr.sum()),
+    est = cls(flow=_flow(args, seed), classifier=XGBEnsembleClassifier(n_models=args.n_models),
+              n_jobs=args.torch_threads, random_state=seed).fit(toy.X, toy.m, toy.sr_mask)
+    sr, s = toy.sr_mask, est.scores_
+    cut = np.quantile(s[~sr], 0.9)
+    k = int((s[sr] > cut).sum())
+    return (stats.ks_2samp(s[sr], s[~sr]).pvalue, k / int(sr.sum()),
             stats.binomtest(k, int(sr.sum()), 0.1, alternative="greater").pvalue)
+
+
+def _print_median(med):
+    print(f"median: closure AUC {med['closure']:.4f}, SIC(0.2) ratio {med['ratio02']:.3f}, "
+          f"max-SIC ratio {med['ratiomax']:.3f} (CATHODE {med['maxsic']:.2f}, idealized "
+          f"{med['maxsic_ideal']:.2f}, supervised {med['maxsic_sup']:.2f}), "
+          f"CATHODE fit {med['t_cathode']:.0f} s (flow {med['t_flow']:.0f} s, "
+          f"closure {med['t_closure']:.0f} s, classifiers {med['t_classifier']:.0f} s)")
+    print(f"targets: closure AUC <= 0.52: {med['closure'] <= 0.52}; SIC ratios >= 0.9: "
+          f"{med['ratio02'] >= 0.9 and med['ratiomax'] >= 0.9}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,17 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{r['ks_max']:6.3f} {r['sic02']:6.2f} {r['sic02_ideal']:6.2f} {r['ratio02']:6.2f} "
               f"{r['maxsic']:7.2f} {r['maxsic_ideal']:6.2f} {r['ratiomax']:6.2f} {r['maxsic_sup']:6.2f} "
               f"{r['epochs']:6d} {r['t_flow']:7.1f} {r['t_classifier']:6.1f} {r['t_cathode']:7.1f}", flush=True)
-    med = {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
-    print(f"median: closure AUC {med['closure']:.4f}, SIC(0.2) ratio {med['ratio02']:.3f}, "
-          f"max-SIC ratio {med['ratiomax']:.3f} (CATHODE {med['maxsic']:.2f}, idealized "
-          f"{med['maxsic_ideal']:.2f}, supervised {med['maxsic_sup']:.2f}), CATHODE fit {med['t_cathode']:.0f} s "
-          f"(flow {med['t_flow']:.0f} s, closure {med['t_closure']:.0f} s, classifiers {med['t_classifier']:.0f} s)")
-    print(f"targets: closure AUC <= 0.52: {med['closure'] <= 0.52}; SIC ratios >= 0.9: "
-          f"{med['ratio02'] >= 0.9 and med['ratiomax'] >= 0.9}")
+    if rows:
+        _print_median({k: float(np.median([r[k] for r in rows])) for k in rows[0]})
     for seed in range(args.no_signal_seeds):
-        p, frac, p_excess = _no_signal(args, seed)
-        print(f"no signal, seed {seed}: KS p (SR vs SB scores) = {p:.3f}; SR fraction above the SB "
-              f"90 % quantile = {frac:.4f} (one-sided binomial p of an excess {p_excess:.3f})", flush=True)
+        for cls in (Cathode, LaCathode):
+            p, frac, p_excess = _no_signal(args, seed, cls)
+            print(f"no signal, {cls.__name__:9s} seed {seed}: KS p (SR vs SB scores) = {p:.4f}; "
+                  f"SR fraction above the SB 90 % quantile = {frac:.4f} (one-sided binomial p "
+                  f"of an excess {p_excess:.4f})", flush=True)
     return 0
 
 

@@ -97,7 +97,12 @@ class Cathode(_PickleMixin, BaseEstimator):
     template_m_ : ndarray, shape (n_template,)
         Template masses (GeV).
     template_weight_ : float
-        Weight of each template event: expected SR background / template size.
+        Weight of each template event: expected SR background / template size, so the template
+        sums to the expected SR background. With the default ``class_weight="balanced"`` both
+        classes are then scaled to equal totals, and ``s / (1 - s)`` estimates the density ratio
+        p_data / p_background used by likelihood reweighting.
+    template_scores_ : ndarray, shape (n_template,)
+        Out-of-fold scores of the template events.
     fold_models_ : list
         Classifier of each fold; :meth:`score` averages them.
     oof_ : ml.kfold.OutOfFoldResult
