@@ -295,12 +295,14 @@ def _look_elsewhere_table(result: AnalysisResult) -> tuple[str, list[str], list,
                 f"<{p:.3g}" if g["limit"] else f"{p:.3g} ± {g['p_global_err']:.2g}")
             zg = g["Z_global"]
             z_txt = "—" if not np.isfinite(zg) else f"{'>' if g['limit'] else ''}{zg:.2f}"
-            rows.append((key.upper(), name, _fmt(g["Z_local"]), _fmt(g["fpr"], 3), p_txt, z_txt))
+            fpr = "—" if g["fpr"] is None else f"{g['fpr']:.3g}"
+            rows.append((key.upper(), name, _fmt(g["Z_local"]), fpr, p_txt, z_txt))
     note = ("The best cut of a method is the largest local Z over the FPR grid. Global p: the "
             "fraction of background-only pseudo-experiments (masses drawn from the no-cut "
             "background fit, scores independent of the mass, the same grid, binning and minimum "
             "sideband count) whose largest Z reaches it; '<'/'>' mark a best cut beyond every "
-            "toy. " + "; ".join(notes) + ".")
+            "toy (p set to 0.5/(n+1): more toys, stats.n_toys, resolve it). "
+            + "; ".join(notes) + ".")
     return ("Look-elsewhere effect (global significance of the best cut)",
             ["sample", "method", "best local Z", "FPR", "global p", "global Z"], rows, note)
 
