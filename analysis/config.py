@@ -190,8 +190,16 @@ class StatsSettings:
 
     Attributes
     ----------
-    degree : int
-        Polynomial degree of the sideband background fit.
+    degree : int or "auto"
+        Polynomial degree of the sideband background fit (published: 5). ``"auto"`` picks it for
+        each spectrum (each cut, each toy) as the lowest of ``degree_candidates`` that the next
+        degree does not improve by a Fisher F-test at ``f_test_alpha`` on the sideband fit, as in
+        the dijet searches (arXiv:1611.03568; :mod:`stats.degree`): a fixed degree 5 fitted to the
+        few hundred sideband events left by a tight cut can sag under the SR and inflate Z.
+    degree_candidates : tuple of int
+        Degrees tried by ``degree: auto``, lowest first.
+    f_test_alpha : float
+        F-test p-value below which ``degree: auto`` takes the next degree.
     n_sr_edges : int
         Bin edges across the SR (12 → 11 bins); sideband bins have the same width.
     fprs : tuple of float
@@ -207,7 +215,9 @@ class StatsSettings:
         Set by the profile (fast 100, default 300, published 1000).
     """
 
-    degree: int = 5
+    degree: int | str = 5
+    degree_candidates: tuple[int, ...] = (1, 2, 3, 4, 5)
+    f_test_alpha: float = 0.05
     n_sr_edges: int = 12
     fprs: tuple[float, ...] = DEFAULT_FPRS
     spectrum_fprs: tuple[float, ...] = (0.25, 0.05, 0.01)

@@ -113,6 +113,13 @@ def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
         name = f"{where}.{key}"
         if key == "ranges":
             changes[key] = _ranges(value, source)
+        elif cls is StatsSettings and key == "degree":
+            if value != "auto" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(
+                    f"{source}: {name} = {value!r}; expected an integer degree (published: 5) "
+                    "or 'auto' (F-test per spectrum)"
+                )
+            changes[key] = value
         elif key in _PAIR_FIELDS:
             changes[key] = _pairs(value, name, source)
         else:
@@ -208,7 +215,14 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
         (config.n_folds >= 3, "n_folds", config.n_folds, ">= 3 (train, validation, test)"),
         (config.oversampling > 0, "oversampling", config.oversampling, "> 0"),
         (config.kde_bandwidth > 0, "kde_bandwidth", config.kde_bandwidth, "> 0"),
-        (0 <= config.stats.degree <= 10, "stats.degree", config.stats.degree, "in 0..10"),
+        (config.stats.degree == "auto" or 0 <= config.stats.degree <= 10, "stats.degree",
+         config.stats.degree, "an integer in 0..10 or 'auto'"),
+        (len(config.stats.degree_candidates) > 0
+         and all(0 <= d <= 10 for d in config.stats.degree_candidates),
+         "stats.degree_candidates", list(config.stats.degree_candidates),
+         "a non-empty list of integers in 0..10"),
+        (0 < config.stats.f_test_alpha < 1, "stats.f_test_alpha", config.stats.f_test_alpha,
+         "a p-value in (0, 1)"),
         (config.stats.n_sr_edges >= 2, "stats.n_sr_edges", config.stats.n_sr_edges, ">= 2"),
         (config.stats.min_sideband_events >= 0, "stats.min_sideband_events",
          config.stats.min_sideband_events, ">= 0"),

@@ -38,6 +38,13 @@ def stats_window(window: MassWindow) -> Any:
     return Window(*window.edges)
 
 
+def degree_options(stats: StatsSettings) -> dict[str, Any]:
+    """Settings of ``degree="auto"`` for the stats functions (empty for a fixed degree)."""
+    if stats.degree != "auto":
+        return {}
+    return {"degrees": tuple(stats.degree_candidates), "f_test_alpha": float(stats.f_test_alpha)}
+
+
 def _as_dict(res: Any, workspace: bool, min_sb: int = 0) -> dict[str, Any]:
     """Result as a dict, with ``usable`` (False: failed, or fewer sideband events than
     ``min_sb``) and the reason in ``excluded``. (The stats fits keep every background
@@ -73,9 +80,10 @@ def background_curve(
 
     binning = make_bins(stats_window(window), stats.n_sr_edges)
     counts = binning.histogram(np.asarray(masses, dtype=np.float64))
-    model = BumpModel.from_counts(binning, counts, stats.degree)
-    theta = np.array([params[f"bkg_c{k}"] for k in range(stats.degree + 1)])
-    basis = bernstein_bin_integrals(binning.edges, stats.degree, binning.low, binning.high)
+    degree = sum(1 for k in params if k.startswith("bkg_c")) - 1  # the fitted (chosen) degree
+    model = BumpModel.from_counts(binning, counts, degree)
+    theta = np.array([params[f"bkg_c{k}"] for k in range(degree + 1)])
+    basis = bernstein_bin_integrals(binning.edges, degree, binning.low, binning.high)
     basis = basis * model.scales
     expected = basis @ theta
     sb = basis[binning.sb_mask]
@@ -125,7 +133,7 @@ def evaluate_sample(
     from stats.significance import reweighted_significance, scan_cut, significance
 
     win = stats_window(window)
-    kw = {"degree": stats.degree, "n_sr_edges": stats.n_sr_edges}
+    kw = {"degree": stats.degree, "n_sr_edges": stats.n_sr_edges, **degree_options(stats)}
     nocut = significance(m, window=win, **kw)
     out: dict[str, Any] = {"no_cut": _as_dict(nocut, workspaces), "scans": {}, "spectra": {}}
     if nocut.converged:
@@ -201,7 +209,8 @@ def look_elsewhere_toys(
     try:
         le = look_elsewhere(
             m, window=stats_window(window), fprs=fprs, n_toys=int(n_toys), degree=stats.degree,
-            n_sr_edges=stats.n_sr_edges, min_sideband_events=stats.min_sideband_events,
+            **degree_options(stats), n_sr_edges=stats.n_sr_edges,
+            min_sideband_events=stats.min_sideband_events,
             random_state=int(seed), progress=progress,
         )
     except ValueError as err:

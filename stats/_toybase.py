@@ -6,6 +6,7 @@ Used by :mod:`stats.toys` (calibration) and :mod:`stats.lee` (look-elsewhere eff
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -21,9 +22,18 @@ __all__ = ["toy_setup", "sample_masses", "polynomial_bin_counts"]
 
 
 def toy_setup(
-    masses: np.ndarray, window: Window | str, degree: int, n_sr_edges: int, partial: str
+    masses: np.ndarray,
+    window: Window | str,
+    degree: int | str,
+    n_sr_edges: int,
+    partial: str,
+    **auto: Any,
 ) -> tuple[Binning, BumpModel, FitOutcome]:
     """Binning, model and fits of the observed spectrum whose background-only fit is the truth.
+
+    With ``degree="auto"`` the model has the degree the F-test chooses for this spectrum
+    (``auto``: ``degrees``, ``f_test_alpha`` of
+    :func:`stats.significance.significance_from_counts`).
 
     Raises
     ------
@@ -33,6 +43,13 @@ def toy_setup(
     m = check_masses(masses)
     binning = make_bins(window, n_sr_edges, partial=partial)
     counts = binning.histogram(m)
+    if degree == "auto":
+        check = significance_from_counts(
+            counts, binning, degree=degree, return_workspace=False, **auto
+        )
+        if not check.converged:
+            raise ValueError(f"background fit of the input spectrum failed: {check.message}")
+        degree = int(check.info["degree"])
     model = BumpModel.from_counts(binning, counts, degree)
     # the input checks of the significance API (empty or too sparse sidebands) apply here too
     check = significance_from_counts(

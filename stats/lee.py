@@ -18,6 +18,7 @@ from scipy import stats as sps
 
 from stats._toybase import polynomial_bin_counts, sample_masses, toy_setup
 from stats.binning import Binning, Window, make_bins
+from stats.degree import AUTO, DEFAULT_ALPHA, DEFAULT_DEGREES, check_degree
 from stats.model import BumpModel
 from stats.significance import (
     DEFAULT_FPRS,
@@ -84,7 +85,9 @@ def look_elsewhere(
     windows: Sequence[Window | str] | None = None,
     fprs: Sequence[float] = DEFAULT_FPRS,
     n_toys: int = 100,
-    degree: int = 5,
+    degree: int | str = 5,
+    degrees: Sequence[int] = DEFAULT_DEGREES,
+    f_test_alpha: float = DEFAULT_ALPHA,
     n_sr_edges: int = 12,
     min_sideband_events: int = 0,
     random_state: int | None = None,
@@ -116,8 +119,11 @@ def look_elsewhere(
         rates the observed best is not taken from, e.g. FPR = 1).
     n_toys : int
         Pseudo-experiments.
-    degree, n_sr_edges
-        Fit settings as for :func:`stats.significance.significance`.
+    degree, degrees, f_test_alpha, n_sr_edges
+        Fit settings as for :func:`stats.significance.significance`; use those of the observed
+        scan.  With ``degree="auto"`` every toy cut chooses its degree by the same F-test as the
+        observed scan, and the toys are drawn from the background-only fit at the degree the
+        F-test chooses for the uncut ``masses``.
     min_sideband_events : int
         Cut points keeping fewer sideband events are ignored, as in the observed scan.
     random_state : int, optional
@@ -135,7 +141,9 @@ def look_elsewhere(
     """
     if n_toys < 1:
         raise ValueError(f"n_toys must be >= 1, got {n_toys}")
-    binning, model, fit = toy_setup(masses, window, degree, n_sr_edges, "drop")
+    degree = check_degree(degree, degrees, f_test_alpha)
+    auto = {"degrees": tuple(degrees), "f_test_alpha": float(f_test_alpha)}
+    binning, model, fit = toy_setup(masses, window, degree, n_sr_edges, "drop", **auto)
     wins = list(windows) if windows is not None else [window]
     binnings = []
     for w in wins:
@@ -150,7 +158,8 @@ def look_elsewhere(
     models = None
     if reuse_models:
         models = [
-            {f: _model_for(wb, f * polynomial_bin_counts(model, fit.pars_bkg, wb.edges), degree)
+            {f: _model_for(wb, f * polynomial_bin_counts(model, fit.pars_bkg, wb.edges), degree,
+                           auto["degrees"])
              for f in fprs}
             for wb in binnings
         ]
@@ -165,23 +174,28 @@ def look_elsewhere(
             if models is None:
                 res = scan_cut(
                     m, s, window=w, fprs=fprs, degree=degree, n_sr_edges=n_sr_edges,
-                    return_workspace=False,
+                    return_workspace=False, **auto,
                 )
             else:
-                res = _scan(m, s, wb, fprs, models[i], degree)
+                res = _scan(m, s, wb, fprs, models[i], degree, auto)
             zs += [r.Z for r in res if r.converged and r.n_sb >= min_sideband_events]
         max_z.append(max(zs) if zs else float("nan"))
     return LookElsewhere(np.asarray(max_z), len(wins) * len(fprs), n_expected)
 
 
-def _model_for(binning: Binning, expected: np.ndarray, degree: int) -> BumpModel | None:
-    """Model scaled to the expected counts after a cut; None when too few events are expected."""
+def _model_for(
+    binning: Binning, expected: np.ndarray, degree: int | str, degrees: Sequence[int]
+) -> BumpModel | dict[int, BumpModel] | None:
+    """Model scaled to the expected counts after a cut (one per candidate degree for ``"auto"``);
+    None when too few events are expected."""
     if expected[binning.sb_mask].sum() < 1.0:
         return None
+    if degree == AUTO:
+        return {int(d): BumpModel.from_counts(binning, expected, int(d)) for d in set(degrees)}
     return BumpModel.from_counts(binning, expected, degree)
 
 
-def _scan(m, s, binning: Binning, fprs, models: dict, degree: int) -> list:
+def _scan(m, s, binning: Binning, fprs, models: dict, degree: int | str, auto: dict) -> list:
     """:func:`scan_cut` on a toy (score higher = signal-like) with ready models per FPR."""
     sb = binning.in_sidebands(m)
     out = []
@@ -192,7 +206,7 @@ def _scan(m, s, binning: Binning, fprs, models: dict, degree: int) -> list:
         out.append(
             significance_from_counts(
                 binning.histogram(m[keep]), binning, degree=degree, model=models[f],
-                return_workspace=False,
+                return_workspace=False, **auto,
             )
         )
     return out

@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from scipy.stats import norm
 
 from stats.binning import Binning, Window, make_bins
+from stats.degree import AUTO, DEFAULT_ALPHA, DEFAULT_DEGREES, check_degree, choose_degree_fits
 from stats.direct import direct_discovery
 from stats.gof import goodness_of_fit
 from stats.model import POI, BumpModel
@@ -58,7 +59,9 @@ def significance_from_counts(
     counts: np.ndarray,
     binning: Binning,
     *,
-    degree: int = 5,
+    degree: int | str = 5,
+    degrees: Sequence[int] = DEFAULT_DEGREES,
+    f_test_alpha: float = DEFAULT_ALPHA,
     weight_scale: float = 1.0,
     background: str = "bernstein",
     sr_fine: bool = False,
@@ -76,8 +79,15 @@ def significance_from_counts(
         Counts (or sums of weights) per bin.
     binning : Binning
         From :func:`stats.binning.make_bins`.
-    degree : int
-        Bernstein polynomial degree.
+    degree : int or "auto"
+        Bernstein polynomial degree; ``"auto"``: the lowest of ``degrees`` that the next higher
+        one does not improve by a Fisher F-test on the sideband fit at ``f_test_alpha``
+        (:mod:`stats.degree`); the chosen degree is ``info["degree"]`` and the per-degree
+        F-test table ``info["degree_table"]``.
+    degrees : sequence of int
+        Candidate degrees of ``degree="auto"``.
+    f_test_alpha : float
+        F-test p-value below which ``degree="auto"`` takes the next degree.
     weight_scale : float
         ``k = E[w²]/E[w]`` of weighted counts: the fit uses effective counts ``counts/k`` and the
         fitted S and B are reported times ``k``.
@@ -90,8 +100,9 @@ def significance_from_counts(
         Signal fractions per fine SR bin (``sr_fine=True``).
     positive_coefficients : bool
         Bound the Bernstein coefficients at 0 (:class:`stats.model.BumpModel`).
-    model : BumpModel, optional
-        Re-use a model built for this binning (toys); else one is built for these counts.
+    model : BumpModel or mapping of int to BumpModel, optional
+        Re-use a model built for this binning (toys); else one is built for these counts. With
+        ``degree="auto"``, a mapping degree → model (or one model, used for its own degree).
     return_workspace : bool
         Attach the pyhf workspace (costs a schema validation).
     random_state : int, optional
@@ -104,6 +115,16 @@ def significance_from_counts(
         )
     if np.any(counts < 0) or not np.all(np.isfinite(counts)):
         raise ValueError("counts must be finite and >= 0 (negative weights are not supported)")
+    degree = check_degree(degree, degrees, f_test_alpha)
+    if degree == AUTO:
+        return _auto_degree(
+            counts, binning, degrees=degrees, alpha=f_test_alpha, weight_scale=weight_scale,
+            background=background, sr_fine=sr_fine, signal_shape=signal_shape,
+            positive_coefficients=positive_coefficients, model=model,
+            return_workspace=return_workspace, random_state=random_state,
+        )
+    if isinstance(model, Mapping):
+        model = model.get(degree)
     k = float(weight_scale)
     info = {"degree": int(degree), "background": background, "weight_scale": k}
     n_sr, n_sb = float(counts[binning.sr_mask].sum()), float(counts[binning.sb_mask].sum())
@@ -192,12 +213,55 @@ def significance_from_counts(
     )
 
 
+def _auto_degree(
+    counts: np.ndarray,
+    binning: Binning,
+    *,
+    degrees: Sequence[int],
+    alpha: float,
+    model: Any,
+    return_workspace: bool,
+    **kwargs: Any,
+) -> SignificanceResult:
+    """:func:`significance_from_counts` at the degree chosen by the F-test (:mod:`stats.degree`)."""
+    if kwargs.get("background", "bernstein") != "bernstein":
+        raise ValueError(
+            f"degree='auto' needs the 'bernstein' background, got {kwargs['background']!r}"
+        )
+    models = model if isinstance(model, Mapping) else (
+        {model.degree: model} if model is not None else {}
+    )
+
+    def fit(deg: int) -> SignificanceResult:
+        return significance_from_counts(
+            counts, binning, degree=deg, model=models.get(deg), return_workspace=False, **kwargs
+        )
+
+    chosen, table = choose_degree_fits(fit, degrees, alpha)
+    rule = {"degree_rule": "f_test", "f_test_alpha": float(alpha),
+            "degree_candidates": [int(d) for d in sorted(set(degrees))], "degree_table": table}
+    if chosen is None:
+        first = table[0] if table else {"message": "no candidate degree"}
+        n_sr, n_sb = float(counts[binning.sr_mask].sum()), float(counts[binning.sb_mask].sum())
+        return failed_result(
+            f"degree='auto': no degree in {sorted(set(degrees))} could be fitted "
+            f"({first['message']})",
+            n_sr=n_sr, n_sb=n_sb, info={"degree": None, **rule},
+        )
+    deg = int(chosen.info["degree"])
+    if return_workspace:
+        chosen = significance_from_counts(
+            counts, binning, degree=deg, model=models.get(deg), return_workspace=True, **kwargs
+        )
+    return dataclasses.replace(chosen, info={**chosen.info, **rule})
+
+
 def significance(
     masses: np.ndarray,
     *,
     window: Window | str,
     weights: np.ndarray | None = None,
-    degree: int = 5,
+    degree: int | str = 5,
     n_sr_edges: int = 12,
     partial: str = "drop",
     binning: Binning | None = None,
@@ -214,8 +278,10 @@ def significance(
     weights : array_like, optional
         Per-event weights ``>= 0`` (negative weights raise ``ValueError``); the fit uses effective
         counts ``n/k`` with ``k = E[w²]/E[w]`` over the binned events (reference §5).
-    degree : int
-        Degree of the background polynomial (published: 5).
+    degree : int or "auto"
+        Degree of the background polynomial (published: 5); ``"auto"`` chooses it per spectrum
+        by a Fisher F-test (``degrees``, ``f_test_alpha`` in ``**kwargs``;
+        :func:`significance_from_counts`).
     n_sr_edges : int
         SR bin edges (published: 12 → 11 bins).
     partial : {"drop", "keep"}
@@ -223,8 +289,8 @@ def significance(
     binning : Binning, optional
         A ready binning (overrides ``n_sr_edges``/``partial``; its window is used).
     **kwargs
-        Passed to :func:`significance_from_counts` (``background``, ``sr_fine``, ``model``,
-        ``return_workspace``, ``random_state``).
+        Passed to :func:`significance_from_counts` (``degrees``, ``f_test_alpha``,
+        ``background``, ``sr_fine``, ``model``, ``return_workspace``, ``random_state``).
 
     Returns
     -------
@@ -276,7 +342,7 @@ def scan_cut(
     fprs: Sequence[float] = DEFAULT_FPRS,
     higher_is_signal: bool = True,
     weights: np.ndarray | None = None,
-    degree: int = 5,
+    degree: int | str = 5,
     n_sr_edges: int = 12,
     partial: str = "drop",
     progress: bool = False,
@@ -297,7 +363,8 @@ def scan_cut(
     higher_is_signal : bool
         Keep high scores (True) or low scores (False, e.g. a cut on ``ip3d``).
     weights, degree, n_sr_edges, partial, **kwargs
-        As for :func:`significance`.
+        As for :func:`significance` (``degree="auto"`` chooses the degree for each cut's
+        spectrum separately).
     progress : bool
         Show a tqdm bar on stderr.
 
@@ -355,7 +422,7 @@ def reweighted_significance(
     *,
     window: Window | str,
     mu: float | None = None,
-    degree: int = 5,
+    degree: int | str = 5,
     n_sr_edges: int = 12,
     partial: str = "drop",
     **kwargs: Any,

@@ -66,6 +66,16 @@ def test_yaml_overrides_sections_and_profile(tmp_path):
     assert load_config(path, profile="published", window="upsilon").window.name == "upsilon"
 
 
+def test_stats_degree_auto_from_yaml(tmp_path):
+    cfg = load_config(
+        write(tmp_path, "stats: {degree: auto, degree_candidates: [1, 2, 3], f_test_alpha: 0.01}\n")
+    )
+    assert cfg.stats.degree == "auto"
+    assert cfg.stats.degree_candidates == (1, 2, 3) and cfg.stats.f_test_alpha == 0.01
+    assert load_config(profile="published").stats.degree == 5  # the published fixed degree
+    assert load_config(write(tmp_path, "stats: {degree: 3}\n")).stats.degree == 3
+
+
 def test_custom_window_and_preset_edit():
     cfg = config_from_mapping(
         {"window": {"name": "bump", "sb_left": 20, "sr_left": 25, "sr_right": 27, "sb_right": 35}}
@@ -99,6 +109,14 @@ def test_custom_window_and_preset_edit():
         ("references: yes please\n", TypeError, r"references = 'yes please' is not a boolean"),
         ("- a\n- b\n", TypeError, r"top level is list; expected a mapping"),
         ("flow: [1, 2\n", ValueError, r"not valid YAML at line"),
+        ("stats: {degree: best}\n", TypeError,
+         r"stats\.degree = 'best'; expected an integer degree .* or 'auto'"),
+        ("stats: {degree: 11}\n", ValueError,
+         r"stats\.degree = 11; expected an integer in 0\.\.10"),
+        ("stats: {degree: auto, degree_candidates: []}\n", ValueError,
+         r"stats\.degree_candidates = \[\]; expected a non-empty list"),
+        ("stats: {f_test_alpha: 0}\n", ValueError,
+         r"stats\.f_test_alpha = 0\.0; expected a p-value"),
     ],
 )
 def test_yaml_errors_name_file_and_key(tmp_path, text, exc, match):
