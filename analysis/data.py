@@ -234,10 +234,15 @@ def load_skim(path: str | Path, config: AnalysisConfig, dataset: str | None = No
         raise KeyError(
             f"skim {where} has no truth_process column; exclude_processes needs a synthetic sample"
         )
-    columns = sorted(needed | ({"truth_process"} if has_truth else set()))
+    event_ids = [c for c in ("run", "luminosityBlock", "event") if c in schema_names]
+    columns = sorted(needed | set(event_ids) | ({"truth_process"} if has_truth else set()))
     frame = pd.concat(
         [pq.read_table(f, columns=columns).to_pandas() for f in files], ignore_index=True
     )
+    # Canonical event order: part-file names hash the input file's UUID, so the same events
+    # regenerated (or re-skimmed) would come back in another order and change every seeded
+    # train/validation split and fold assignment downstream.
+    frame = frame.sort_values(event_ids or columns, kind="stable", ignore_index=True)
     log.info("read %d events from %s (%d files)", len(frame), where, len(files))
     mask, cutflow = apply_cuts(frame, config.cuts)
     if config.exclude_processes:
