@@ -87,6 +87,10 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     if not verbose:
         for noisy in ("matplotlib", "distributed", "ml.diagnostics"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # font substitution notes (no cursive font / no glyph for a big radical on a bare
+        # machine): the figures render with DejaVu, nothing for the user to act on
+        for fonts in ("matplotlib.font_manager", "matplotlib.mathtext"):
+            logging.getLogger(fonts).setLevel(logging.ERROR)
         # fits that cannot be done (e.g. too few events after a tight cut) are expected at the
         # low end of the FPR grid; they are listed in results.json with their reason
         logging.getLogger("stats").setLevel(logging.ERROR)
