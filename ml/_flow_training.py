@@ -39,6 +39,7 @@ def train_flow(
     max_epochs: int,
     early_stopping: int | None,
     grad_clip: float | None,
+    lr_schedule: str = "constant",
     n_best_epochs: int = 1,
     verbose: bool = False,
     desc: str = "flow",
@@ -52,6 +53,8 @@ def train_flow(
     data : (X, m, X_val, m_val) tensors on the flow's device.
     seed : int
         Seeds the batch order.
+    lr_schedule : {"constant", "cosine"}
+        "cosine": per-step cosine annealing from ``learning_rate`` to 0 over ``max_epochs``.
     n_best_epochs : int
         Number of lowest-validation-loss epochs whose weights are returned.
 
@@ -60,7 +63,8 @@ def train_flow(
     states : list of state dicts
         Weights of the ``n_best_epochs`` best epochs, best first.
     history : dict
-        ``train_loss``, ``val_loss`` (mean negative log-likelihood per event, per epoch),
+        ``train_loss``, ``val_loss`` (mean negative log-likelihood per event, per epoch), ``lr``
+        (learning rate at the end of each epoch),
         ``best_epoch`` and ``best_epochs`` (0-based).
     """
     X, m, X_val, m_val = data
@@ -68,7 +72,12 @@ def train_flow(
     params = [p for p in flow.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
     n = X.shape[0]
-    hist: dict[str, Any] = {"train_loss": [], "val_loss": [], "best_epoch": -1, "best_epochs": []}
+    sched = None
+    if lr_schedule == "cosine":
+        steps = int(max_epochs) * sum(1 for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    hist: dict[str, Any] = {"train_loss": [], "val_loss": [], "lr": [], "best_epoch": -1,
+                            "best_epochs": []}
     best: list[tuple[float, int, dict[str, torch.Tensor]]] = []  # sorted by loss
     since_best = 0
     bar = tqdm(range(int(max_epochs)), desc=desc, disable=not verbose, leave=False)
@@ -87,6 +96,8 @@ def train_flow(
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             opt.step()
+            if sched is not None:
+                sched.step()
             total += loss.detach() * idx.numel()
             count += idx.numel()
         train_loss = float(total) / max(count, 1)
@@ -94,6 +105,7 @@ def train_flow(
         val_loss = float(-batched(flow.log_prob, X_val, m_val, X.device).mean())
         hist["train_loss"].append(train_loss)
         hist["val_loss"].append(val_loss)
+        hist["lr"].append(float(opt.param_groups[0]["lr"]))
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
         improved = np.isfinite(val_loss) and (not best or val_loss < best[0][0])
         since_best = 0 if improved else since_best + 1

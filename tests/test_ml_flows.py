@@ -228,6 +228,17 @@ def test_history_best_epoch_and_early_stopping(small_data):
     assert -flow2.score_samples(val_X, val_m).mean() == pytest.approx(best, abs=1e-4)
 
 
+def test_cosine_schedule_anneals_the_learning_rate_to_zero(small_data):
+    X, m = small_data
+    kw = dict(n_blocks=2, hidden_units=8, max_epochs=5, learning_rate=0.01, random_state=0)
+    cos = ConditionalFlow(lr_schedule="cosine", **kw).fit(X[:300], m[:300]).history_[0]["lr"]
+    const = ConditionalFlow(**kw).fit(X[:300], m[:300]).history_[0]["lr"]
+    assert const == [0.01] * 5
+    # end of epoch e of 5: 0.01 * (1 + cos(pi (e + 1) / 5)) / 2
+    assert cos == pytest.approx([0.005 * (1 + np.cos(np.pi * (e + 1) / 5)) for e in range(5)],
+                                abs=1e-9)
+
+
 def test_save_load_round_trip(tmp_path, small_flow, small_data):
     X, m = small_data
     path = tmp_path / "flow.pt"
@@ -319,6 +330,7 @@ def test_bad_fit_inputs(X, m, match):
         ({"learning_rate": -1.0}, "learning_rate must be a positive"),
         ({"device": "tpu"}, "device='tpu' is not a valid torch device"),
         ({"hidden_units": 1}, "hidden_units=1 is narrower than the 2 features"),
+        ({"lr_schedule": "step"}, "lr_schedule='step'; expected 'constant' or 'cosine'"),
     ],
 )
 def test_bad_hyper_parameters(kwargs, match, small_data):
