@@ -120,6 +120,9 @@ def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
                     "or 'auto' (F-test per spectrum)"
                 )
             changes[key] = value
+        elif key == "params" and cls is FlowSettings:
+            # merged over the profile's flow settings (e.g. its transform and learning rate)
+            changes[key] = tuple({**dict(base.params), **dict(_pairs(value, name, source))}.items())
         elif key in _PAIR_FIELDS:
             changes[key] = _pairs(value, name, source)
         else:
@@ -171,7 +174,8 @@ def _profile(name: str, source: str) -> AnalysisConfig:
         base,
         profile=name,
         flow=replace(
-            base.flow, n_seeds=p.n_seeds, max_epochs=p.max_epochs, early_stopping=p.early_stopping
+            base.flow, n_seeds=p.n_seeds, max_epochs=p.max_epochs,
+            early_stopping=p.early_stopping, params=p.flow_params,
         ),
         classifier=replace(base.classifier, n_models=p.n_models),
         stats=replace(base.stats, n_toys=p.n_toys),

@@ -103,7 +103,15 @@ class _Profile:
     early_stopping: int | None
     n_models: int
     n_toys: int = 300
+    flow_params: tuple[tuple[str, object], ...] = ()
     notes: str = ""
+
+
+#: Flow training of the shorter profiles: rational-quadratic splines at learning rate 2e-3,
+#: annealed to 0 on a cosine. On the control window of the synthetic sample (fast profile) the
+#: published affine flow at a constant 7.5e-4 leaves a sideband-closure AUC of 0.538 and a
+#: CATHODE excess of 2.88σ local; with these settings closure is 0.489-0.498 and CATHODE 0.57σ.
+_SHORT_SCHEDULE = (("transform", "spline"), ("learning_rate", 2e-3), ("lr_schedule", "cosine"))
 
 
 #: Run profiles. ``published`` is the configuration of arXiv:2502.14036 (5 flow seeds × 400
@@ -112,12 +120,15 @@ class _Profile:
 PROFILES: dict[str, _Profile] = {
     "fast": _Profile(
         n_seeds=2, max_epochs=100, early_stopping=20, n_models=8, n_toys=100,
-        notes="demo profile: 2 flow seeds x <=100 epochs, 8 BDTs per fold, "
-              "100 look-elsewhere toys",
+        flow_params=_SHORT_SCHEDULE,
+        notes="demo profile: 2 spline flow seeds x <=100 epochs (cosine learning rate), "
+              "8 BDTs per fold, 100 look-elsewhere toys",
     ),
     "default": _Profile(
         n_seeds=3, max_epochs=150, early_stopping=30, n_models=20, n_toys=300,
-        notes="3 flow seeds x <=150 epochs, 20 BDTs per fold, 300 look-elsewhere toys",
+        flow_params=_SHORT_SCHEDULE,
+        notes="3 spline flow seeds x <=150 epochs (cosine learning rate), 20 BDTs per fold, "
+              "300 look-elsewhere toys",
     ),
     "published": _Profile(
         n_seeds=5, max_epochs=400, early_stopping=None, n_models=100, n_toys=1000,

@@ -45,6 +45,11 @@ def test_profiles_set_method_sizes():
     fast = load_config(profile="fast")
     assert fast.flow.n_seeds == PROFILES["fast"].n_seeds < pub.flow.n_seeds
     assert load_config().profile == "default"
+    # the published flow is the affine MAF at a constant rate; the short profiles use splines
+    assert pub.flow.params == ()
+    for cfg in (fast, load_config()):
+        assert dict(cfg.flow.params) == {"transform": "spline", "learning_rate": 2e-3,
+                                         "lr_schedule": "cosine"}
 
 
 def test_yaml_overrides_sections_and_profile(tmp_path):
@@ -57,7 +62,8 @@ def test_yaml_overrides_sections_and_profile(tmp_path):
     )
     cfg = load_config(path)
     assert cfg.profile == "fast" and cfg.window.name == "control"
-    assert cfg.flow.n_seeds == 3 and dict(cfg.flow.params) == {"hidden_units": 8}
+    assert cfg.flow.n_seeds == 3 and dict(cfg.flow.params) == {
+        **dict(PROFILES["fast"].flow_params), "hidden_units": 8}  # merged over the profile's
     assert cfg.flow.max_epochs == PROFILES["fast"].max_epochs  # profile value kept
     assert cfg.stats.fprs == (0.5, 0.1) and cfg.stats.degree == 3
     assert cfg.cuts.iso04_min is None and cfg.cuts.ranges == (("dimu_eta", -2.4, 2.4),)
