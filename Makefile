@@ -20,10 +20,11 @@ $(VENV)/.installed: pyproject.toml
 $(SAMPLE): | install
 	$(BIN)/python -m toymc --output $(SAMPLE)
 
-# generation -> skim -> analysis (Upsilon window, fast profile); prints the headline table.
+# generation -> skim -> analysis (Upsilon window, fast profile, flow seeds and toys on a local
+# Dask cluster with one worker per core); prints the headline table.
 demo: install $(SAMPLE)
 	$(BIN)/python run_skim.py --output-dir $(OUT)/skim
-	$(BIN)/python run_analysis.py --skim $(OUT)/skim --output-dir $(OUT)/analysis --fast
+	$(BIN)/python run_analysis.py --skim $(OUT)/skim --output-dir $(OUT)/analysis --fast --scheduler local
 
 test: install
 	$(BIN)/python -m pytest -q
