@@ -41,7 +41,7 @@ class TaskRunner:
             raise ImportError("--scheduler needs the 'distributed' package") from err
         if scheduler == "local":
             self._cluster = LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             )
             self._client = Client(self._cluster)
         else:

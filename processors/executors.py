@@ -104,7 +104,7 @@ def _dask(items, function, workers, scheduler) -> Iterator[tuple[Any, Any, BaseE
         _ensure_package_on_workers(client)
     else:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         client = Client(cluster)
         log.info("started a LocalCluster with %d workers", workers)

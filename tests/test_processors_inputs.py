@@ -109,7 +109,7 @@ def test_dask_executor_attaches_to_a_scheduler():
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         _check(
             execute([4.0, -1.0, 9.0], _sqrt, executor="dask", scheduler=cluster.scheduler_address)
