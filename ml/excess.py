@@ -3,7 +3,7 @@
 Without signal, a cut on a CATHODE score must not select more signal-region (SR) events than the
 sidebands (SB) predict. The score distribution of SR events is *not* expected to equal that of
 all SB events: the features move with the mass, so even a classifier trained on a perfect
-background template gives mass-dependent pass fractions (on the toy of
+background template gives mass-dependent pass fractions (on one of three toys of
 :func:`ml.diagnostics.make_resonant_toy` with the true background as template, the fraction
 above the SB 90 % quantile rises smoothly from 0.07 at 6.5 GeV to 0.16 at 13 GeV, and a direct
 SR-vs-SB Kolmogorov-Smirnov test gives p < 1e-4). What the bump hunt relies on is smoothness
