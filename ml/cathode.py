@@ -33,10 +33,10 @@ def default_flow(random_state=None):
     the published analysis (reference section 4), but rational-quadratic-spline transforms
     (arXiv:1906.04032) and batch 512, learning rate 2e-3 annealed to 0 on a cosine over 40
     epochs (best epoch on the validation loss restored). Measured on the toy of
-    :func:`ml.diagnostics.make_resonant_toy` without signal (10^4 SR + 3x10^4 SB events, 4-5
+    :func:`ml.diagnostics.make_resonant_toy` without signal (10^4 SR + 3x10^4 SB events, 5
     seeds, 10 BDTs per fold): the out-of-fold AUC of SR data against the template is 0.508-0.518
-    (median 0.513) with the cosine schedule and 0.519-0.530 (median 0.520) with a constant rate,
-    where the true background as template gives 0.498-0.505; ~100 s on one CPU thread.
+    (median 0.515) with the cosine schedule and 0.519-0.530 (median 0.520) with a constant rate,
+    where the true background as template gives 0.491-0.505; ~100 s on one CPU thread.
     ``ConditionalFlow.from_preset("published")`` gives the published affine 400-epoch schedule.
     """
     from ml.flows import ConditionalFlow
