@@ -36,7 +36,8 @@ def default_flow(random_state=None):
     :func:`ml.diagnostics.make_resonant_toy` without signal (10^4 SR + 3x10^4 SB events, 5
     seeds, 10 BDTs per fold): the out-of-fold AUC of SR data against the template is 0.508-0.518
     (median 0.515) with the cosine schedule and 0.519-0.530 (median 0.520) with a constant rate,
-    where the true background as template gives 0.491-0.505; ~100 s on one CPU thread.
+    where the true background as template gives 0.491-0.505; 100-180 s on one CPU thread of a
+    shared 2-core machine.
     ``ConditionalFlow.from_preset("published")`` gives the published affine 400-epoch schedule.
     """
     from ml.flows import ConditionalFlow
