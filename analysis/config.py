@@ -304,4 +304,4 @@ def _jsonable(obj: Any) -> Any:
 
 
 # YAML loading and validation live in analysis.config_yaml; re-exported here.
-from analysis.config_yaml import config_from_mapping, load_config, validate  # noqa: E402
+from analysis.config_yaml import config_from_mapping, load_config, validate  # noqa: E402, F401

@@ -46,7 +46,11 @@ def _test_set(n_sig, n_bkg, seed):
     m_b = rng.uniform(TOY_WINDOW[1], TOY_WINDOW[2], n_bkg)
     X_s, m_s = toy_signal(n_sig, rng)
     X = np.vstack([X_s, toy_background(m_b, rng)])
-    return X, np.clip(np.r_[m_s, m_b], TOY_WINDOW[1], TOY_WINDOW[2]), np.r_[np.ones(n_sig, bool), np.zeros(n_bkg, bool)]
+    return (
+        X,
+        np.clip(np.r_[m_s, m_b], TOY_WINDOW[1], TOY_WINDOW[2]),
+        np.r_[np.ones(n_sig, bool), np.zeros(n_bkg, bool)],
+    )
 
 
 def _flow(args, seed):
@@ -61,27 +65,53 @@ def _run_seed(args, seed):
     sr = toy.sr_mask
     clf = XGBEnsembleClassifier(n_models=args.n_models)
     t = time.perf_counter()
-    cath = Cathode(flow=_flow(args, seed), classifier=clf, closure_seeds=args.closure_seeds,
-                   n_jobs=args.torch_threads, random_state=seed)
+    cath = Cathode(
+        flow=_flow(args, seed),
+        classifier=clf,
+        closure_seeds=args.closure_seeds,
+        n_jobs=args.torch_threads,
+        random_state=seed,
+    )
     cath.fit(toy.X, toy.m, sr)
     t_cath = time.perf_counter() - t
     rng = np.random.default_rng(1000 + seed)
     X_bkg = toy_background(rng.uniform(TOY_WINDOW[1], TOY_WINDOW[2], 5 * int(sr.sum())), rng)
     t = time.perf_counter()
-    ideal = idealized_scores(toy.X[sr], X_bkg, classifier=clf, sample_weight=np.r_[np.ones(sr.sum()), np.full(len(X_bkg), 0.2)],
-                             random_state=seed)
+    ideal = idealized_scores(
+        toy.X[sr],
+        X_bkg,
+        classifier=clf,
+        sample_weight=np.r_[np.ones(sr.sum()), np.full(len(X_bkg), 0.2)],
+        random_state=seed,
+    )
     t_ideal = time.perf_counter() - t
-    sup = supervised_scores(toy_signal(5000, rng)[0], X_bkg[:25000], classifier=clf, random_state=seed)
+    sup = supervised_scores(
+        toy_signal(5000, rng)[0], X_bkg[:25000], classifier=clf, random_state=seed
+    )
     X_t, m_t, lab = _test_set(args.test_signal, args.test_background, 2000 + seed)
-    r = {name: roc_sic(s, lab) for name, s in
-         (("cathode", cath.score(X_t, m_t)), ("ideal", ideal.score(X_t)), ("sup", sup.score(X_t)))}
+    r = {
+        name: roc_sic(s, lab)
+        for name, s in (
+            ("cathode", cath.score(X_t, m_t)),
+            ("ideal", ideal.score(X_t)),
+            ("sup", sup.score(X_t)),
+        )
+    }
     return {
-        "n_sr": int(sr.sum()), "n_sb": int((~sr).sum()), "n_sig": int(toy.is_signal.sum()),
-        "closure": cath.closure_.auc_mean, "closure_std": cath.closure_.auc_std,
+        "n_sr": int(sr.sum()),
+        "n_sb": int((~sr).sum()),
+        "n_sig": int(toy.is_signal.sum()),
+        "closure": cath.closure_.auc_mean,
+        "closure_std": cath.closure_.auc_std,
         "ks_max": float(cath.closure_.ks_distance.max()),
-        "sic02": r["cathode"].sic_at(0.2), "sic02_ideal": r["ideal"].sic_at(0.2),
-        "maxsic": r["cathode"].max_sic, "maxsic_ideal": r["ideal"].max_sic, "maxsic_sup": r["sup"].max_sic,
-        "t_cathode": t_cath, "t_ideal": t_ideal, **{f"t_{k}": v for k, v in cath.timings_.items()},
+        "sic02": r["cathode"].sic_at(0.2),
+        "sic02_ideal": r["ideal"].sic_at(0.2),
+        "maxsic": r["cathode"].max_sic,
+        "maxsic_ideal": r["ideal"].max_sic,
+        "maxsic_sup": r["sup"].max_sic,
+        "t_cathode": t_cath,
+        "t_ideal": t_ideal,
+        **{f"t_{k}": v for k, v in cath.timings_.items()},
         "epochs": len(cath.flow_.history_[0]["val_loss"]),
     }
 
@@ -101,29 +131,42 @@ def _no_signal(args, seed, cls):
     flow = _flow(args, seed)
     if cls is _TruthTemplateCathode:
         flow.set_params(max_epochs=1)
-    est = cls(flow=flow, classifier=XGBEnsembleClassifier(n_models=args.n_models),
-              n_jobs=args.torch_threads, random_state=seed).fit(toy.X, toy.m, toy.sr_mask)
+    est = cls(
+        flow=flow,
+        classifier=XGBEnsembleClassifier(n_models=args.n_models),
+        n_jobs=args.torch_threads,
+        random_state=seed,
+    ).fit(toy.X, toy.m, toy.sr_mask)
     sr, s = toy.sr_mask, est.scores_
     tests = sideband_excess_test(s, toy.m, sr, fprs=(0.1, 0.05, 0.01))
     n_t = len(est.template_scores_)
-    auc = roc_auc_score(np.r_[np.ones(int(sr.sum())), np.zeros(n_t)], np.r_[s[sr], est.template_scores_])
+    auc = roc_auc_score(
+        np.r_[np.ones(int(sr.sum())), np.zeros(n_t)], np.r_[s[sr], est.template_scores_]
+    )
     return tests, stats.ks_2samp(s[sr], s[~sr]).pvalue, auc
 
 
 def _print_median(med):
-    print(f"median: closure AUC {med['closure']:.4f}, SIC(0.2) ratio {med['ratio02']:.3f}, "
-          f"max-SIC ratio {med['ratiomax']:.3f} (CATHODE {med['maxsic']:.2f}, idealized "
-          f"{med['maxsic_ideal']:.2f}, supervised {med['maxsic_sup']:.2f}), "
-          f"CATHODE fit {med['t_cathode']:.0f} s (flow {med['t_flow']:.0f} s, "
-          f"closure {med['t_closure']:.0f} s, classifiers {med['t_classifier']:.0f} s)")
-    print(f"targets: closure AUC <= 0.52: {med['closure'] <= 0.52}; SIC ratios >= 0.9: "
-          f"{med['ratio02'] >= 0.9 and med['ratiomax'] >= 0.9}")
+    print(
+        f"median: closure AUC {med['closure']:.4f}, SIC(0.2) ratio {med['ratio02']:.3f}, "
+        f"max-SIC ratio {med['ratiomax']:.3f} (CATHODE {med['maxsic']:.2f}, idealized "
+        f"{med['maxsic_ideal']:.2f}, supervised {med['maxsic_sup']:.2f}), "
+        f"CATHODE fit {med['t_cathode']:.0f} s (flow {med['t_flow']:.0f} s, "
+        f"closure {med['t_closure']:.0f} s, classifiers {med['t_classifier']:.0f} s)"
+    )
+    print(
+        f"targets: closure AUC <= 0.52: {med['closure'] <= 0.52}; SIC ratios >= 0.9: "
+        f"{med['ratio02'] >= 0.9 and med['ratiomax'] >= 0.9}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CATHODE benchmark and print the measured numbers; returns 0."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.cathode", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.cathode",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--n-sr", type=int, default=10_000, help="expected SR background events")
     parser.add_argument("--signal-fraction", type=float, default=0.02, help="S/B in the SR")
@@ -136,19 +179,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test-background", type=int, default=100_000)
     args = parser.parse_args(argv)
     print(f"torch threads {args.torch_threads}; flow {_flow(args, 0).get_params()}")
-    hdr = (f"{'seed':>4} {'SR':>6} {'SB':>6} {'S':>4} {'closureAUC':>14} {'KSmax':>6} "
-           f"{'SIC.2':>6} {'ideal':>6} {'ratio':>6} {'maxSIC':>7} {'ideal':>6} {'ratio':>6} {'sup':>6} "
-           f"{'epochs':>6} {'t_flow':>7} {'t_clf':>6} {'t_total':>7}")
+    hdr = (
+        f"{'seed':>4} {'SR':>6} {'SB':>6} {'S':>4} {'closureAUC':>14} {'KSmax':>6} "
+        f"{'SIC.2':>6} {'ideal':>6} {'ratio':>6} {'maxSIC':>7} {'ideal':>6} {'ratio':>6} "
+        f"{'sup':>6} "
+        f"{'epochs':>6} {'t_flow':>7} {'t_clf':>6} {'t_total':>7}"
+    )
     print(hdr)
     rows = []
     for seed in range(args.seeds):
         r = _run_seed(args, seed)
         r["ratio02"], r["ratiomax"] = r["sic02"] / r["sic02_ideal"], r["maxsic"] / r["maxsic_ideal"]
         rows.append(r)
-        print(f"{seed:4d} {r['n_sr']:6d} {r['n_sb']:6d} {r['n_sig']:4d} {r['closure']:7.4f}+-{r['closure_std']:.4f} "
-              f"{r['ks_max']:6.3f} {r['sic02']:6.2f} {r['sic02_ideal']:6.2f} {r['ratio02']:6.2f} "
-              f"{r['maxsic']:7.2f} {r['maxsic_ideal']:6.2f} {r['ratiomax']:6.2f} {r['maxsic_sup']:6.2f} "
-              f"{r['epochs']:6d} {r['t_flow']:7.1f} {r['t_classifier']:6.1f} {r['t_cathode']:7.1f}", flush=True)
+        print(
+            f"{seed:4d} {r['n_sr']:6d} {r['n_sb']:6d} {r['n_sig']:4d} "
+            f"{r['closure']:7.4f}+-{r['closure_std']:.4f} "
+            f"{r['ks_max']:6.3f} {r['sic02']:6.2f} {r['sic02_ideal']:6.2f} {r['ratio02']:6.2f} "
+            f"{r['maxsic']:7.2f} {r['maxsic_ideal']:6.2f} {r['ratiomax']:6.2f} "
+            f"{r['maxsic_sup']:6.2f} "
+            f"{r['epochs']:6d} {r['t_flow']:7.1f} {r['t_classifier']:6.1f} {r['t_cathode']:7.1f}",
+            flush=True,
+        )
     if rows:
         _print_median({k: float(np.median([r[k] for r in rows])) for k in rows[0]})
     zs = {}
@@ -157,13 +208,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             tests, ks_p, auc = _no_signal(args, seed, cls)
             name = {"_TruthTemplateCathode": "truth-template"}.get(cls.__name__, cls.__name__)
             zs.setdefault(name, []).extend(t.z for t in tests)
-            cells = "; ".join(f"FPR {t.fpr:g}: {t.observed} obs / {t.expected:.1f} exp, z {t.z:+.2f}"
-                              for t in tests)
-            print(f"no signal, {name:14s} seed {seed}: {cells}; naive KS p (SR vs all SB) {ks_p:.4f}; "
-                  f"SR data vs template AUC {auc:.4f}", flush=True)
+            cells = "; ".join(
+                f"FPR {t.fpr:g}: {t.observed} obs / {t.expected:.1f} exp, z {t.z:+.2f}"
+                for t in tests
+            )
+            print(
+                f"no signal, {name:14s} seed {seed}: {cells}; "
+                f"naive KS p (SR vs all SB) {ks_p:.4f}; "
+                f"SR data vs template AUC {auc:.4f}",
+                flush=True,
+            )
     for name, z in zs.items():
-        print(f"no signal, {name}: sideband-interpolation z over seeds x FPRs: mean {np.mean(z):+.2f}, "
-              f"max {np.max(z):+.2f}, min {np.min(z):+.2f} (target: no z > 3)")
+        print(
+            f"no signal, {name}: sideband-interpolation z over seeds x FPRs: "
+            f"mean {np.mean(z):+.2f}, "
+            f"max {np.max(z):+.2f}, min {np.min(z):+.2f} (target: no z > 3)"
+        )
     return 0
 
 

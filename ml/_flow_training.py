@@ -74,7 +74,8 @@ def train_flow(
     n = X.shape[0]
     sched = None
     if lr_schedule == "cosine":
-        steps = int(max_epochs) * sum(1 for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2)
+        per_epoch = sum(1 for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2)
+        steps = int(max_epochs) * per_epoch
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     hist: dict[str, Any] = {"train_loss": [], "val_loss": [], "lr": [], "best_epoch": -1,
                             "best_epochs": []}

@@ -57,7 +57,9 @@ class ExcessTest:
     pvalue: float
 
 
-def _logistic_fit(A: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def _logistic_fit(
+    A: np.ndarray, y: np.ndarray, max_iter: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
     """Maximum-likelihood logistic regression by Newton steps: (coefficients, Hessian)."""
     beta = np.zeros(A.shape[1])
     p0 = np.clip(y.mean(), 1e-6, 1 - 1e-6)

@@ -17,7 +17,9 @@ SHARED_DATA = Path(os.environ.get("DIMUON_AD_SHARED_DATA", REPO_ROOT.parent / "s
 def shared_data() -> Path:
     """Directory with the real NanoAOD test files; skips the test when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real NanoAOD test files not found at {SHARED_DATA} (set DIMUON_AD_SHARED_DATA)")
+        pytest.skip(
+            f"real NanoAOD test files not found at {SHARED_DATA} (set DIMUON_AD_SHARED_DATA)"
+        )
     return SHARED_DATA
 
 

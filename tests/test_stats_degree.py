@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stats.background import bernstein_bin_integrals
 from stats.binning import make_bins
 from stats.lee import look_elsewhere
 from stats.significance import (
