@@ -18,7 +18,16 @@ from stats.significance import significance_from_counts
 
 log = logging.getLogger(__name__)
 
-__all__ = ["toy_setup", "sample_masses", "polynomial_bin_counts"]
+__all__ = ["progress_bar", "toy_setup", "sample_masses", "polynomial_bin_counts"]
+
+
+def progress_bar(iterable, enabled: bool, desc: str):
+    """``iterable`` wrapped in a tqdm bar (stderr) when ``enabled``, else unchanged."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False)
 
 
 def toy_setup(

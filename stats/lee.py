@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from stats._toybase import polynomial_bin_counts, sample_masses, toy_setup
+from stats._toybase import polynomial_bin_counts, progress_bar, sample_masses, toy_setup
 from stats.binning import Binning, Window, make_bins
 from stats.degree import AUTO, DEFAULT_ALPHA, DEFAULT_DEGREES, check_degree
 from stats.model import BumpModel
@@ -30,14 +30,6 @@ from stats.significance import (
 log = logging.getLogger(__name__)
 
 __all__ = ["LookElsewhere", "look_elsewhere"]
-
-
-def _progress(iterable, enabled: bool, desc: str):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, leave=False)
 
 
 @dataclass
@@ -166,7 +158,7 @@ def look_elsewhere(
     n_expected = float(model.expected(fit.pars_bkg).sum())
     rng = np.random.default_rng(random_state)
     max_z = []
-    for _ in _progress(range(int(n_toys)), progress, "look-elsewhere toys"):
+    for _ in progress_bar(range(int(n_toys)), progress, "look-elsewhere toys"):
         m = sample_masses(model, fit.pars_bkg, rng.poisson(n_expected), rng)
         s = rng.uniform(size=m.size)
         zs = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as sps
 
-from stats._toybase import sample_masses, toy_setup
+from stats._toybase import progress_bar, sample_masses, toy_setup
 from stats.binning import Window
 from stats.lee import LookElsewhere, look_elsewhere
 from stats.significance import significance_from_counts
@@ -27,14 +27,6 @@ from stats.significance import significance_from_counts
 log = logging.getLogger(__name__)
 
 __all__ = ["Calibration", "calibrate", "sample_masses", "look_elsewhere", "LookElsewhere"]
-
-
-def _progress(iterable, enabled: bool, desc: str):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, leave=False)
 
 
 @dataclass
@@ -142,7 +134,7 @@ def calibrate(
         to_bins(truth_sig), binning, degree=degree, model=model, return_workspace=False
     )
     z, zs, messages = [], [], []
-    for i in _progress(range(int(n_toys)), progress, "toys"):
+    for i in progress_bar(range(int(n_toys)), progress, "toys"):
         toy = rng.poisson(truth_sig).astype(np.float64)
         res = significance_from_counts(
             to_bins(toy),

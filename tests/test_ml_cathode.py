@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats
 
 from ml.cathode import Cathode, LaCathode
@@ -20,13 +19,7 @@ from ml.flows import ConditionalFlow
 SR = (9.0, 10.6)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Two shared cores: one torch thread avoids oversubscription (restored afterwards)."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _flow(epochs=40):

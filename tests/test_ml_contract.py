@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-import torch
 from sklearn.exceptions import NotFittedError
 
 from ml.cathode import Cathode, LaCathode
@@ -24,13 +23,7 @@ from ml.flows import ConditionalFlow
 from ml.mass import FunctionMassSampler, KDEMassSampler
 from ml.preprocessing import LogitScaler, MassScaler
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

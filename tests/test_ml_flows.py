@@ -10,14 +10,7 @@ from scipy import stats
 from ml._validation import NotFittedError
 from ml.flows import PRESETS, ConditionalFlow
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small networks run fastest (and reproducibly) on one thread of the shared CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -367,3 +360,8 @@ def test_load_errors(tmp_path):
     torch.save({"format": "other"}, bad)
     with pytest.raises(ValueError, match="is not a ConditionalFlow file"):
         ConditionalFlow.load(bad)
+
+
+def test_module_runs_on_one_torch_thread():
+    """The shared ``one_torch_thread`` fixture (tests/conftest.py) is in force here."""
+    assert torch.get_num_threads() == 1

@@ -9,13 +9,7 @@ import torch
 from ml._validation import NotFittedError, check_condition, check_features, warn_if_outside
 from ml.preprocessing import LogitScaler, MassScaler
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _logit(s):
