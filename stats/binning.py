@@ -24,7 +24,16 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Window", "WINDOWS", "Binning", "make_bins", "get_window"]
+__all__ = [
+    "Window",
+    "WINDOWS",
+    "Binning",
+    "make_bins",
+    "get_window",
+    "CoverageError",
+    "coverage_problem",
+    "check_coverage",
+]
 
 #: relative tolerance used when deciding whether a stepped edge still lies inside the window
 _EDGE_RTOL = 1e-9
@@ -298,3 +307,147 @@ def make_bins(window: Window | str, n_sr_edges: int = 12, *, partial: str = "dro
     sb_mask.setflags(write=False)
     edges.setflags(write=False)
     return Binning(window=window, edges=edges, sr_mask=sr_mask, sb_mask=sb_mask, bin_width=width)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coverage: does the data span the window?
+# ---------------------------------------------------------------------------------------------
+
+#: An empty stretch at an outer window edge longer than this many bins may be a data edge ...
+COVERAGE_EDGE_BINS = 3
+#: ... and is one when the ``COVERAGE_EDGE_BINS`` bins next to it hold at least this many events.
+COVERAGE_EDGE_EVENTS = 10.0
+
+
+class CoverageError(ValueError):
+    """The data do not cover a window's sidebands (see :func:`check_coverage`)."""
+
+
+def _fmt_edges(window: Window) -> str:
+    return "(" + ", ".join(f"{e:g}" for e in window.as_tuple()) + ") GeV"
+
+
+def coverage_problem(
+    counts: np.ndarray,
+    binning: Binning,
+    *,
+    edge_bins: int = COVERAGE_EDGE_BINS,
+    edge_events: float = COVERAGE_EDGE_EVENTS,
+) -> str:
+    """Why a binned spectrum does not cover its window's sidebands, or ``""`` if it does.
+
+    The rule (any window, any sample size; counts are events or effective counts):
+
+    1. each sideband holds events (a sideband fit with an empty sideband extrapolates a
+       polynomial into a region without data and returns a meaningless Z);
+    2. the events reach each outer window edge: an empty stretch of more than ``edge_bins`` bins
+       at the outer edge of a sideband is a *data edge* (the data stop, e.g. the skim's or the
+       trigger's mass range, or a window outside the data) when the ``edge_bins`` bins next to
+       it still hold ``>= edge_events`` events.  A falling (or rising) tail that thins out
+       towards the edge leaves only a few events there and passes, so small spectra (tight cuts)
+       and steep spectra are covered.
+
+    Parameters
+    ----------
+    counts : array_like
+        Counts per bin of ``binning``.
+    binning : Binning
+        From :func:`make_bins`.
+    edge_bins, edge_events
+        The thresholds of rule 2 (default 3 bins, 10 events).
+
+    Returns
+    -------
+    str
+        Empty when covered; otherwise what is wrong, naming the window edges (GeV) and the mass
+        range the events occupy.
+    """
+    n = np.asarray(counts, dtype=np.float64)
+    if n.shape != (binning.n_bins,):
+        raise ValueError(f"counts must have one entry per bin ({binning.n_bins}), got {n.shape}")
+    e = binning.edges
+    nl, nr = binning.n_sb_left, binning.n_sb_right
+    left, right = float(n[:nl].sum()), float(n[binning.n_bins - nr :].sum())
+    problems = []
+    if left <= 0 and right <= 0:
+        problems.append("no events in the sidebands")
+    elif left <= 0:
+        problems.append(f"no events in the left sideband [{e[0]:.4g}, {e[nl]:.4g}) GeV")
+    elif right <= 0:
+        problems.append(f"no events in the right sideband [{e[-nr - 1]:.4g}, {e[-1]:.4g}] GeV")
+    else:
+        filled = np.flatnonzero(n > 0)
+        gap_lo, gap_hi = int(filled[0]), int(binning.n_bins - 1 - filled[-1])
+        near_lo = float(n[gap_lo : gap_lo + edge_bins].sum())
+        near_hi = float(n[max(filled[-1] - edge_bins + 1, 0) : filled[-1] + 1].sum())
+        if gap_lo > edge_bins and near_lo >= edge_events:
+            problems.append(
+                f"the events start abruptly at {e[gap_lo]:.4g} GeV, {gap_lo} empty bins above the "
+                f"lower edge ({near_lo:.0f} events in the next {edge_bins} bins)"
+            )
+        if gap_hi > edge_bins and near_hi >= edge_events:
+            problems.append(
+                f"the events stop abruptly at {e[filled[-1] + 1]:.4g} GeV, {gap_hi} empty bins "
+                f"below the upper edge ({near_hi:.0f} events in the {edge_bins} bins before)"
+            )
+    if not problems:
+        return ""
+    filled = np.flatnonzero(n > 0)
+    span = (
+        f"the events occupy {e[filled[0]]:.4g}-{e[filled[-1] + 1]:.4g} GeV"
+        if filled.size
+        else "the binned range holds no events"
+    )
+    return (
+        f"window {_fmt_edges(binning.window)} is not covered by the data: "
+        f"{'; '.join(problems)} ({span}); expected events in both sidebands reaching within "
+        f"{edge_bins} bins ({edge_bins * binning.bin_width:.3g} GeV) of the outer edges: choose a "
+        "window inside the data's mass range"
+    )
+
+
+def check_coverage(
+    masses: np.ndarray,
+    window: Window | str | tuple[float, float, float, float] | Binning,
+    *,
+    n_sr_edges: int = 12,
+    partial: str = "drop",
+    edge_bins: int = COVERAGE_EDGE_BINS,
+    edge_events: float = COVERAGE_EDGE_EVENTS,
+) -> None:
+    """Raise :class:`CoverageError` unless the masses cover the window's sidebands.
+
+    Call it once on the full sample before any fit; the rule is that of
+    :func:`coverage_problem` on the window's binning (:func:`make_bins`).
+
+    Parameters
+    ----------
+    masses : array_like
+        All dimuon masses of the sample, GeV (inside and outside the window).
+    window : Window, str, 4-tuple or Binning
+        The window (GeV), a preset name, ``(sb_left, sr_left, sr_right, sb_right)`` or a ready
+        binning.
+    n_sr_edges, partial
+        Binning settings (:func:`make_bins`).
+    edge_bins, edge_events
+        Thresholds of the data-edge rule (:func:`coverage_problem`).
+
+    Raises
+    ------
+    CoverageError
+        Naming the window edges (GeV), the data's mass range and what is missing.
+    """
+    m = np.asarray(masses, dtype=np.float64).ravel()
+    m = m[np.isfinite(m)]
+    if isinstance(window, Binning):
+        binning = window
+    else:
+        if not isinstance(window, (Window, str)):
+            window = Window(*window)
+        binning = make_bins(window, n_sr_edges, partial=partial)
+    problem = coverage_problem(
+        binning.histogram(m), binning, edge_bins=edge_bins, edge_events=edge_events
+    )
+    if problem:
+        data = f"{m.min():.4g}-{m.max():.4g} GeV" if m.size else "no events"
+        raise CoverageError(f"{problem}; the sample's masses span {data} ({m.size} events)")

@@ -8,7 +8,10 @@ deficit) and ``p = 1 - Φ(Z)``.  ``Z_signed`` keeps the sign of the fitted exces
 ``1 - Φ(Z_signed)`` is uniform under the background-only hypothesis.
 
 A failed fit never returns a number that looks valid: ``converged=False``, ``Z``/``p_value`` NaN
-and ``message`` says why.
+and ``message`` says why.  A spectrum that does not cover its window's sidebands (an empty
+sideband, or data that stop short of an outer window edge: :func:`stats.binning.coverage_problem`)
+is such a failure, never a Z; :func:`scan_cut` raises :class:`stats.binning.CoverageError` when
+the uncut sample does not cover the window.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from stats.binning import Binning, Window, make_bins
+from stats.binning import Binning, Window, check_coverage, coverage_problem, make_bins
 from stats.degree import AUTO, DEFAULT_ALPHA, DEFAULT_DEGREES, check_degree, choose_degree_fits
 from stats.direct import direct_discovery
 from stats.gof import goodness_of_fit
@@ -133,8 +136,8 @@ def significance_from_counts(
         return failed_result(f"weight scale k = {k}: all weights are zero", **base)
     eff = counts / k
     n_par = (degree + 1) if background == "bernstein" else 0
-    if eff[binning.sb_mask].sum() <= 0:
-        return failed_result("no events in the sidebands: the background cannot be fitted", **base)
+    if problem := coverage_problem(eff, binning):
+        return failed_result(problem, **base)
     if np.count_nonzero(eff[binning.sb_mask]) < n_par:
         return failed_result(
             f"only {np.count_nonzero(eff[binning.sb_mask])} non-empty sideband bins for a "
@@ -373,6 +376,12 @@ def scan_cut(
     list of SignificanceResult
         One per FPR, in the order of ``fprs``, with ``fpr``, ``threshold`` and ``fpr_sideband`` set.
         A rate that keeps no sideband event gives a failed result (``converged=False``).
+
+    Raises
+    ------
+    stats.binning.CoverageError
+        When the uncut masses do not cover the window's sidebands
+        (:func:`stats.binning.check_coverage`).
     """
     m = check_masses(masses)
     sc = np.asarray(scores, dtype=np.float64)
@@ -382,9 +391,8 @@ def scan_cut(
         raise ValueError(f"scores contain {int(np.sum(~np.isfinite(sc)))} non-finite values")
     w = check_weights(weights, m.size)
     binning = make_bins(window, n_sr_edges, partial=partial)
+    check_coverage(m, binning)
     sb = binning.in_sidebands(m)
-    if not sb.any():
-        raise ValueError(f"no events in the sidebands of window {binning.window.as_tuple()} GeV")
     thresholds = cut_thresholds(sc[sb], fprs, higher_is_signal=higher_is_signal)
     results = []
     iterator = zip(fprs, thresholds, strict=True)
