@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,12 +37,20 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``run_skim: error: argument --workers: ...``)."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"run_skim: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of the skim."""
     from processors.config import PRESETS
     from processors.executors import EXECUTORS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="run_skim.py",
         description="Skim NanoAOD dimuon events into hist histograms (coffea + ROOT), a cutflow, "
         "a parquet skim partitioned by dataset, and summary.json. Momenta in GeV, lengths in cm.",
@@ -116,8 +125,26 @@ def _positive(name: str, value: int | None) -> None:
         raise ValueError(f"{name} must be >= 1, got {value}")
 
 
+def _check_lumi_mask(source: str | None) -> None:
+    if source and "://" not in source and not Path(source).is_file():
+        raise FileNotFoundError(
+            f"--lumi-mask {source} not found; expected a golden JSON file or an http(s) URL"
+        )
+
+
+def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
+    """SIGTERM unwinds like Ctrl-C, so the output lock is released and the summary says why."""
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
 def _print_summary(summary: dict) -> None:
     lines = [f"skim finished in {summary['elapsed_s']:.1f} s (preset {summary['preset']}):"]
+    if summary.get("skipped_files"):
+        totals = summary["inputs"]
+        lines.append(
+            f"  left out {totals['files_skipped']} bad file(s) "
+            f"({totals['events_skipped']:,} events known); see skipped_files in summary.json"
+        )
     for name, ds in summary["datasets"].items():
         bad = f", {len(ds['bad_files'])} bad file(s)" if ds["bad_files"] else ""
         lines.append(
@@ -136,13 +163,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    command = ["python", "run_skim.py", *(sys.argv[1:] if argv is None else argv)]
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         from processors.config import load_config, parse_assignments
         from processors.fileset import load_fileset, select_datasets
+        from processors.outputs import check_output_dir
         from processors.skim import run_skim
 
         for name in ("workers", "chunk_size", "max_files", "max_chunks"):
             _positive("--" + name.replace("_", "-"), getattr(args, name))
+        check_output_dir(args.output_dir)
+        _check_lumi_mask(args.lumi_mask)
         config = load_config(args.preset, args.config, parse_assignments(args.overrides))
         fileset = load_fileset(args.fileset)
         datasets = select_datasets(fileset, args.dataset or [DEFAULT_DATASET], source=args.fileset)
@@ -160,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             skip_bad_files=args.skip_bad_files,
             lumi_mask=args.lumi_mask,
             progress=not (args.no_progress or args.quiet),
+            command=command,
         )
     except KeyboardInterrupt:
         sys.stderr.write("run_skim: interrupted; re-run the same command to resume\n")
@@ -170,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         sys.stderr.write(f"run_skim: error: {message}\n")
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if not args.quiet:
         _print_summary(summary)
     return 0

@@ -30,7 +30,7 @@ from processors.lumimask import LumiMask
 TREES = TreeCache(capacity=2)
 
 #: bump when the skim columns or histogram definitions change (invalidates finished chunks)
-SKIM_FORMAT_VERSION = 1
+SKIM_FORMAT_VERSION = 2  # 2: partials record row counts; kinematics_only keeps ids
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from processors.inputs import MUON_EXTRA
+from processors.inputs import EVENT_ID_BRANCHES, MUON_EXTRA
 from processors.observables import delta_pt, delta_r, dimuon_kinematics, leading_jet
 from processors.selection import dimuon_charge, take_pair
 
@@ -32,7 +32,8 @@ def skim_columns(events, idx0, idx1, rows, *, columns: str = "full") -> dict[str
     rows : numpy.ndarray of int
         Indices of the selected events.
     columns : {"full", "kinematics"}
-        ``"kinematics"`` writes only quantities computable from muon pt/eta/phi/charge.
+        ``"kinematics"`` needs only muon pt/eta/phi/charge and adds the event ids and per-muon
+        columns (isolation, impact parameters) of the events' fields that are present.
 
     Returns
     -------
@@ -43,12 +44,15 @@ def skim_columns(events, idx0, idx1, rows, *, columns: str = "full") -> dict[str
     i0, i1 = np.asarray(idx0)[rows], np.asarray(idx1)[rows]
     muons = events.Muon
     out: dict[str, np.ndarray] = {}
-    if columns == "full":
-        for name in ("run", "luminosityBlock", "event"):
+    event_fields = set(ak.fields(events))
+    for name in EVENT_ID_BRANCHES:
+        if columns == "full" or name in event_fields:
             out[name] = ak.to_numpy(events[name])[rows]
     per_muon = {"pt": "pt", "eta": "eta", "phi": "phi", "charge": "charge"}
-    if columns == "full":
-        per_muon.update({field: suffix for field, suffix in MUON_EXTRA.items()})
+    muon_fields = set(ak.fields(muons))
+    per_muon.update(
+        {f: suffix for f, suffix in MUON_EXTRA.items() if columns == "full" or f in muon_fields}
+    )
     values = {}
     for field, suffix in per_muon.items():
         flat = flat_field(muons, field)

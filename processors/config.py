@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,10 +114,18 @@ def _validate(cfg: SkimConfig) -> None:
         )
     for name in ("iso_cut", "mu0_pt_min", "mu1_pt_min", "iso_category_cut"):
         value = getattr(cfg, name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if cfg.abs_eta_max is not None and (
-        not isinstance(cfg.abs_eta_max, (int, float)) or cfg.abs_eta_max <= 0
+        not isinstance(cfg.abs_eta_max, (int, float))
+        or isinstance(cfg.abs_eta_max, bool)
+        or not math.isfinite(cfg.abs_eta_max)
+        or cfg.abs_eta_max <= 0
     ):
         raise ValueError(f"abs_eta_max must be a positive number or null, got {cfg.abs_eta_max!r}")
     if not isinstance(cfg.triggers, tuple):
@@ -147,8 +156,18 @@ PRESETS: dict[str, SkimConfig] = {
 }
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Convert a YAML/CLI value to the type of the field ``key``."""
+def _coerce(key: str, value: Any, default: Any, source: str = "overrides") -> Any:
+    """Convert a YAML/CLI value to the type of the field ``key`` (errors name key and source)."""
+    value = _coerce_type(key, value, default, source)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            f"setting {key} in {source} must be a finite number, got {value}; nan and inf are "
+            "not cuts (use null where the setting allows no cut)"
+        )
+    return value
+
+
+def _coerce_type(key: str, value: Any, default: Any, source: str) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if text.lower() in ("null", "none", "~", ""):
@@ -160,12 +179,14 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
                 return True
             if text.lower() in ("false", "no", "0", "off"):
                 return False
-            raise ValueError(f"setting {key} expects true or false, got '{value}'")
+            raise ValueError(f"setting {key} in {source} expects true or false, got '{value}'")
         if isinstance(default, float) or key == "abs_eta_max":
             try:
                 return float(text)
             except ValueError:
-                raise ValueError(f"setting {key} expects a number, got '{value}'") from None
+                raise ValueError(
+                    f"setting {key} in {source} expects a number, got '{value}'"
+                ) from None
         return text
     if key == "triggers" and isinstance(value, (list, tuple)):
         return tuple(value)
@@ -217,8 +238,13 @@ def make_config(
                 f"unknown setting '{key}' in {source}; known settings: {', '.join(known)}"
                 + _suggest(key, known)
             )
-        updates[key] = _coerce(key, value, fields[key])
-    return dataclasses.replace(base, **updates)
+        updates[key] = _coerce(key, value, fields[key], source)
+    try:
+        return dataclasses.replace(base, **updates)
+    except (TypeError, ValueError) as exc:
+        if not updates:
+            raise
+        raise ValueError(f"{exc} (set in {source})") from None
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
@@ -253,33 +279,39 @@ def load_config(
         Unknown preset, unknown setting or an invalid value (the message names it and the file).
     """
     merged: dict[str, Any] = {}
-    source = "--set"
+    preset_source = "--preset"
     if yaml_path is not None:
         import yaml
 
         path = Path(yaml_path)
         if not path.is_file():
             raise FileNotFoundError(
-                f"config file {path} not found; expected a YAML mapping of settings"
+                f"--config file {path} not found; expected a YAML mapping of settings"
             )
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ValueError(f"config file {path} is not valid YAML: {first}") from None
+            raise ValueError(f"--config file {path} is not valid YAML: {first}") from None
         if not isinstance(data, dict):
             raise ValueError(
-                f"config file {path} must hold a mapping of settings, got {type(data).__name__}"
+                f"--config file {path} must hold a mapping of settings, got {type(data).__name__}"
             )
         data = dict(data)
         yaml_preset = data.pop("preset", None)
-        if preset is None:
-            preset = yaml_preset
-        try:
-            make_config(preset or "upsilon_antiiso", data, source=str(path))
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None
+        if preset is None and yaml_preset is not None:
+            preset, preset_source = yaml_preset, f"key 'preset' of --config {path}"
+        _check_preset(preset, preset_source)
+        make_config(preset or "upsilon_antiiso", data, source=f"--config {path}")
         merged.update(data)
-        source = f"{path} / --set"
+    _check_preset(preset, preset_source)
     merged.update(overrides or {})
-    return make_config(preset or "upsilon_antiiso", merged, source=source)
+    return make_config(preset or "upsilon_antiiso", merged, source="--set")
+
+
+def _check_preset(preset: Any, source: str) -> None:
+    if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
+        raise ValueError(
+            f"unknown preset '{preset}' ({source}); expected one of {', '.join(PRESETS)}"
+            + _suggest(str(preset), list(PRESETS))
+        )

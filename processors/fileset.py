@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,14 +145,50 @@ def load_fileset(path: str | Path) -> dict[str, Dataset]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"fileset {path} not found; pass --fileset PATH to a JSON file of the shape "
+            f"--fileset {path} not found; pass --fileset PATH to a JSON file of the shape "
             '{"<dataset>": {"files": {"<path>": "Events"}, "metadata": {}}}'
         )
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"fileset {path} is not valid JSON: {exc}") from None
+        raise ValueError(f"--fileset {path} is not valid JSON: {exc}") from None
     return parse_fileset(data, source=str(path), base=path.resolve().parent)
+
+
+def _real_path(path: str) -> str:
+    if "://" in path and not path.startswith("file://"):
+        return path
+    return os.path.realpath(path.removeprefix("file://"))
+
+
+def check_duplicate_files(datasets) -> None:
+    """Raise ``ValueError`` when one file is listed twice (same real path) across ``datasets``.
+
+    Two spellings of a path (``a/../x.root``, a symlink) would otherwise be skimmed twice and
+    double every histogram and cutflow entry. Files with the same ROOT UUID (copies) are caught
+    in the pre-flight, once the files are open (:func:`processors.skim.preflight`).
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    for ds in datasets:
+        for path in ds.files:
+            real = _real_path(path)
+            if real in seen:
+                why = f"real path {real}"
+                raise ValueError(duplicate_message(seen[real], (ds.name, path), why))
+            seen[real] = (ds.name, path)
+
+
+def duplicate_message(first: tuple[str, str], second: tuple[str, str], why: str) -> str:
+    """One line naming both fileset entries, their dataset(s) and what makes them the same."""
+    where = (
+        f"dataset '{first[0]}'"
+        if first[0] == second[0]
+        else f"datasets '{first[0]}' and '{second[0]}'"
+    )
+    return (
+        f"input file {second[1]} is the same file as {first[1]} ({why}) in the fileset's "
+        f"{where}; it would be counted twice: remove one of them from the fileset"
+    )
 
 
 def select_datasets(
@@ -162,7 +199,7 @@ def select_datasets(
     for name in names:
         if name not in datasets:
             raise ValueError(
-                f"unknown dataset '{name}' in {source}; known: {', '.join(datasets)}"
+                f"unknown dataset '{name}' (--dataset) in {source}; known: {', '.join(datasets)}"
                 + _suggest(name, datasets)
             )
         out.append(datasets[name])

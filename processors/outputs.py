@@ -7,8 +7,9 @@
       histograms.coffea                             dict of hist.Hist (coffea.util.load)
       histograms.root                               1D projections <dataset>/<hist>_<OS|SS>[_<iso>]
       cutflow.json                                  {dataset: {cut: events passing up to it}}
-      summary.json                                  events in/out, files, bad files, timing
-      _partials/<chunk id>.pkl                      per-chunk histograms + cutflow (for resuming)
+      summary.json                                  completeness, events, files, parts, timing
+      _partials/<chunk id>.pkl                      per-chunk histograms, cutflow, row count
+      .run_skim.lock                                held while a skim runs (processors.lock)
 
 Every file is written under a hidden temporary name in its final directory and renamed with
 ``os.replace``, so readers never see a half-written file. A chunk counts as finished once its
@@ -27,6 +28,56 @@ from coffea.processor import accumulate
 
 PARTIALS_DIR = "_partials"
 SKIM_DIR = "skim"
+
+
+class CorruptPartialError(OSError):
+    """A chunk partial (``_partials/<id>.pkl``) cannot be read (the message names the file)."""
+
+
+def load_partial(path: str | Path) -> dict:
+    """Unpickle a chunk partial; raise :class:`CorruptPartialError` naming the file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            partial = pickle.load(handle)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated / garbage pickles raise many types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CorruptPartialError(
+            f"chunk partial {path} cannot be read ({reason}); delete it and re-run to recompute "
+            "its chunk"
+        ) from None
+    if not isinstance(partial, dict) or not {"hists", "cutflow"} <= set(partial):
+        raise CorruptPartialError(
+            f"chunk partial {path} is not a skim partial (no hists/cutflow); delete it and re-run"
+        )
+    return partial
+
+
+def check_output_dir(path: str | Path, flag: str = "--output-dir") -> Path:
+    """``path`` as a Path once it is, or can be made, a writable directory (else one line).
+
+    Raises
+    ------
+    NotADirectoryError
+        ``path`` or one of its parents is a file.
+    PermissionError
+        The directory (or its nearest existing parent) is not writable.
+    """
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if not folder.exists() and not folder.is_symlink():
+            continue
+        if not folder.is_dir():
+            what = "is a file" if folder == path else f"lies under {folder}, which is a file"
+            raise NotADirectoryError(
+                f"{flag} {path} {what}, not a directory; choose another {flag}"
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"{flag} {path}: {folder} is not writable; choose another {flag}")
+        break
+    return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -66,11 +117,22 @@ def is_finished(output_dir: Path, dataset: str, chunk_id: str) -> bool:
 
 
 def save_chunk(
-    output_dir: Path, dataset: str, chunk_id: str, parquet: bytes, partial: dict
+    output_dir: Path, dataset: str, chunk_id: str, parquet: bytes, partial: dict, rows: int
 ) -> None:
-    """Write a chunk's parquet part, then its partial (the completion marker)."""
+    """Write a chunk's parquet part, then its partial (the completion marker).
+
+    The partial records the part's row count (``rows``), so a resumed run can tell a truncated
+    part from a good one (:func:`processors.integrity.chunk_problem`).
+    """
     atomic_write_bytes(part_path(output_dir, dataset, chunk_id), parquet)
-    atomic_write_bytes(partial_path(output_dir, chunk_id), pickle.dumps(partial, protocol=5))
+    record = {"hists": partial["hists"], "cutflow": partial["cutflow"], "rows": int(rows)}
+    atomic_write_bytes(partial_path(output_dir, chunk_id), pickle.dumps(record, protocol=5))
+
+
+def remove_chunk(output_dir: Path, dataset: str, chunk_id: str) -> None:
+    """Delete a chunk's partial (first: it marks the chunk finished), then its parquet part."""
+    partial_path(output_dir, chunk_id).unlink(missing_ok=True)
+    part_path(output_dir, dataset, chunk_id).unlink(missing_ok=True)
 
 
 def remove_temporaries(output_dir: Path) -> int:
@@ -106,8 +168,8 @@ def merge_partials(output_dir: Path, chunk_ids: Iterable[str]) -> dict:
     """Sum the partials of ``chunk_ids`` in the given order: ``{"hists": ..., "cutflow": ...}``."""
     merged = None
     for chunk_id in chunk_ids:
-        with open(partial_path(output_dir, chunk_id), "rb") as handle:
-            partial = pickle.load(handle)
+        record = load_partial(partial_path(output_dir, chunk_id))
+        partial = {"hists": record["hists"], "cutflow": record["cutflow"]}
         merged = partial if merged is None else accumulate([partial], merged)
     return merged if merged is not None else {"hists": {}, "cutflow": {}}
 

@@ -16,20 +16,26 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import uproot
 from tqdm import tqdm
 
 from processors.chunks import TREES, Chunk, ChunkTask, run_chunk
 from processors.config import SkimConfig
 from processors.executors import execute
-from processors.fileset import Dataset
+from processors.fileset import Dataset, check_duplicate_files, duplicate_message
 from processors.inputs import BadFileError, FileInfo, entry_ranges, inspect_file
+from processors.integrity import CorruptChunkError, verified_rows
+from processors.lock import OutputLock
 from processors.lumimask import LumiMask
 from processors.outputs import (
     atomic_write_json,
+    check_output_dir,
     is_finished,
     merge_partials,
+    remove_chunk,
     remove_stale,
     remove_temporaries,
     save_chunk,
@@ -61,9 +67,23 @@ def load_lumi_masks(datasets: Sequence[Dataset], config: SkimConfig, override: s
             log.warning("data dataset %s has no golden JSON: no lumi mask applied", ds.name)
             continue
         if source not in cache:
-            cache[source] = LumiMask.from_source(source)
+            try:
+                cache[source] = LumiMask.from_source(source)
+            except (OSError, ValueError) as exc:
+                if override is None:
+                    raise
+                raise type(exc)(f"--lumi-mask: {exc}") from None
         masks[ds.name] = cache[source]
     return masks
+
+
+def _count_entries(path: str, tree: str) -> int | None:
+    """Entries of a bad file when its tree can still be read (for the summary), else None."""
+    try:
+        with uproot.open(path) as handle:
+            return int(handle[tree].num_entries)
+    except Exception:  # noqa: BLE001 - best effort on a file already known to be bad
+        return None
 
 
 def preflight(
@@ -74,11 +94,22 @@ def preflight(
     skip_bad_files: bool = False,
     threads: int = 8,
 ) -> tuple[dict[str, list[FileInfo]], list[dict]]:
-    """Inspect every input file; returns good files per dataset and the bad ones (when skipping)."""
-    jobs = []
-    for ds in datasets:
-        files = list(ds.files.items())[: max_files if max_files else None]
-        jobs.extend((ds, path, tree) for path, tree in files)
+    """Inspect every input file; returns good files per dataset and the bad ones (when skipping).
+
+    Raises
+    ------
+    ValueError
+        One file listed twice (same real path, or same ROOT file UUID), naming both entries.
+    FileNotFoundError, BadFileError, MissingBranchError, TypeError
+        A bad file (unless ``skip_bad_files``: missing, unreadable, truncated files are listed in
+        the returned bad files instead), a missing branch or a branch of the wrong type.
+    """
+    limit = max_files if max_files else None
+    limited = [
+        Dataset(ds.name, dict(list(ds.files.items())[:limit]), ds.metadata) for ds in datasets
+    ]
+    check_duplicate_files(limited)
+    jobs = [(ds, path, tree) for ds in limited for path, tree in ds.files.items()]
 
     def check(job):
         ds, path, tree = job
@@ -93,17 +124,29 @@ def preflight(
 
     good: dict[str, list[FileInfo]] = {ds.name: [] for ds in datasets}
     bad: list[dict] = []
+    uuids: dict[str, tuple[str, str]] = {}
     with concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, min(threads, len(jobs) or 1))
     ) as pool:
-        for (ds, path, _), (info, error) in zip(jobs, pool.map(check, jobs), strict=True):
+        for (ds, path, tree), (info, error) in zip(jobs, pool.map(check, jobs), strict=True):
             if error is None:
+                if info.uuid and info.uuid in uuids:
+                    why = f"same ROOT file UUID {info.uuid}"
+                    raise ValueError(duplicate_message(uuids[info.uuid], (ds.name, path), why))
+                uuids[info.uuid] = (ds.name, path)
                 good[ds.name].append(info)
                 if info.num_entries == 0:
                     log.warning("file %s has no events", path)
             elif skip_bad_files:
                 log.warning("skipping bad file: %s", error)
-                bad.append({"dataset": ds.name, "path": path, "reason": str(error)})
+                bad.append(
+                    {
+                        "dataset": ds.name,
+                        "path": path,
+                        "reason": str(error),
+                        "events": _count_entries(path, tree),
+                    }
+                )
             else:
                 raise error
     return good, bad
@@ -156,6 +199,7 @@ def run_skim(
     skip_bad_files: bool = False,
     lumi_mask: str | None = None,
     progress: bool = True,
+    command: Sequence[str] | None = None,
 ) -> dict:
     """Skim ``datasets`` into ``output_dir`` (layout: :mod:`processors.outputs`); resumable.
 
@@ -166,8 +210,9 @@ def run_skim(
     config : SkimConfig
         Physics settings.
     output_dir : path-like
-        Output directory; re-running into it reuses finished chunks of the same settings and
-        removes outputs of chunks no longer in the plan.
+        Output directory; re-running into it reuses finished chunks of the same settings (after
+        checking them: truncated or corrupt ones are recomputed) and removes outputs of chunks no
+        longer in the plan. One skim at a time: it is locked while the run lasts.
     executor, workers, scheduler
         See :func:`processors.executors.execute`.
     chunk_size : int
@@ -175,20 +220,66 @@ def run_skim(
     max_files, max_chunks : int, optional
         Limit files / chunks per dataset (quick looks).
     skip_bad_files : bool
-        Record unreadable files in the summary and go on, instead of stopping at the first.
+        Leave out unreadable or truncated files (all of their chunks) and list them in the
+        summary (``skipped_files``), instead of stopping at the first.
     lumi_mask : str, optional
         Golden JSON (path or URL) for data, overriding the datasets' ``golden_json`` metadata.
     progress : bool
         Show a progress bar on stderr.
+    command : sequence of str, optional
+        The command line that started the run (stored in the summary and the lock, so a message
+        can say how to finish an incomplete skim).
 
     Returns
     -------
     dict
-        The summary also written to ``summary.json``.
+        The summary also written to ``summary.json`` (``complete``, ``chunks``, ``command``,
+        ``skipped_files``, per-dataset ``inputs`` and ``parts``; see
+        :mod:`processors.integrity`).
+
+    Raises
+    ------
+    processors.lock.OutputLockedError
+        Another skim is writing into ``output_dir``.
     """
-    started = time.perf_counter()
-    output_dir = Path(output_dir)
+    output_dir = check_output_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    command = list(command) if command is not None else None
+    with OutputLock(output_dir, command if command is not None else sys.argv):
+        return _run_locked(
+            datasets,
+            config,
+            output_dir,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            chunk_size=chunk_size,
+            max_files=max_files,
+            max_chunks=max_chunks,
+            skip_bad_files=skip_bad_files,
+            lumi_mask=lumi_mask,
+            progress=progress,
+            command=command,
+        )
+
+
+def _run_locked(
+    datasets,
+    config,
+    output_dir,
+    *,
+    executor,
+    workers,
+    scheduler,
+    chunk_size,
+    max_files,
+    max_chunks,
+    skip_bad_files,
+    lumi_mask,
+    progress,
+    command,
+) -> dict:
+    started = time.perf_counter()
     if n := remove_temporaries(output_dir):
         log.info("removed %d temporary files of an interrupted run", n)
     masks = load_lumi_masks(datasets, config, lumi_mask)
@@ -204,61 +295,54 @@ def run_skim(
         )
         for c in plan
     ]
+    state = _State(
+        datasets=datasets,
+        config=config,
+        files=files,
+        bad_files=bad_files,
+        tasks=tasks,
+        command=command,
+        settings={
+            "executor": executor,
+            "workers": workers,
+            "chunk_size": chunk_size,
+            "max_files": max_files,
+            "max_chunks": max_chunks,
+            "skip_bad_files": skip_bad_files,
+        },
+    )
+    # the incomplete marker goes down before anything of an older run is touched
+    state.write(output_dir)
     if n := remove_stale(output_dir, {t.chunk_id: t.chunk.dataset for t in tasks}):
         log.warning("removed %d outputs of chunks not in this run (other settings or inputs)", n)
-    done = {t.chunk_id for t in tasks if is_finished(output_dir, t.chunk.dataset, t.chunk_id)}
-    pending = [t for t in tasks if t.chunk_id not in done]
+    state.reused = _reusable_chunks(output_dir, tasks)
+    state.rows.update(state.reused)
+    pending = [t for t in tasks if t.chunk_id not in state.reused]
     log.info(
         "%d chunks in %d files: %d already finished, %d to process with the %s executor",
         len(tasks),
         sum(len(v) for v in files.values()),
-        len(done),
+        len(state.reused),
         len(pending),
         executor,
     )
-    failed: dict[str, dict] = {}
-    bar = tqdm(
-        total=sum(t.chunk.n_events for t in tasks),
-        unit="ev",
-        unit_scale=True,
-        file=sys.stderr,
-        disable=not progress,
-        desc="skim",
-        dynamic_ncols=True,
-    )
-    bar.update(sum(t.chunk.n_events for t in tasks if t.chunk_id in done))
-    outcomes = execute(pending, run_chunk, executor=executor, workers=workers, scheduler=scheduler)
+    state.write(output_dir)
     try:
-        for task, result, error in outcomes:
-            if error is not None:
-                if not (skip_bad_files and isinstance(error, BAD_FILE_ERRORS)):
-                    raise error
-                log.warning("skipping chunk of bad file: %s", error)
-                failed[task.chunk_id] = {
-                    "dataset": task.chunk.dataset,
-                    "path": task.chunk.path,
-                    "reason": str(error),
-                }
-                continue
-            save_chunk(
-                output_dir, task.chunk.dataset, task.chunk_id, result.parquet, result.partial
-            )
-            bar.update(task.chunk.n_events)
-    finally:
-        if hasattr(outcomes, "close"):
-            outcomes.close()
-        TREES.clear()  # files the iterative executor opened in this process
-        bar.close()
-    finished = [t for t in tasks if t.chunk_id not in failed]
+        _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_files, progress)
+    except BaseException as exc:
+        state.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        state.write(output_dir)
+        raise
+    for task in state.dropped_tasks():  # nothing of a file that failed part-way is kept
+        remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
+    finished = state.kept_tasks()
     merged = merge_partials(output_dir, [t.chunk_id for t in finished])
     paths = write_histograms(output_dir, merged["hists"])
     atomic_write_json(output_dir / "cutflow.json", merged["cutflow"])
     elapsed = time.perf_counter() - started
-    summary = _summary(datasets, config, files, bad_files, failed, finished, merged, tasks, done)
+    summary = state.summary(merged["cutflow"])
     summary.update(
-        executor=executor,
-        workers=workers,
-        chunk_size=chunk_size,
+        complete=True,
         elapsed_s=round(elapsed, 3),
         outputs={
             "skim": str(output_dir / "skim"),
@@ -272,24 +356,175 @@ def run_skim(
     return summary
 
 
-def _summary(datasets, config, files, bad_files, failed, finished, merged, tasks, done) -> dict:
-    per_dataset = {}
-    for ds in datasets:
-        mine = [t for t in finished if t.chunk.dataset == ds.name]
-        cutflow = merged["cutflow"].get(ds.name, {})
-        failed_files = {f["path"]: f for f in failed.values() if f["dataset"] == ds.name}
-        per_dataset[ds.name] = {
-            "events_in": sum(t.chunk.n_events for t in mine),
-            "events_out": int(list(cutflow.values())[-1]) if cutflow else 0,
-            "files": [info.path for info in files[ds.name]],
-            "bad_files": [b for b in bad_files if b["dataset"] == ds.name]
-            + list(failed_files.values()),
-            "chunks": {
-                "total": sum(1 for t in tasks if t.chunk.dataset == ds.name),
-                "reused": sum(1 for t in mine if t.chunk_id in done),
-                "processed": sum(1 for t in mine if t.chunk_id not in done),
-                "failed": sum(1 for f in failed.values() if f["dataset"] == ds.name),
+def _reusable_chunks(output_dir: Path, tasks) -> dict[str, int]:
+    """Row counts of the chunks an earlier run finished and that pass the integrity checks;
+    truncated or corrupt ones are deleted (with a warning naming the file) to be recomputed."""
+    reusable = {}
+    for task in tasks:
+        if not is_finished(output_dir, task.chunk.dataset, task.chunk_id):
+            continue
+        try:
+            reusable[task.chunk_id] = verified_rows(output_dir, task.chunk.dataset, task.chunk_id)
+        except CorruptChunkError as exc:
+            log.warning("%s; recomputing that chunk", exc)
+            try:
+                remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
+            except OSError as err:
+                raise OSError(
+                    f"{exc}, and it cannot be deleted to recompute it ({err.strerror}); delete "
+                    f"it by hand and re-run"
+                ) from None
+    return reusable
+
+
+def _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_files, progress):
+    """Run the pending chunks, saving each as it arrives; a bad file's chunks are dropped."""
+    tasks = state.tasks
+    bar = tqdm(
+        total=sum(t.chunk.n_events for t in tasks),
+        unit="ev",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=not progress,
+        desc="skim",
+        dynamic_ncols=True,
+    )
+    bar.update(sum(t.chunk.n_events for t in tasks if t.chunk_id in state.reused))
+    outcomes = execute(pending, run_chunk, executor=executor, workers=workers, scheduler=scheduler)
+    last_write = time.monotonic()
+    try:
+        for task, result, error in outcomes:
+            key = (task.chunk.dataset, task.chunk.path)
+            if error is not None:
+                if not (skip_bad_files and isinstance(error, BAD_FILE_ERRORS)):
+                    raise error
+                if key not in state.failed_files:
+                    log.warning("skipping bad file and every chunk of it: %s", error)
+                    state.failed_files[key] = str(error)
+                continue
+            if key in state.failed_files:
+                continue
+            save_chunk(
+                output_dir,
+                task.chunk.dataset,
+                task.chunk_id,
+                result.parquet,
+                result.partial,
+                result.n_out,
+            )
+            state.rows[task.chunk_id] = result.n_out
+            bar.update(task.chunk.n_events)
+            if time.monotonic() - last_write > PROGRESS_WRITE_S:
+                state.write(output_dir)
+                last_write = time.monotonic()
+    finally:
+        if hasattr(outcomes, "close"):
+            outcomes.close()
+        TREES.clear()  # files the iterative executor opened in this process
+        bar.close()
+#: seconds between updates of the incomplete summary while chunks are processed
+PROGRESS_WRITE_S = 2.0
+
+
+@dataclass
+class _State:
+    """What a run knows about its plan and progress; becomes ``summary.json``."""
+
+    datasets: Sequence[Dataset]
+    config: SkimConfig
+    files: dict
+    bad_files: list
+    tasks: list
+    command: list | None
+    settings: dict
+    reused: dict = field(default_factory=dict)  # chunk id -> rows, validated on resume
+    rows: dict = field(default_factory=dict)  # chunk id -> rows of every finished chunk
+    failed_files: dict = field(default_factory=dict)  # (dataset, path) -> reason
+    error: str | None = None
+
+    def dropped_tasks(self) -> list:
+        """Chunks of files that failed part-way (skipped with ``skip_bad_files``)."""
+        return [t for t in self.tasks if (t.chunk.dataset, t.chunk.path) in self.failed_files]
+
+    def kept_tasks(self) -> list:
+        """Finished chunks of good files, in plan order."""
+        return [
+            t
+            for t in self.tasks
+            if t.chunk_id in self.rows and (t.chunk.dataset, t.chunk.path) not in self.failed_files
+        ]
+
+    def skipped_files(self) -> list[dict]:
+        """Input files left out (pre-flight or part-way), with their events when known."""
+        entries = {i.path: i.num_entries for infos in self.files.values() for i in infos}
+        late = [
+            {"dataset": ds, "path": path, "reason": reason, "events": entries.get(path)}
+            for (ds, path), reason in self.failed_files.items()
+        ]
+        return list(self.bad_files) + late
+
+    def summary(self, cutflow: dict | None = None) -> dict:
+        """The summary dict (``complete`` false until the caller says otherwise)."""
+        kept = self.kept_tasks()
+        kept_ids = {t.chunk_id for t in kept}
+        skipped = self.skipped_files()
+        per_dataset = {}
+        for ds in self.datasets:
+            mine = [t for t in self.tasks if t.chunk.dataset == ds.name]
+            flow = (cutflow or {}).get(ds.name, {})
+            inputs = {}
+            for info in self.files[ds.name]:
+                chunks = [t for t in mine if t.chunk.path == info.path]
+                done = [t for t in chunks if t.chunk_id in kept_ids]
+                inputs[info.path] = {
+                    "events": info.num_entries,
+                    "chunks_planned": len(chunks),
+                    "chunks_done": len(done),
+                    "events_done": sum(t.chunk.n_events for t in done),
+                }
+            ds_kept = [t for t in mine if t.chunk_id in kept_ids]
+            per_dataset[ds.name] = {
+                "events_in": sum(t.chunk.n_events for t in ds_kept),
+                "events_out": (int(list(flow.values())[-1]) if flow else 0)
+                if cutflow is not None
+                else sum(self.rows[t.chunk_id] for t in ds_kept),
+                "files": [
+                    info.path
+                    for info in self.files[ds.name]
+                    if (ds.name, info.path) not in self.failed_files
+                ],
+                "bad_files": [b for b in skipped if b["dataset"] == ds.name],
+                "inputs": inputs,
+                "chunks": {
+                    "total": len(mine),
+                    "reused": sum(1 for t in ds_kept if t.chunk_id in self.reused),
+                    "processed": sum(1 for t in ds_kept if t.chunk_id not in self.reused),
+                    "failed": sum(1 for t in mine if (ds.name, t.chunk.path) in self.failed_files),
+                },
+                "parts": {f"part-{t.chunk_id}.parquet": self.rows[t.chunk_id] for t in ds_kept},
+                "metadata": dict(ds.metadata),
+            }
+        dropped = len(self.dropped_tasks())
+        out = {
+            "complete": False,
+            "chunks": {"planned": len(self.tasks), "done": len(kept), "skipped": dropped},
+            "command": self.command,
+            "preset": self.config.preset,
+            "config": self.config.to_dict(),
+            "skipped_files": skipped,
+            "inputs": {
+                "files": sum(len(v["files"]) for v in per_dataset.values()),
+                "events": sum(v["events_in"] for v in per_dataset.values()),
+                "files_skipped": len(skipped),
+                "events_skipped": sum(b["events"] or 0 for b in skipped),
             },
-            "metadata": dict(ds.metadata),
+            "datasets": per_dataset,
+            **self.settings,
         }
-    return {"preset": config.preset, "config": config.to_dict(), "datasets": per_dataset}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+    def write(self, output_dir: Path) -> None:
+        """Write the (incomplete) summary: what is planned and done so far."""
+        atomic_write_json(Path(output_dir) / "summary.json", self.summary())

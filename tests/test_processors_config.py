@@ -53,9 +53,11 @@ def test_unknown_preset_key_and_trigger():
         make_config("inclusive", {"triggers": ["TrkMu15"]})
     with pytest.raises(ValueError, match="unknown muon_id 'tight'.*did you mean 'tightId'"):
         make_config("inclusive", {"muon_id": "tight"})
-    with pytest.raises(ValueError, match="mu1_pt_min must be a number >= 0, got -1.0"):
+    with pytest.raises(
+        ValueError, match=r"mu1_pt_min must be a finite number >= 0, got -1.0 \(set in overrides\)"
+    ):
         make_config("inclusive", {"mu1_pt_min": "-1"})
-    with pytest.raises(ValueError, match="setting mu0_pt_min expects a number, got 'abc'"):
+    with pytest.raises(ValueError, match="setting mu0_pt_min in overrides expects a number, got"):
         make_config("inclusive", {"mu0_pt_min": "abc"})
     with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
         parse_assignments(["mu0_pt_min"])
@@ -73,13 +75,35 @@ def test_yaml_config(tmp_path):
     assert cfg.triggers == ("HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx",)
     assert load_config("upsilon_antiiso", path).preset == "upsilon_antiiso"  # CLI preset wins
     path.write_text("mu0_pt_mn: 12\n")
-    with pytest.raises(ValueError, match=f"unknown setting 'mu0_pt_mn' in {path}"):
+    with pytest.raises(ValueError, match=f"unknown setting 'mu0_pt_mn' in --config {path}"):
         load_config(None, path)
     path.write_text("- a list\n")
     with pytest.raises(ValueError, match="must hold a mapping of settings"):
         load_config(None, path)
-    with pytest.raises(FileNotFoundError, match="config file .*missing.yaml not found"):
+    with pytest.raises(FileNotFoundError, match="--config file .*missing.yaml not found"):
         load_config(None, tmp_path / "missing.yaml")
+    path.write_text("preset: upsilon\n")
+    with pytest.raises(ValueError, match=f"unknown preset 'upsilon' \\(key 'preset' of --config"):
+        load_config(None, path)
+    with pytest.raises(ValueError, match=r"unknown preset 'upsilon' \(--preset\)"):
+        load_config("upsilon")
+
+
+@pytest.mark.parametrize(
+    ("text", "yaml_text"),
+    [("nan", ".nan"), ("NaN", ".NaN"), ("inf", ".inf"), ("-inf", "-.inf"), ("1e999", "1e999")],
+)
+def test_non_finite_values_are_rejected_naming_the_key(tmp_path, text, yaml_text):
+    with pytest.raises(ValueError, match="setting mu0_pt_min in --set must be a finite number"):
+        load_config("inclusive", None, {"mu0_pt_min": text})
+    with pytest.raises(ValueError, match="setting abs_eta_max in --set must be a finite number"):
+        load_config("inclusive", None, {"abs_eta_max": text})
+    path = tmp_path / "cuts.yaml"
+    path.write_text(f"iso_cut: {yaml_text}\n")
+    with pytest.raises(ValueError, match=f"setting iso_cut in --config {path} must be a finite"):
+        load_config(None, path)
+    with pytest.raises(ValueError, match="mu0_pt_min must be a finite number >= 0, got nan"):
+        SkimConfig(mu0_pt_min=float("nan"))
 
 
 def test_repository_fileset():
@@ -122,9 +146,9 @@ def test_fileset_errors(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
         load_fileset(path)
-    with pytest.raises(FileNotFoundError, match="fileset .*nope.json not found"):
+    with pytest.raises(FileNotFoundError, match="--fileset .*nope.json not found"):
         load_fileset(tmp_path / "nope.json")
     fileset = parse_fileset({"A": {"files": ["x.root"]}}, base=tmp_path)
     assert fileset["A"].files == {str(tmp_path / "x.root"): "Events"}
-    with pytest.raises(ValueError, match="unknown dataset 'B' in the fileset; known: A"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'B' \(--dataset\) in the fileset"):
         select_datasets(fileset, ["B"])

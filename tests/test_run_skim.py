@@ -1,6 +1,7 @@
 """run_skim CLI on a small generated sample: executors agree, outputs, bad inputs, resume."""
 
 import json
+import logging
 import os
 import pickle
 import signal
@@ -17,6 +18,7 @@ import pyarrow.dataset as pads
 import pytest
 import uproot
 
+from processors.integrity import IncompleteSkimError, check_skim_complete
 from run_skim import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +147,7 @@ def test_resume_reuses_finished_chunks(sample, reference, tmp_path):
     assert len(pd.read_parquet(tmp_path / "skim")) == inclusive["two_tightId_muons"]
 
 
-def test_resume_after_killed_run(sample, tmp_path):
+def test_resume_after_killed_run(sample, tmp_path, caplog):
     reference = tmp_path / "reference"
     assert _run(sample, reference, "--chunk-size", "1000") == 0  # 20 chunks
     out = tmp_path / "killed"
@@ -174,8 +176,18 @@ def test_resume_after_killed_run(sample, tmp_path):
     proc.wait()
     finished_at_kill = len(list(partials.glob("*.pkl")))
     assert 3 <= finished_at_kill < 20, "the run must be killed part-way"
-    assert not (out / "summary.json").exists()
-    assert _run(sample, out, "--chunk-size", "1000") == 0
+    # the killed run left an incomplete marker that names the command finishing it
+    marker = json.loads((out / "summary.json").read_text())
+    assert marker["complete"] is False and marker["chunks"]["planned"] == 20
+    assert marker["command"] == ["python", "run_skim.py", *cmd[2:]]
+    with pytest.raises(IncompleteSkimError, match=r"incomplete: \d+ of 20 chunks done; re-run `"):
+        check_skim_complete(out)
+    assert (out / ".run_skim.lock").is_file()  # kill -9 leaves the lock file (not the flock)
+    with caplog.at_level(logging.WARNING, logger="processors.lock"):
+        assert _run(sample, out, "--chunk-size", "1000") == 0
+    assert "taking over the stale lock of a dead skim" in caplog.text and str(proc.pid) in caplog.text
+    assert not (out / ".run_skim.lock").exists()
+    assert check_skim_complete(out)["chunks"] == {"planned": 20, "done": 20, "skipped": 0}
     toy = json.loads((out / "summary.json").read_text())["datasets"]["toy"]
     assert toy["chunks"]["reused"] >= finished_at_kill - 1 and toy["chunks"]["total"] == 20
     _assert_same(_outputs(out), _outputs(reference))
@@ -365,4 +377,14 @@ def test_skip_bad_files_lists_them(sample, tmp_path):
     )
     assert "empty (0 bytes)" in reasons["empty.root"]
     with open(next((out / "_partials").glob("*.pkl")), "rb") as handle:
-        assert set(pickle.load(handle)) == {"hists", "cutflow"}
+        partial = pickle.load(handle)
+    assert set(partial) == {"hists", "cutflow", "rows"} and partial["rows"] >= 0
+    # complete, but it says what went in and what did not
+    summary = check_skim_complete(out)
+    assert {Path(b["path"]).name for b in summary["skipped_files"]} == set(reasons)
+    assert summary["inputs"] == {
+        "files": 1,
+        "events": N_EVENTS,
+        "files_skipped": 3,
+        "events_skipped": 0,
+    }
