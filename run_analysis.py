@@ -66,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remove-signal", action="store_true",
                    help="drop the window's truth signal processes (synthetic samples): a check "
                         "that no method finds an excess without signal")
-    p.add_argument("--seed", type=int, default=None, help="master random seed (config default 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="master random seed, an integer in 0..2^31-1 (config default 0)")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="analyse a skim that did not finish (its summary.json says incomplete); "
+                        "the report says so")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run flow seeds and folds on a Dask cluster: 'local' starts one, "
                         "tcp://host:8786 attaches to a running scheduler")
@@ -105,7 +109,7 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _headline(result, paths, elapsed: float) -> str:
-    from analysis.report import headline, headline_rows
+    from analysis.report import headline, headline_rows, report_notes
 
     rows = headline_rows(result)
     widths = [max(len(str(r[i])) for r in [("method", "OS Z", "FPR", "SS Z"), *rows])
@@ -123,12 +127,15 @@ def _headline(result, paths, elapsed: float) -> str:
         fmt.format(*("-" * w for w in widths)),
         *[fmt.format(*r) for r in rows],
     ]
+    if ss_c.get("total") is not None and result.data.ss.skipped:
+        lines.append(f"SS: {result.data.ss.skipped}")
     h = headline(result.significance["os"])
     if "look_elsewhere" in h:
         lines.append(f"best cut: local Z over {h['look_elsewhere']['n_tests']} FPR points "
                      f"(global Z from {h['look_elsewhere']['n_toys']} background-only toys)")
     cat = ", ".join(f"{k}: {v:.2f}" for k, v in h["CATHODE_at_fpr"].items())
     lines += [f"CATHODE Z at FPR {cat}",
+              *[f"NOTE: {n}" for n in report_notes(result) if n != result.data.ss.skipped],
               f"report: {paths['html']}  (also {paths['md'].name}, {paths['json'].name})",
               f"elapsed {elapsed:.0f} s"]
     return "\n".join(lines)
@@ -141,6 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         from dataclasses import replace
+
+        if args.seed is not None and not 0 <= args.seed < 2**31:
+            raise ValueError(f"--seed {args.seed}: expected an integer in 0..{2**31 - 1}")
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers {args.workers}: expected an integer >= 1")
+        if args.workers is not None and args.scheduler != "local":
+            raise ValueError("--workers sets the size of a --scheduler local cluster; add "
+                             "--scheduler local or drop --workers")
 
         from analysis.config import load_config, validate
         from analysis.data import find_skim
@@ -168,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_pipeline(
                 args.skim, config, args.output_dir, dataset=args.dataset, runner=runner,
                 use_cache=not args.no_cache, progress=not (args.no_progress or args.quiet),
+                allow_incomplete=args.allow_incomplete,
             )
         paths = write_report(result, Path(args.output_dir))
     except (FileNotFoundError, KeyError, ValueError, TypeError, ConnectionError) as err:

@@ -10,6 +10,7 @@ Entries are written to a temporary name in the same directory and renamed into p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -25,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["StageCache", "fingerprint", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "StageCache",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "code_version",
+    "fingerprint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,25 @@ def fingerprint(*parts: Any) -> str:
     return h.hexdigest()
 
 
+#: the code an analysis result depends on: these packages (and the run_analysis.py CLI)
+CODE_PACKAGES = ("analysis", "ml", "stats")
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """SHA-256 of the toolkit's analysis code: every ``.py`` file of :data:`CODE_PACKAGES`.
+
+    Hashing the source rather than a version string means an edited checkout, a different release
+    or a missed version bump can never reuse stage results computed by other code.
+    """
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    files = sorted(f for pkg in CODE_PACKAGES for f in (root / pkg).rglob("*.py"))
+    for f in files:
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
     path = Path(path)
@@ -109,6 +135,8 @@ class StageCache:
         Cache directory (created on first write), e.g. ``<output-dir>/cache``.
     enabled : bool
         If False every stage is recomputed and nothing is written (``--no-cache``).
+    version : str, optional
+        Code version mixed into every entry's location (default :func:`code_version`).
 
     Attributes
     ----------
@@ -118,16 +146,19 @@ class StageCache:
         Per-stage wall time spent computing (misses) or loading (hits), in seconds.
     """
 
-    def __init__(self, root: str | Path, *, enabled: bool = True) -> None:
+    def __init__(
+        self, root: str | Path, *, enabled: bool = True, version: str | None = None
+    ) -> None:
         self.root = Path(root)
         self.enabled = enabled
+        self.version = code_version() if version is None else str(version)
         self.hits: dict[str, int] = defaultdict(int)
         self.misses: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
 
     def path(self, stage: str, key: str) -> Path:
-        """Location of one entry (a directory)."""
-        return self.root / stage / key[:32]
+        """Location of one entry (a directory): the key hashed with the code version."""
+        return self.root / stage / fingerprint(self.version, key)[:32]
 
     def has(self, stage: str, key: str) -> bool:
         """True when a finished entry exists."""
@@ -159,25 +190,55 @@ class StageCache:
         describe : mapping, optional
             JSON-able summary of the settings, stored next to the entry for inspection.
         """
-        entry = self.path(stage, key)
         t0 = time.perf_counter()
-        if self.has(stage, key):
-            try:
-                value = load(entry) if load else _load_pickle(entry)
-            except Exception as err:  # a corrupt entry is recomputed, not fatal
-                log.warning("cache entry %s unreadable (%s); recomputing", entry, err)
-            else:
-                self.hits[stage] += 1
-                self.seconds[stage] += time.perf_counter() - t0
-                log.info("cache hit: %s %s", stage, key[:12])
-                return value
+        found, value = self.load(stage, key, load)
+        if found:
+            return value
         log.info("computing stage %s (key %s)", stage, key[:12])
         value = compute()
-        self.misses[stage] += 1
+        self.store(stage, key, value, save=save, describe=describe, t0=t0)
+        return value
+
+    def load(
+        self, stage: str, key: str, load: Callable[[Path], Any] | None = None
+    ) -> tuple[bool, Any]:
+        """``(True, value)`` of a finished, readable entry, else ``(False, None)``.
+
+        An entry that cannot be read (truncated or corrupt files) is deleted with a warning, so
+        the caller recomputes and stores it again.
+        """
+        if not self.has(stage, key):
+            return False, None
+        entry = self.path(stage, key)
+        t0 = time.perf_counter()
+        try:
+            value = load(entry) if load else _load_pickle(entry)
+        except Exception as err:  # a corrupt entry is recomputed, not fatal
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            log.warning("cache entry %s unreadable (%s); recomputing it", entry, reason)
+            shutil.rmtree(entry, ignore_errors=True)
+            return False, None
+        self.hits[stage] += 1
         self.seconds[stage] += time.perf_counter() - t0
+        log.info("cache hit: %s %s", stage, key[:12])
+        return True, value
+
+    def store(
+        self,
+        stage: str,
+        key: str,
+        value: Any,
+        *,
+        save: Callable[[Any, Path], None] | None = None,
+        describe: Mapping[str, Any] | None = None,
+        t0: float | None = None,
+    ) -> None:
+        """Record a computed ``value`` (counted as a computation) and store it when enabled."""
+        self.misses[stage] += 1
+        if t0 is not None:
+            self.seconds[stage] += time.perf_counter() - t0
         if self.enabled:
             self._store(stage, key, value, save, describe)
-        return value
 
     def _store(self, stage, key, value, save, describe) -> None:
         entry = self.path(stage, key)
@@ -190,7 +251,8 @@ class StageCache:
             else:
                 with open(tmp / "value.pkl", "wb") as fh:
                     pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            meta = {"stage": stage, "key": key, "settings": describe or {}}
+            meta = {"stage": stage, "key": key, "code_version": self.version,
+                    "settings": describe or {}}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
             (tmp / "DONE").write_text("")
             if entry.exists():  # written meanwhile by a concurrent run: keep the existing one

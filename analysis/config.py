@@ -36,6 +36,7 @@ __all__ = [
     "FlowSettings",
     "ReportSettings",
     "StatsSettings",
+    "DEFAULT_CUT_DIRECTIONS",
     "DEFAULT_FPRS",
     "SKIM_COLUMNS",
     "load_config",
@@ -113,6 +114,16 @@ class Cuts:
         return cols
 
 
+#: Direction of the single-feature baseline cut of a feature when the configuration gives none:
+#: "high" keeps large values, "low" small ones (prompt, i.e. small impact parameters, for the
+#: displaced heavy-flavour background of arXiv:2502.14036). Features not listed cut "high".
+DEFAULT_CUT_DIRECTIONS: dict[str, str] = {
+    "dimu_pt": "high",
+    **{f"mu{i}_{v}": "low" for i in (0, 1) for v in ("ip3d", "sip3d", "dxy", "dz")},
+    "mumu_deltaR": "low",
+}
+
+
 @dataclass(frozen=True)
 class Features:
     """Classifier features and the conditioning variable.
@@ -124,17 +135,22 @@ class Features:
         muons' ip3d in cm, as in arXiv:2502.14036).
     condition : str
         The resonance variable the flow is conditioned on (GeV).
-    single_feature_cuts : tuple of (column, "high" | "low")
-        Baselines: cut on one feature, keeping its high or low values.
+    single_feature_cuts : tuple of (column, "high" | "low") or None
+        Baselines: cut on one feature, keeping its high or low values. ``None`` (the default)
+        means one baseline per feature of ``columns``, in the direction of
+        :data:`DEFAULT_CUT_DIRECTIONS` ("high" for features not listed there); see
+        :meth:`baseline_cuts`.
     """
 
     columns: tuple[str, ...] = ("dimu_pt", "mu0_ip3d", "mu1_ip3d")
     condition: str = "dimu_mass"
-    single_feature_cuts: tuple[tuple[str, str], ...] = (
-        ("dimu_pt", "high"),
-        ("mu0_ip3d", "low"),
-        ("mu1_ip3d", "low"),
-    )
+    single_feature_cuts: tuple[tuple[str, str], ...] | None = None
+
+    def baseline_cuts(self) -> tuple[tuple[str, str], ...]:
+        """The single-feature baselines actually run: ``(column, "high" | "low")`` pairs."""
+        if self.single_feature_cuts is not None:
+            return tuple(self.single_feature_cuts)
+        return tuple((c, DEFAULT_CUT_DIRECTIONS.get(c, "high")) for c in self.columns)
 
 
 @dataclass(frozen=True)
@@ -229,21 +245,29 @@ class StatsSettings:
 
 @dataclass(frozen=True)
 class ReportSettings:
-    """Labels of the plots and the report.
+    """Labels of the plots and the report. ``None`` takes the value from the skim's metadata
+    (``fileset.json`` → ``summary.json`` of the skim); what neither gives is shown as unknown
+    (:mod:`analysis.labels`).
 
     Attributes
     ----------
-    label : str
-        Text after "CMS" (mplhep), e.g. "Open Data".
-    lumi_fb : float
+    experiment : str or None
+        "CMS", "ATLAS", ... (the bold label of the plots).
+    label : str or None
+        Text after the experiment, e.g. "Open Data".
+    lumi_fb : float or None
         Integrated luminosity in fb⁻¹ (Run2016H: 8.740).
-    com_tev : float
+    com_tev : float or None
         Centre-of-mass energy in TeV.
+    year : int or None
+        Data-taking year.
     """
 
-    label: str = "Open Data"
-    lumi_fb: float = 8.740
-    com_tev: float = 13.0
+    experiment: str | None = None
+    label: str | None = None
+    lumi_fb: float | None = None
+    com_tev: float | None = None
+    year: int | None = None
 
 
 @dataclass(frozen=True)

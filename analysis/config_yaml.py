@@ -72,6 +72,11 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise TypeError(f"{source}: {name} = {value!r} is not a number (GeV/cm units)")
+        if not np.isfinite(value):
+            raise ValueError(
+                f"{source}: {name} = {value!r} is not a finite number; give a finite value "
+                "(null disables an optional cut)"
+            )
         return float(value)
     if hint is str:
         if not isinstance(value, str):
@@ -124,7 +129,8 @@ def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
             # merged over the profile's flow settings (e.g. its transform and learning rate)
             changes[key] = tuple({**dict(base.params), **dict(_pairs(value, name, source))}.items())
         elif key in _PAIR_FIELDS:
-            changes[key] = _pairs(value, name, source)
+            changes[key] = None if value is None and key == "single_feature_cuts" else _pairs(
+                value, name, source)
         else:
             changes[key] = _coerce(value, hints[key], name, source)
     return replace(base, **changes)
@@ -183,28 +189,33 @@ def _profile(name: str, source: str) -> AnalysisConfig:
 
 
 def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
-    """Check cross-field consistency; returns ``config`` or raises one-line errors."""
+    """Check cross-field consistency; returns ``config`` or raises one-line errors.
+
+    Every check runs; several failures are reported together in one line (a ValueError), a
+    single one keeps its own type (KeyError for unknown names, ValueError for values).
+    """
+    errors: list[Exception] = []
     feats = config.features
     for col in (*feats.columns, feats.condition):
         if col not in SKIM_COLUMNS:
-            raise _unknown(col, SKIM_COLUMNS, "features", source, kind="skim column")
+            errors.append(_unknown(col, SKIM_COLUMNS, "features", source, kind="skim column"))
     if len(set(feats.columns)) != len(feats.columns) or feats.condition in feats.columns:
-        raise ValueError(
+        errors.append(ValueError(
             f"{source}: features.columns {list(feats.columns)} repeat a column or contain the "
             f"condition {feats.condition!r}"
-        )
-    for col, side in feats.single_feature_cuts:
+        ))
+    for col, side in feats.single_feature_cuts or ():  # the derived ones follow the columns
         if col not in SKIM_COLUMNS:
-            raise _unknown(
+            errors.append(_unknown(
                 col, SKIM_COLUMNS, "features.single_feature_cuts", source, kind="skim column"
-            )
+            ))
         if side not in ("high", "low"):
-            raise ValueError(
+            errors.append(ValueError(
                 f"{source}: features.single_feature_cuts.{col} = {side!r}; expected 'high' or 'low'"
-            )
+            ))
     for col in config.cuts.columns():
         if col not in SKIM_COLUMNS:
-            raise _unknown(col, SKIM_COLUMNS, "cuts", source, kind="skim column")
+            errors.append(_unknown(col, SKIM_COLUMNS, "cuts", source, kind="skim column"))
     checks = [
         (config.flow.n_seeds >= 1, "flow.n_seeds", config.flow.n_seeds, "an integer >= 1"),
         (config.flow.max_epochs >= 1, "flow.max_epochs", config.flow.max_epochs, ">= 1"),
@@ -216,6 +227,8 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
          "'xgboost' or 'mlp'"),
         (config.classifier.n_models >= 1, "classifier.n_models", config.classifier.n_models,
          ">= 1"),
+        (0 <= config.random_state < 2**31, "random_state", config.random_state,
+         "an integer in 0..2^31-1"),
         (config.n_folds >= 3, "n_folds", config.n_folds, ">= 3 (train, validation, test)"),
         (config.oversampling > 0, "oversampling", config.oversampling, "> 0"),
         (config.kde_bandwidth > 0, "kde_bandwidth", config.kde_bandwidth, "> 0"),
@@ -236,16 +249,32 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
          "stats.fprs", list(config.stats.fprs), "a non-empty list of rates in (0, 1]"),
         (all(0 < f <= 1 for f in config.stats.spectrum_fprs), "stats.spectrum_fprs",
          list(config.stats.spectrum_fprs), "rates in (0, 1]"),
-        (config.report.lumi_fb > 0, "report.lumi_fb", config.report.lumi_fb, "> 0 fb^-1"),
+        (config.report.lumi_fb is None or config.report.lumi_fb > 0, "report.lumi_fb",
+         config.report.lumi_fb, "> 0 fb^-1"),
+        (config.report.com_tev is None or config.report.com_tev > 0, "report.com_tev",
+         config.report.com_tev, "> 0 TeV"),
     ]
     for ok, key, value, expected in checks:
         if not ok:
-            raise ValueError(f"{source}: {key} = {value!r}; expected {expected}")
+            errors.append(ValueError(f"{source}: {key} = {value!r}; expected {expected}"))
     from analysis._truth import process_code
 
     for name in (*config.exclude_processes, *config.window.signal_processes):
-        process_code(name, source)
+        try:
+            process_code(name, source)
+        except (KeyError, ValueError) as err:
+            errors.append(err)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        text = "; ".join(f"({i}) {_message(e).removeprefix(source + ': ')}"
+                         for i, e in enumerate(errors, 1))
+        raise ValueError(f"{source}: {len(errors)} problems: {text}")
     return config
+
+
+def _message(err: Exception) -> str:
+    return err.args[0] if isinstance(err, KeyError) and err.args else str(err)
 
 
 _TOP_KEYS = {"profile", "window", *_SECTIONS, "n_folds", "oversampling", "kde_bandwidth",

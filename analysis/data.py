@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,6 +111,8 @@ class Sample:
         SBL / SR / SBR masks.
     columns : dict of str to ndarray
         Columns of the single-feature baselines (they need not be classifier features).
+    skipped : str
+        Why this sample is left out of the fits (too few events), or "" when it is analysed.
     """
 
     X: np.ndarray
@@ -117,6 +120,7 @@ class Sample:
     truth: np.ndarray | None
     bands: dict[str, np.ndarray] = field(default_factory=dict)
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: str = ""
 
     @property
     def sr(self) -> np.ndarray:
@@ -146,6 +150,9 @@ class AnalysisData:
     dataset: str | None
     cutflow: list[tuple[str, int]]
     has_truth: bool
+    notes: list[str] = field(default_factory=list)
+    labels: Any = None
+    skim_summary: dict[str, Any] | None = None
 
 
 def find_skim(path: str | Path, dataset: str | None = None) -> tuple[Path, str | None]:
@@ -190,8 +197,57 @@ def find_skim(path: str | Path, dataset: str | None = None) -> tuple[Path, str |
     return p, dataset
 
 
-def load_skim(path: str | Path, config: AnalysisConfig, dataset: str | None = None) -> AnalysisData:
-    """Read the skim, apply cuts and exclusions, keep the window and split OS/SS.
+def _column_users(config: AnalysisConfig, charge_col: str) -> dict[str, list[str]]:
+    """Skim column → the settings that need it (to name them when the column is missing)."""
+    feats = config.features
+    users: dict[str, list[str]] = {}
+
+    def add(cols, setting):
+        for c in cols:
+            users.setdefault(c, []).append(setting)
+
+    add(feats.columns, "features.columns")
+    add([feats.condition], "features.condition")
+    explicit = feats.single_feature_cuts is not None
+    add([c for c, _ in feats.baseline_cuts()],
+        "features.single_feature_cuts" if explicit
+        else "features.single_feature_cuts (default: one per feature)")
+    add(config.cuts.columns(), "cuts")
+    add([charge_col], "the OS/SS split")
+    return users
+
+
+def _duplicate_problem(frame: pd.DataFrame, ids: list[str], where: Path) -> str:
+    dup = frame.duplicated(ids, keep="first").to_numpy()
+    if not dup.any():
+        return ""
+    n_distinct = len(frame) - int(dup.sum())
+    first = frame.loc[dup, ids].iloc[0]
+    example = ", ".join(f"{c} {int(first[c])}" for c in ids)
+    return (
+        f"skim {where} holds {int(dup.sum())} duplicated events ({len(frame)} rows, {n_distinct} "
+        f"distinct (run, luminosityBlock, event); e.g. {example}): the input lists events more "
+        "than once — remove duplicated files from the fileset or deduplicate the input, then "
+        "re-skim"
+    )
+
+
+def load_skim(
+    path: str | Path,
+    config: AnalysisConfig,
+    dataset: str | None = None,
+    *,
+    output_dir: str | Path | None = None,
+    allow_incomplete: bool = False,
+) -> AnalysisData:
+    """Check the inputs, read the skim, apply cuts and exclusions, keep the window, split OS/SS.
+
+    Every problem that can be found before training is collected and raised together: the
+    output directory, an incomplete skim (see :func:`analysis.preflight.skim_status`), columns
+    the configuration needs (named with the settings that need them), duplicated events, a
+    window the data do not cover, non-finite features and too few OS events to train on. A
+    same-sign sample too small to fit is not an error: it is marked ``skipped`` with the reason
+    and the run goes on without it.
 
     Parameters
     ----------
@@ -200,6 +256,10 @@ def load_skim(path: str | Path, config: AnalysisConfig, dataset: str | None = No
     config : AnalysisConfig
     dataset : str, optional
         Dataset partition (required when the skim holds several).
+    output_dir : str or Path, optional
+        Checked to be a writable directory.
+    allow_incomplete : bool
+        Analyse a skim whose summary says it is incomplete (noted in ``notes``).
 
     Returns
     -------
@@ -207,38 +267,65 @@ def load_skim(path: str | Path, config: AnalysisConfig, dataset: str | None = No
 
     Raises
     ------
-    KeyError
-        A column the configuration needs is missing from the skim (named with the path).
-    ValueError
-        Too few events in a band to train on.
+    analysis.preflight.PreflightError
+        All problems found, in one line.
+    FileNotFoundError, ValueError
+        No skim at ``path`` (from :func:`find_skim`).
     """
     import pyarrow.parquet as pq
 
+    from analysis.labels import resolve_labels
+    from analysis.preflight import PreflightError, check_output_dir, skim_status
+
+    problems: list[str] = []
+    if output_dir is not None and (problem := check_output_dir(output_dir)):
+        problems.append(problem)
     where, dataset = find_skim(path, dataset)
+    status = skim_status(where, dataset, allow_incomplete=allow_incomplete)
+    notes: list[str] = list(status["notes"])
+    if status["problem"]:
+        problems.append(status["problem"])
     files = [where] if where.is_file() else sorted(where.rglob("*.parquet"))
     files = [f for f in files if not f.name.startswith(".")]
-    schema_names = set(pq.read_schema(files[0]).names)
+    if not files:
+        raise PreflightError([*problems, f"no parquet files under {where}; expected the output "
+                                         "of run_skim.py"])
+    try:
+        schema_names = set(pq.read_schema(files[0]).names)
+    except Exception as err:  # noqa: BLE001 - a corrupt part is an input problem
+        raise PreflightError([*problems, f"skim part {files[0]} is unreadable ({err}); re-run "
+                                         "the skim to recompute it"]) from None
     feats = config.features
-    single = [c for c, _ in feats.single_feature_cuts]
-    needed = {*feats.columns, feats.condition, *single, *config.cuts.columns()}
+    single = [c for c, _ in feats.baseline_cuts()]
     charge_col = "opposite_sign" if "opposite_sign" in schema_names else "dimu_charge"
-    needed.add(charge_col)
-    missing = sorted(needed - schema_names)
+    users = _column_users(config, charge_col)
+    missing = sorted(set(users) - schema_names)
+    for col in missing:
+        problems.append(
+            f"skim {where} lacks column {col!r}, needed by {' and '.join(users[col])}; re-skim "
+            "with a preset that computes it or change that setting")
     if missing:
-        raise KeyError(
-            f"skim {where} lacks column(s) {missing} needed by the configuration; "
-            "re-skim with a preset that computes them or change features/cuts"
-        )
+        raise PreflightError(problems)
     has_truth = "truth_process" in schema_names
     if config.exclude_processes and not has_truth:
-        raise KeyError(
-            f"skim {where} has no truth_process column; exclude_processes needs a synthetic sample"
-        )
+        problems.append(f"skim {where} has no truth_process column; exclude_processes "
+                        "(--remove-signal) needs a synthetic sample")
+        raise PreflightError(problems)
     event_ids = [c for c in ("run", "luminosityBlock", "event") if c in schema_names]
-    columns = sorted(needed | set(event_ids) | ({"truth_process"} if has_truth else set()))
-    frame = pd.concat(
-        [pq.read_table(f, columns=columns).to_pandas() for f in files], ignore_index=True
-    )
+    columns = sorted(set(users) | set(event_ids) | ({"truth_process"} if has_truth else set()))
+    try:
+        frame = pd.concat(
+            [pq.read_table(f, columns=columns).to_pandas() for f in files], ignore_index=True
+        )
+    except Exception as err:  # noqa: BLE001
+        raise PreflightError([*problems, f"skim {where} is unreadable ({err}); re-run the skim "
+                                         "to recompute its parts"]) from None
+    if len(event_ids) == 3:
+        if problem := _duplicate_problem(frame, event_ids, where):
+            problems.append(problem)
+    else:
+        notes.append(f"skim {where} has no (run, luminosityBlock, event) columns: duplicated "
+                     "events cannot be detected")
     # Canonical event order: part-file names hash the input file's UUID, so the same events
     # regenerated (or re-skimmed) would come back in another order and change every seeded
     # train/validation split and fold assignment downstream.
@@ -251,6 +338,8 @@ def load_skim(path: str | Path, config: AnalysisConfig, dataset: str | None = No
         cutflow.append((f"exclude {'/'.join(config.exclude_processes)}", int(mask.sum())))
     w = config.window
     m_all = frame[feats.condition].to_numpy(np.float64)
+    if problem := _coverage_problem(m_all[mask], w, config.stats.n_sr_edges, where):
+        problems.append(problem)
     mask &= (m_all >= w.sb_left) & (m_all <= w.sb_right)
     cutflow.append((f"{w.sb_left:g} <= {feats.condition} <= {w.sb_right:g} GeV", int(mask.sum())))
     frame = frame[mask].reset_index(drop=True)
@@ -266,19 +355,48 @@ def load_skim(path: str | Path, config: AnalysisConfig, dataset: str | None = No
         truth = sub["truth_process"].to_numpy(np.int64) if has_truth else None
         cols = {c: sub[c].to_numpy(np.float64) for c in single}
         samples[name] = Sample(X=X, m=m, truth=truth, bands=band_masks(m, w), columns=cols)
-    bad = ~np.isfinite(samples["os"].X).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"skim {where}: {int(bad.sum())} OS events have non-finite features "
-            f"{list(feats.columns)}; drop them or choose other features"
-        )
+    for name, sample in samples.items():
+        bad = ~np.isfinite(sample.X).all(axis=1)
+        if bad.any():
+            problems.append(
+                f"skim {where}: {int(bad.sum())} {name.upper()} events have non-finite features "
+                f"{list(feats.columns)}; drop them or choose other features (features.columns)")
     os_counts = samples["os"].counts()
-    if min(os_counts["SR"], os_counts["SBL"] + os_counts["SBR"]) < 10 * config.n_folds:
-        raise ValueError(
-            f"skim {where}: OS window {w.edges} GeV has {os_counts} events; need at least "
-            f"{10 * config.n_folds} in the SR and in the sidebands"
-        )
+    need = 10 * config.n_folds
+    if min(os_counts["SR"], os_counts["SBL"] + os_counts["SBR"]) < need:
+        problems.append(
+            f"skim {where}: the opposite-sign sample in window {w.name} {w.edges} GeV has "
+            f"{os_counts['SBL']} + {os_counts['SBR']} sideband and {os_counts['SR']} SR events; "
+            f"training needs at least {need} in the SR and in the sidebands (n_folds = "
+            f"{config.n_folds}): choose a window with more events or loosen the cuts")
+    ss = samples["ss"]
+    ss_counts = ss.counts()
+    min_sb = max(int(config.stats.min_sideband_events), 1)
+    if min(ss_counts["SBL"], ss_counts["SBR"]) == 0 or (
+            ss_counts["SBL"] + ss_counts["SBR"] < min_sb):
+        ss.skipped = (
+            f"same-sign sample skipped: {ss_counts['SBL']} + {ss_counts['SBR']} sideband and "
+            f"{ss_counts['SR']} SR events in window {w.edges} GeV, too few for a sideband fit "
+            f"(needs events in both sidebands and at least {min_sb} in all)")
+        notes.append(ss.skipped)
+        log.warning("%s", ss.skipped)
+    if problems:
+        raise PreflightError(problems)
+    metadata = status["metadata"]
+    labels = resolve_labels(config.report, metadata, has_truth=has_truth)
     return AnalysisData(
-        os=samples["os"], ss=samples["ss"], features=tuple(feats.columns), source=str(where),
-        dataset=dataset, cutflow=cutflow, has_truth=has_truth,
+        os=samples["os"], ss=ss, features=tuple(feats.columns), source=str(where),
+        dataset=dataset, cutflow=cutflow, has_truth=has_truth, notes=notes, labels=labels,
+        skim_summary=status["summary"],
     )
+
+
+def _coverage_problem(m: np.ndarray, window: MassWindow, n_sr_edges: int, where: Path) -> str:
+    """Why the selected masses ``m`` (GeV) do not cover ``window``, or ""."""
+    from stats.binning import CoverageError, check_coverage
+
+    try:
+        check_coverage(m, window.edges, n_sr_edges=n_sr_edges)
+    except CoverageError as err:
+        return f"skim {where}: {err} (window {window.name})"
+    return ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["TaskRunner"]
@@ -66,6 +66,29 @@ class TaskRunner:
         log.info("submitting %d %s task(s) to Dask", len(args), desc or fn.__name__)
         futures = [self._client.submit(fn, *a, pure=False) for a in args]
         return self._client.gather(futures)
+
+    def as_completed(
+        self, fn: Callable[..., Any], args: Sequence[tuple], desc: str = ""
+    ) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, fn(*args[index]))`` as each task finishes (in order when local).
+
+        Lets the caller store each result as soon as it exists, so an interrupted run keeps the
+        tasks that had finished.
+        """
+        if self._client is None:
+            for i, a in enumerate(args):
+                yield i, fn(*a)
+            return
+        from distributed import as_completed
+
+        log.info("submitting %d %s task(s) to Dask", len(args), desc or fn.__name__)
+        futures = {self._client.submit(fn, *a, pure=False): i for i, a in enumerate(args)}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
     def close(self) -> None:
         """Close the client and any cluster this runner started."""

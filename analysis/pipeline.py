@@ -36,7 +36,12 @@ from analysis.cache import StageCache, fingerprint
 from analysis.config import AnalysisConfig
 from analysis.data import AnalysisData, load_skim
 from analysis.parallel import TaskRunner
-from analysis.significance import evaluate_sample, global_significances, look_elsewhere_toys
+from analysis.significance import (
+    evaluate_sample,
+    global_significances,
+    look_elsewhere_toys,
+    skipped_sample,
+)
 
 __all__ = ["AnalysisResult", "run_pipeline", "method_scores"]
 
@@ -114,11 +119,11 @@ def method_scores(
 ) -> dict[str, tuple[np.ndarray, bool]]:
     """Scores of every cut-based method: (score, higher_is_signal) by name.
 
-    CATHODE, each single-feature cut of ``config.features.single_feature_cuts`` (named
+    CATHODE, each single-feature cut of ``config.features.baseline_cuts()`` (named
     ``"<column> (high|low)"``) and a random score (seeded).
     """
     out = {CATHODE: (cathode, True)}
-    for col, side in config.features.single_feature_cuts:
+    for col, side in config.features.baseline_cuts():
         out[f"{col} ({side})"] = (sample.columns[col], side == "high")
     out["random"] = (np.random.default_rng(seed).random(len(sample.m)), True)
     return out
@@ -146,6 +151,7 @@ def run_pipeline(
     runner: TaskRunner | None = None,
     use_cache: bool = True,
     progress: bool = False,
+    allow_incomplete: bool = False,
 ) -> AnalysisResult:
     """Run the whole chain on a parquet skim.
 
@@ -164,16 +170,24 @@ def run_pipeline(
         False recomputes every stage and stores nothing.
     progress : bool
         Progress bars (stderr).
+    allow_incomplete : bool
+        Analyse a skim that did not finish (noted in the report); by default it is refused.
 
     Returns
     -------
     AnalysisResult
+
+    Raises
+    ------
+    analysis.preflight.PreflightError
+        Every problem of the inputs found before training (:func:`analysis.data.load_skim`).
     """
     runner = runner or TaskRunner(None)
     cache = StageCache(Path(output_dir) / "cache", enabled=use_cache)
     timer = _Timer()
     seed0 = int(config.random_state)
-    data: AnalysisData = timer.run("load", lambda: load_skim(skim, config, dataset))
+    data: AnalysisData = timer.run("load", lambda: load_skim(
+        skim, config, dataset, output_dir=output_dir, allow_incomplete=allow_incomplete))
     os_, ss = data.os, data.ss
     log.info("OS %s, SS %s", os_.counts(), ss.counts())
 
@@ -191,19 +205,25 @@ def run_pipeline(
     ]
 
     def train_flows() -> list[Any]:
-        missing = [i for i, k in enumerate(flow_keys) if not cache.has("flow", k)]
-        trained = dict(zip(missing, runner.map(
+        # each seed is stored as soon as it is trained: an interrupted run keeps finished seeds
+        flows: dict[int, Any] = {}
+        for i, key in enumerate(flow_keys):
+            found, flow = cache.load("flow", key, _load_flow)
+            if found:
+                flows[i] = flow
+        missing = [i for i in range(len(flow_keys)) if i not in flows]
+        t0 = time.perf_counter()
+        for j, flow in runner.as_completed(
             stages.fit_flow,
             [(Z_sb, mz_sb, fset, seeds[i], progress and not runner.distributed) for i in missing],
             desc="flow",
-        ), strict=True))
-        return [
-            cache.get_or_compute(
-                "flow", key, lambda i=i: trained[i], save=_save_flow, load=_load_flow,
-                describe={"seed": seeds[i], **flow_settings},
-            )
-            for i, key in enumerate(flow_keys)
-        ]
+        ):
+            i = missing[j]
+            flows[i] = flow
+            cache.store("flow", flow_keys[i], flow, save=_save_flow,
+                        describe={"seed": seeds[i], **flow_settings}, t0=t0)
+            t0 = time.perf_counter()
+        return [flows[i] for i in range(len(flow_keys))]
 
     flows = timer.run("flow", train_flows)
     flows_info = [_flow_info(f, s) for f, s in zip(flows, seeds, strict=True)]
@@ -258,6 +278,9 @@ def run_pipeline(
         mu = None
         for name, sample in (("os", os_), ("ss", ss)):
             methods = method_scores(sample, scores[name], config, seed0 + 51)
+            if sample.skipped:
+                out[name] = skipped_sample(sample.skipped, methods)
+                continue
             out[name] = evaluate_sample(
                 sample.m, methods, config.window, config.stats,
                 reweight_scores=scores[name], mu=mu, spectrum_method=CATHODE,
@@ -272,15 +295,16 @@ def run_pipeline(
     sig_key = fingerprint(
         "significance/1", os_.m, ss.m, scores["os"], scores["ss"],
         {c: os_.columns[c] for c in os_.columns}, {c: ss.columns[c] for c in ss.columns},
-        config.window, replace(config.stats, n_toys=0), config.features.single_feature_cuts,
+        config.window, replace(config.stats, n_toys=0), config.features.baseline_cuts(),
         seed0,
     )
     significance = timer.run(
         "significance", lambda: cache.get_or_compute("significance", sig_key, significances)
     )
     if config.stats.n_toys > 0:
+        fitted = {name: s.m for name, s in (("os", os_), ("ss", ss)) if not s.skipped}
         toys = timer.run("look_elsewhere", lambda: _look_elsewhere(
-            {"os": os_.m, "ss": ss.m}, config, cache, runner, seed0, progress))
+            fitted, config, cache, runner, seed0, progress))
         for name, (max_z, n_tests, error) in toys.items():
             significance[name]["look_elsewhere"] = global_significances(
                 significance[name], max_z, n_tests, error)
@@ -310,15 +334,21 @@ def _look_elsewhere(
                               st.fprs, st.min_sideband_events, n, toy_seed, *auto)
             jobs.append((name, key, (m, config.window, st, n, toy_seed,
                                      progress and not runner.distributed)))
-    missing = [j for j in jobs if not cache.has("look_elsewhere", j[1])]
-    done = dict(zip([j[1] for j in missing],
-                    runner.map(look_elsewhere_toys, [j[2] for j in missing], desc="toys"),
-                    strict=True))
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in masses}
-    for name, key, args in jobs:
-        out[name].append(cache.get_or_compute(
-            "look_elsewhere", key, lambda key=key: done[key],
-            describe={"sample": name, "n_toys": args[3], "seed": args[4]}))
+    found: dict[str, Any] = {}
+    for _, key, _ in jobs:
+        ok, value = cache.load("look_elsewhere", key)
+        if ok:
+            found[key] = value
+    missing = [j for j in jobs if j[1] not in found]
+    for k, value in runner.as_completed(look_elsewhere_toys, [j[2] for j in missing],
+                                        desc="toys"):
+        name, key, args = missing[k]
+        found[key] = value
+        cache.store("look_elsewhere", key, value,
+                    describe={"sample": name, "n_toys": args[3], "seed": args[4]})
+    for name, key, _ in jobs:
+        out[name].append(found[key])
     return {
         name: (np.concatenate([c["max_z"] for c in chunks]), chunks[0]["n_tests"],
                next((c["error"] for c in chunks if c["error"]), ""))
@@ -366,7 +396,7 @@ def _roc_summary(cathode_sr, is_sig_sr, ref, os_, config) -> dict[str, Any]:
         out["supervised"] = stages.roc_curve(ref["supervised"], is_sig_sr)
     half = ref["idealized_mask"]
     out["idealized"] = stages.roc_curve(ref["idealized"], is_sig_sr[half])
-    for col, side in config.features.single_feature_cuts:
+    for col, side in config.features.baseline_cuts():
         x = os_.columns[col][os_.sr]
         out[f"{col} ({side})"] = stages.roc_curve(x if side == "high" else -x, is_sig_sr)
     out["n_signal_sr"] = int(is_sig_sr.sum())

@@ -10,6 +10,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -51,12 +52,20 @@ def feature_label(column: str) -> str:
 
 @dataclass(frozen=True)
 class PlotLabels:
-    """Experiment label: ``CMS <text>`` left, luminosity and √s right (mplhep)."""
+    """Experiment label: ``<experiment> <text>`` left, the right label (luminosity, √s) right.
 
-    text: str = "Open Data"
-    lumi_fb: float | None = 8.740
-    com_tev: float = 13.0
-    data: bool = True
+    Built from the input's metadata by :meth:`from_sample` (:mod:`analysis.labels`), so a
+    synthetic or unknown input never shows another dataset's √s or luminosity.
+    """
+
+    text: str = ""
+    experiment: str = ""
+    rlabel: str = ""
+
+    @classmethod
+    def from_sample(cls, labels: Any) -> PlotLabels:
+        """From an :class:`analysis.labels.SampleLabels`."""
+        return cls(text=labels.text, experiment=labels.experiment, rlabel=labels.right_label())
 
 
 def _figure(nrows: int = 1, ncols: int = 1, size=(10, 8), **kw):
@@ -72,10 +81,9 @@ def _figure(nrows: int = 1, ncols: int = 1, size=(10, 8), **kw):
 def _label(ax, labels: PlotLabels, fontsize: float = 16.0) -> None:
     import mplhep
 
-    com = f"{labels.com_tev:g}"
-    mplhep.cms.label(
-        text=labels.text, data=labels.data, lumi=labels.lumi_fb, com=com,
-        lumi_format="{0:.2f}", ax=ax, fontsize=fontsize, loc=0,
+    mplhep.label.exp_label(
+        exp=labels.experiment, text=labels.text, rlabel=labels.rlabel, data=True, ax=ax,
+        fontsize=fontsize, loc=0,
     )
 
 

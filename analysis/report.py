@@ -22,7 +22,7 @@ from analysis.cache import atomic_write_text
 from analysis.pipeline import CATHODE, AnalysisResult
 from analysis.significance import best_of_scan
 
-__all__ = ["headline", "headline_rows", "results_dict", "write_report"]
+__all__ = ["headline", "headline_rows", "report_notes", "results_dict", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def headline(sig: dict[str, Any]) -> dict[str, Any]:
         out["best_single_feature"] = {"method": name, **singles[name]}
     zs = [r["Z"] for s in scans.values() for r in s if r.get("usable")]
     out["max_Z_any_cut"] = max(zs) if zs else float("nan")
+    out["skipped"] = sig.get("skipped", "")
     le = sig.get("look_elsewhere")
     if le:
         out["look_elsewhere"] = {k: le[k] for k in ("n_toys", "n_failed", "n_tests",
@@ -114,17 +115,22 @@ def headline_rows(result: AnalysisResult) -> list[tuple[str, str, str, str]]:
     """Rows (method, OS Z, best FPR, SS Z) of the headline table, as strings; a method's best
     cut reads "local Z (global Z)" when look-elsewhere toys were run."""
     h = {k: headline(result.significance[k]) for k in ("os", "ss")}
+    ss_skipped = bool(h["ss"]["skipped"])
 
     def f(z: float) -> str:
         return "fail" if not np.isfinite(z) else f"{z:.2f}"
 
-    rows = [("no cut", f(h["os"]["no_cut"]), "1", f(h["ss"]["no_cut"]))]
+    def ss(text: str) -> str:
+        return "skipped" if ss_skipped else text
+
+    rows = [("no cut", f(h["os"]["no_cut"]), "1", ss(f(h["ss"]["no_cut"])))]
     for name in h["os"]["methods_best"]:
-        o, s = h["os"]["methods_best"][name], h["ss"]["methods_best"][name]
+        o = h["os"]["methods_best"][name]
+        s = h["ss"]["methods_best"].get(name, {"Z": float("nan"), "fpr": None})
         fpr = "" if o["fpr"] is None else f"{o['fpr']:.3g}"
-        rows.append((f"{name} (best cut)", _fmt_best(o), fpr, _fmt_best(s)))
+        rows.append((f"{name} (best cut)", _fmt_best(o), fpr, ss(_fmt_best(s))))
     rows.append(("likelihood reweighting", f(h["os"]["reweighting"]), "-",
-                 f(h["ss"]["reweighting"])))
+                 ss(f(h["ss"]["reweighting"]))))
     return rows
 
 
@@ -140,7 +146,10 @@ def results_dict(result: AnalysisResult, plot_files: list[str] | None = None) ->
         "schema": "dimuon-ad/analysis-results/1",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "input": {"skim": d.source, "dataset": d.dataset, "has_truth": d.has_truth,
-                  "features": list(d.features)},
+                  "features": list(d.features),
+                  "skim_complete": (d.skim_summary or {}).get("complete"),
+                  "labels": d.labels.to_dict() if d.labels is not None else None},
+        "notes": list(d.notes),
         "config": result.config.to_dict(),
         "cutflow": [list(c) for c in d.cutflow],
         "counts": {"os": d.os.counts(), "ss": d.ss.counts()},
@@ -158,9 +167,7 @@ def results_dict(result: AnalysisResult, plot_files: list[str] | None = None) ->
 
 
 def _labels(result: AnalysisResult) -> plots.PlotLabels:
-    rep = result.config.report
-    text = rep.label + (" (synthetic)" if result.data.has_truth else "")
-    return plots.PlotLabels(text=text, lumi_fb=rep.lumi_fb, com_tev=rep.com_tev)
+    return plots.PlotLabels.from_sample(result.data.labels)
 
 
 def _levels(spectra: dict[str, Any]) -> list[plots.SpectrumLevel]:
@@ -179,6 +186,8 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
     files: dict[str, Any] = {}
     for key, title in (("os", "opposite sign"), ("ss", "same sign (control)")):
         sig = result.significance[key]
+        if sig.get("skipped"):
+            continue
         nc = sig["no_cut"]
         levels = _levels(sig["spectra"])
         if levels:
@@ -329,8 +338,16 @@ def _intro(result: AnalysisResult, res: dict[str, Any]) -> str:
         f"Profile **{cfg.profile}**: {cfg.flow.n_seeds} flow seed(s) × ≤{cfg.flow.max_epochs} "
         f"epochs, {cfg.classifier.n_models} {cfg.classifier.kind} model(s) per fold, "
         f"{cfg.n_folds} folds. Input: `{result.data.source}`"
-        + (" (synthetic, with truth)." if result.data.has_truth else ".")
+        + (" (with truth)" if result.data.has_truth else "")
+        + (f"; {result.data.labels.describe()}." if result.data.labels is not None else ".")
     )
+
+
+def report_notes(result: AnalysisResult) -> list[str]:
+    """What a reader must know before trusting the numbers: skipped samples, an incomplete
+    skim analysed on request, files left out, unchecked duplicates — shown on top of the report
+    and in the console."""
+    return list(result.data.notes)
 
 
 def write_report(result: AnalysisResult, output_dir: str | Path) -> dict[str, Path]:
@@ -347,7 +364,10 @@ def write_report(result: AnalysisResult, output_dir: str | Path) -> dict[str, Pa
     json_path = atomic_write_text(out / "results.json", json.dumps(res, indent=1))
     title = f"Resonant anomaly detection — {result.config.window.name} window"
     tables = _sections(result, res)
+    notes = report_notes(result)
     md = [f"# {title}", "", _intro(result, res), ""]
+    if notes:
+        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     for name, header, rows, *note in tables:
         md += [f"## {name}", "", *[f"{n}\n" for n in note], _table_md(header, rows), ""]
     md.append("## Figures\n")
@@ -357,6 +377,9 @@ def write_report(result: AnalysisResult, output_dir: str | Path) -> dict[str, Pa
     md_path = atomic_write_text(out / "report.md", "\n".join(md))
 
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{_md_inline(_intro(result, res))}</p>"]
+    if notes:
+        body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+                    + "</ul>")
     for name, header, rows, *note in tables:
         body.append(f"<h2>{html.escape(name)}</h2>"
                     + "".join(f"<p>{html.escape(n)}</p>" for n in note) + "<table><tr>"

@@ -25,6 +25,7 @@ __all__ = [
     "global_significances",
     "look_elsewhere_fprs",
     "look_elsewhere_toys",
+    "skipped_sample",
     "stats_window",
 ]
 
@@ -171,6 +172,15 @@ def evaluate_sample(
                                          return_workspace=workspaces, **kw)
             out["reweighting"] = _as_dict(rw, workspaces)
     return out
+
+
+def skipped_sample(reason: str, methods: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`evaluate_sample` output of a sample left out (too few events): every entry
+    failed with ``reason``, so tables show it as skipped and no number is made up."""
+    failed = {"Z": float("nan"), "p_value": float("nan"), "converged": False, "usable": False,
+              "message": reason, "excluded": reason}
+    return {"skipped": reason, "no_cut": dict(failed), "scans": {name: [] for name in methods},
+            "spectra": {}, "reweighting": dict(failed)}
 
 
 def best_of_scan(scan: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 
 from analysis.config import Cuts, config_from_mapping
 from analysis.data import apply_cuts, band_masks, find_skim, load_skim
+from analysis.preflight import PreflightError
 from analysis.presets import WINDOW_PRESETS
 
 
@@ -108,13 +109,14 @@ def test_find_skim_variants_and_errors(tmp_path):
 
 def test_load_skim_missing_column_names_file(tmp_path):
     skim = write_skim(tmp_path, frame().drop(columns=["mu1_ip3d"]))
-    with pytest.raises(KeyError, match=r"skim .*dataset=Toy lacks column\(s\) \['mu1_ip3d'\]"):
+    with pytest.raises(PreflightError, match=r"skim .*dataset=Toy lacks column 'mu1_ip3d', "
+                                             r"needed by features.columns"):
         load_skim(skim, config_from_mapping({}))
 
 
 def test_load_skim_too_few_events(tmp_path):
     skim = write_skim(tmp_path, frame(300))
-    with pytest.raises(ValueError, match=r"need at least 50 in the SR"):
+    with pytest.raises(PreflightError, match=r"training needs at least 50 in the SR"):
         load_skim(skim, config_from_mapping({}))
 
 

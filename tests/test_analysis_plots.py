@@ -33,7 +33,7 @@ def test_all_figures_render(tmp_path):
     levels = [plots.SpectrumLevel("no cut", counts, exp, np.sqrt(exp) * 0.05),
               plots.SpectrumLevel("tight", sparse, np.full(75, 0.1), np.full(75, 0.05)),
               plots.SpectrumLevel("no fit", sparse)]
-    labels = plots.PlotLabels(text="Open Data (synthetic)")
+    labels = plots.PlotLabels(text="Synthetic sample", rlabel="synthetic, no luminosity")
     _png(plots.plot_mass_spectra(edges, levels, WINDOW_PRESETS["upsilon"], labels), tmp_path,
          "m.png")
     fpr = np.logspace(0, -3, 10)
