@@ -157,8 +157,12 @@ def _print_summary(summary: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the skim CLI; returns the exit status (0 success, 1 bad input, 130 interrupted)."""
-    args = build_parser().parse_args(argv)
+    """Run the skim CLI; returns the exit status (0 success, 1 bad input, 2 bad usage, 130
+    interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already written to the terminal
+        return exc.code if isinstance(exc.code, int) else 2
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
