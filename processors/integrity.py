@@ -150,9 +150,12 @@ def check_skim_complete(output_dir: str | Path, *, check_parts: bool = True) -> 
     chunks = summary.get("chunks") or {}
     if not summary.get("complete"):
         stopped = f" (stopped by: {summary['error']})" if summary.get("error") else ""
+        if chunks.get("planned") is None:
+            progress = "its last run stopped before planning its chunks"
+        else:
+            progress = f"{chunks.get('done', '?')} of {chunks['planned']} chunks done"
         raise IncompleteSkimError(
-            f"skim {output_dir} is incomplete: {chunks.get('done', '?')} of "
-            f"{chunks.get('planned', '?')} chunks done{stopped}; {_fix(summary, output_dir)}"
+            f"skim {output_dir} is incomplete: {progress}{stopped}; {_fix(summary, output_dir)}"
         )
     if check_parts:
         problem = _parts_problem(output_dir, summary)

@@ -280,12 +280,27 @@ def _run_locked(
     command,
 ) -> dict:
     started = time.perf_counter()
-    if n := remove_temporaries(output_dir):
-        log.info("removed %d temporary files of an interrupted run", n)
-    masks = load_lumi_masks(datasets, config, lumi_mask)
-    files, bad_files = preflight(
-        datasets, config, max_files=max_files, skip_bad_files=skip_bad_files
-    )
+    # from here on the directory no longer holds a finished skim of these settings: an older
+    # complete summary must not outlive a run that stops (even in its pre-flight)
+    marker = {
+        "complete": False,
+        "chunks": {"planned": None, "done": None},
+        "command": command,
+        "preset": config.preset,
+        "config": config.to_dict(),
+    }
+    atomic_write_json(output_dir / "summary.json", marker)
+    try:
+        if n := remove_temporaries(output_dir):
+            log.info("removed %d temporary files of an interrupted run", n)
+        masks = load_lumi_masks(datasets, config, lumi_mask)
+        files, bad_files = preflight(
+            datasets, config, max_files=max_files, skip_bad_files=skip_bad_files
+        )
+    except BaseException as exc:
+        marker["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        atomic_write_json(output_dir / "summary.json", marker)
+        raise
     plan = plan_chunks(datasets, files, chunk_size, max_chunks)
     metadata = {ds.name: dict(ds.metadata) for ds in datasets}
     digests = {ds.name: _dataset_digest(config, masks.get(ds.name)) for ds in datasets}

@@ -226,3 +226,20 @@ def test_skip_bad_files_drops_every_chunk_of_a_file_breaking_part_way(files, ref
     assert cutflow == good_cutflow and len(frame) == toy["events_out"]
     pd.testing.assert_frame_equal(frame, good_frame)
     assert len(list((out / "_partials").glob("*.pkl"))) == 4
+
+
+def test_a_run_stopped_in_its_preflight_does_not_leave_the_old_complete_summary(files, tmp_path):
+    out = tmp_path / "out"
+    assert _run(_fileset(tmp_path, [files[0]]), out) == 0
+    truncated = tmp_path / "truncated.root"
+    truncated.write_bytes(files[1].read_bytes()[:100_000])
+    assert _run(_fileset(tmp_path, [files[0], truncated]), out) == 1
+    with pytest.raises(
+        IncompleteSkimError,
+        match=rf"incomplete: its last run stopped before planning its chunks \(stopped by: input "
+        rf"file {re.escape(str(truncated))} is truncated: 100,000 bytes.*\); re-run `python",
+    ):
+        check_skim_complete(out)
+    # re-running the good fileset reuses every chunk and makes it complete again
+    assert _run(_fileset(tmp_path, [files[0]]), out) == 0
+    assert check_skim_complete(out)["datasets"]["toy"]["chunks"]["reused"] == 4
