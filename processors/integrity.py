@@ -3,19 +3,21 @@
 ``summary.json`` records completeness: ``complete`` (bool), ``chunks`` (``planned`` / ``done``),
 the command line that made it (``command``), the parquet parts with their row counts
 (``datasets.<name>.parts``), and with ``--skip-bad-files`` what was left out
-(``skipped_files``). A run writes ``complete: false`` as soon as its chunk plan is made and
-``complete: true`` only at its end, so a killed run leaves an incomplete marker.
+(``skipped_files``). A run writes ``complete: false`` as soon as it holds the directory and
+``complete: true`` only at its end, so a killed or failed run leaves an incomplete marker.
 
 - :func:`check_skim_complete` is what the analysis calls before reading a skim: it returns the
   summary of a complete, uncontaminated skim and otherwise raises :class:`IncompleteSkimError`
   with one line saying what is wrong and how to finish it.
-- :func:`verified_rows` validates one finished chunk on resume (partial unpickles, parquet footer
-  readable, row count as recorded), so truncated or corrupt files are recomputed, not reused.
+- :func:`reusable_chunks` / :func:`verified_rows` validate finished chunks on resume (partial
+  unpickles, parquet footer readable, row count as recorded), so truncated or corrupt files are
+  recomputed, not reused.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from pathlib import Path
 
@@ -24,10 +26,14 @@ import pyarrow.parquet as pq
 from processors.outputs import (
     SKIM_DIR,
     CorruptPartialError,
+    is_finished,
     load_partial,
     part_path,
     partial_path,
+    remove_chunk,
 )
+
+log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "summary.json"
 
@@ -92,6 +98,27 @@ def verified_rows(output_dir: Path, dataset: str, chunk_id: str) -> int:
             f"parquet part {part} has {found} rows, its partial recorded {rows}"
         )
     return rows
+
+
+def reusable_chunks(output_dir: Path, tasks) -> dict[str, int]:
+    """Row counts of the chunks an earlier run finished and that pass the integrity checks;
+    truncated or corrupt ones are deleted (with a warning naming the file) to be recomputed."""
+    reusable = {}
+    for task in tasks:
+        if not is_finished(output_dir, task.chunk.dataset, task.chunk_id):
+            continue
+        try:
+            reusable[task.chunk_id] = verified_rows(output_dir, task.chunk.dataset, task.chunk_id)
+        except CorruptChunkError as exc:
+            log.warning("%s; recomputing that chunk", exc)
+            try:
+                remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
+            except OSError as err:
+                raise OSError(
+                    f"{exc}, and it cannot be deleted to recompute it ({err.strerror}); delete "
+                    f"it by hand and re-run"
+                ) from None
+    return reusable
 
 
 def read_summary(output_dir: str | Path) -> dict:

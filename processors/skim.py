@@ -1,11 +1,14 @@
 """Chunked, resumable skim of a fileset: pre-flight checks, chunk plan, execution, merged outputs.
 
-:func:`run_skim` is what ``run_skim.py`` calls. It checks every input file before slow work starts
-(missing / empty / corrupt files, missing tree or branches), splits files into chunks aligned to
-basket boundaries, skips chunks an earlier run already finished in ``output_dir``, runs the rest on
-the chosen executor, writes each chunk's parquet part and partial as soon as it arrives, and
-finally merges the partials in plan order — so the merged histograms, cutflow and skim are the
-same for every executor and for interrupted-then-resumed runs.
+:func:`run_skim` is what ``run_skim.py`` calls. It locks ``output_dir`` (one skim at a time,
+:mod:`processors.lock`), checks every input file before slow work starts (missing / empty /
+truncated / corrupt files, missing tree or branches, branch types, the same file listed twice),
+splits files into chunks aligned to basket boundaries, writes an incomplete ``summary.json``
+(:mod:`processors.summary`), reuses the chunks an earlier run finished in ``output_dir`` once they
+pass the integrity checks (:mod:`processors.integrity`), runs the rest on the chosen executor,
+writes each chunk's parquet part and partial as soon as it arrives, and finally merges the
+partials in plan order — so the merged histograms, cutflow and skim are the same for every
+executor and for interrupted-then-resumed runs — and marks the summary complete.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import uproot
@@ -27,7 +29,7 @@ from processors.config import SkimConfig
 from processors.executors import execute
 from processors.fileset import Dataset, check_duplicate_files, duplicate_message
 from processors.inputs import BadFileError, FileInfo, entry_ranges, inspect_file
-from processors.integrity import CorruptChunkError, verified_rows
+from processors.integrity import reusable_chunks
 from processors.lock import OutputLock
 from processors.lumimask import LumiMask
 from processors.outputs import (
@@ -41,6 +43,7 @@ from processors.outputs import (
     save_chunk,
     write_histograms,
 )
+from processors.summary import PROGRESS_WRITE_S, RunState
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +313,7 @@ def _run_locked(
         )
         for c in plan
     ]
-    state = _State(
+    state = RunState(
         datasets=datasets,
         config=config,
         files=files,
@@ -330,7 +333,7 @@ def _run_locked(
     state.write(output_dir)
     if n := remove_stale(output_dir, {t.chunk_id: t.chunk.dataset for t in tasks}):
         log.warning("removed %d outputs of chunks not in this run (other settings or inputs)", n)
-    state.reused = _reusable_chunks(output_dir, tasks)
+    state.reused = reusable_chunks(output_dir, tasks)
     state.rows.update(state.reused)
     pending = [t for t in tasks if t.chunk_id not in state.reused]
     log.info(
@@ -369,27 +372,6 @@ def _run_locked(
     summary["events_per_s"] = round(n_in / elapsed, 1) if elapsed > 0 else None
     atomic_write_json(output_dir / "summary.json", summary)
     return summary
-
-
-def _reusable_chunks(output_dir: Path, tasks) -> dict[str, int]:
-    """Row counts of the chunks an earlier run finished and that pass the integrity checks;
-    truncated or corrupt ones are deleted (with a warning naming the file) to be recomputed."""
-    reusable = {}
-    for task in tasks:
-        if not is_finished(output_dir, task.chunk.dataset, task.chunk_id):
-            continue
-        try:
-            reusable[task.chunk_id] = verified_rows(output_dir, task.chunk.dataset, task.chunk_id)
-        except CorruptChunkError as exc:
-            log.warning("%s; recomputing that chunk", exc)
-            try:
-                remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
-            except OSError as err:
-                raise OSError(
-                    f"{exc}, and it cannot be deleted to recompute it ({err.strerror}); delete "
-                    f"it by hand and re-run"
-                ) from None
-    return reusable
 
 
 def _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_files, progress):
@@ -437,109 +419,3 @@ def _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_
             outcomes.close()
         TREES.clear()  # files the iterative executor opened in this process
         bar.close()
-#: seconds between updates of the incomplete summary while chunks are processed
-PROGRESS_WRITE_S = 2.0
-
-
-@dataclass
-class _State:
-    """What a run knows about its plan and progress; becomes ``summary.json``."""
-
-    datasets: Sequence[Dataset]
-    config: SkimConfig
-    files: dict
-    bad_files: list
-    tasks: list
-    command: list | None
-    settings: dict
-    reused: dict = field(default_factory=dict)  # chunk id -> rows, validated on resume
-    rows: dict = field(default_factory=dict)  # chunk id -> rows of every finished chunk
-    failed_files: dict = field(default_factory=dict)  # (dataset, path) -> reason
-    error: str | None = None
-
-    def dropped_tasks(self) -> list:
-        """Chunks of files that failed part-way (skipped with ``skip_bad_files``)."""
-        return [t for t in self.tasks if (t.chunk.dataset, t.chunk.path) in self.failed_files]
-
-    def kept_tasks(self) -> list:
-        """Finished chunks of good files, in plan order."""
-        return [
-            t
-            for t in self.tasks
-            if t.chunk_id in self.rows and (t.chunk.dataset, t.chunk.path) not in self.failed_files
-        ]
-
-    def skipped_files(self) -> list[dict]:
-        """Input files left out (pre-flight or part-way), with their events when known."""
-        entries = {i.path: i.num_entries for infos in self.files.values() for i in infos}
-        late = [
-            {"dataset": ds, "path": path, "reason": reason, "events": entries.get(path)}
-            for (ds, path), reason in self.failed_files.items()
-        ]
-        return list(self.bad_files) + late
-
-    def summary(self, cutflow: dict | None = None) -> dict:
-        """The summary dict (``complete`` false until the caller says otherwise)."""
-        kept = self.kept_tasks()
-        kept_ids = {t.chunk_id for t in kept}
-        skipped = self.skipped_files()
-        per_dataset = {}
-        for ds in self.datasets:
-            mine = [t for t in self.tasks if t.chunk.dataset == ds.name]
-            flow = (cutflow or {}).get(ds.name, {})
-            inputs = {}
-            for info in self.files[ds.name]:
-                chunks = [t for t in mine if t.chunk.path == info.path]
-                done = [t for t in chunks if t.chunk_id in kept_ids]
-                inputs[info.path] = {
-                    "events": info.num_entries,
-                    "chunks_planned": len(chunks),
-                    "chunks_done": len(done),
-                    "events_done": sum(t.chunk.n_events for t in done),
-                }
-            ds_kept = [t for t in mine if t.chunk_id in kept_ids]
-            per_dataset[ds.name] = {
-                "events_in": sum(t.chunk.n_events for t in ds_kept),
-                "events_out": (int(list(flow.values())[-1]) if flow else 0)
-                if cutflow is not None
-                else sum(self.rows[t.chunk_id] for t in ds_kept),
-                "files": [
-                    info.path
-                    for info in self.files[ds.name]
-                    if (ds.name, info.path) not in self.failed_files
-                ],
-                "bad_files": [b for b in skipped if b["dataset"] == ds.name],
-                "inputs": inputs,
-                "chunks": {
-                    "total": len(mine),
-                    "reused": sum(1 for t in ds_kept if t.chunk_id in self.reused),
-                    "processed": sum(1 for t in ds_kept if t.chunk_id not in self.reused),
-                    "failed": sum(1 for t in mine if (ds.name, t.chunk.path) in self.failed_files),
-                },
-                "parts": {f"part-{t.chunk_id}.parquet": self.rows[t.chunk_id] for t in ds_kept},
-                "metadata": dict(ds.metadata),
-            }
-        dropped = len(self.dropped_tasks())
-        out = {
-            "complete": False,
-            "chunks": {"planned": len(self.tasks), "done": len(kept), "skipped": dropped},
-            "command": self.command,
-            "preset": self.config.preset,
-            "config": self.config.to_dict(),
-            "skipped_files": skipped,
-            "inputs": {
-                "files": sum(len(v["files"]) for v in per_dataset.values()),
-                "events": sum(v["events_in"] for v in per_dataset.values()),
-                "files_skipped": len(skipped),
-                "events_skipped": sum(b["events"] or 0 for b in skipped),
-            },
-            "datasets": per_dataset,
-            **self.settings,
-        }
-        if self.error is not None:
-            out["error"] = self.error
-        return out
-
-    def write(self, output_dir: Path) -> None:
-        """Write the (incomplete) summary: what is planned and done so far."""
-        atomic_write_json(Path(output_dir) / "summary.json", self.summary())

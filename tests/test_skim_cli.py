@@ -83,7 +83,8 @@ def test_output_dir_that_is_a_file_fails_before_any_slow_work(tmp_path, capsys):
     taken = tmp_path / "taken"
     taken.write_text("a file")
     absent = tmp_path / "fs.json"  # the fileset does not even exist: --output-dir is checked first
-    for out, what in ((taken, "is a file"), (taken / "sub", f"lies under {taken}, which is a file")):
+    cases = ((taken, "is a file"), (taken / "sub", f"lies under {taken}, which is a file"))
+    for out, what in cases:
         _fails(
             capsys,
             ["--fileset", str(absent), "--output-dir", str(out)],

@@ -13,14 +13,10 @@ import pandas as pd
 import pytest
 import uproot
 
+from processors.checks import check_baskets_inside, expected_type, root_header_end
 from processors.config import PRESETS
 from processors.fileset import Dataset, check_duplicate_files
-from processors.inputs import (
-    BadFileError,
-    check_baskets_inside,
-    inspect_file,
-    root_header_end,
-)
+from processors.inputs import BadFileError, inspect_file
 from processors.skim import preflight
 from run_skim import main
 
@@ -200,6 +196,13 @@ def _muon_file(path, pt_type, with_ids=False, n=3):
     with uproot.recreate(path) as handle:
         handle.mktree("Events", types).extend(branches)
     return path
+
+
+def test_expected_types_of_skim_branches():
+    assert expected_type("Muon_pt")[0] == "f" and expected_type("Muon_ip3d")[0] == "f"
+    assert expected_type("Jet_btagDeepFlavB")[0] == "f" and expected_type("MET_sumEt")[0] == "f"
+    assert expected_type("Muon_charge")[0] == "iu" and expected_type("event")[0] == "iu"
+    assert expected_type("Muon_tightId")[0] == "biu" and expected_type("HLT_Mu8")[0] == "biu"
 
 
 def test_integer_muon_pt_is_an_error_naming_branch_type_and_file(tmp_path, capsys):

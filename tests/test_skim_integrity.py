@@ -145,7 +145,7 @@ def test_resume_recomputes_truncated_parts_and_partials(
     _cut(target)
     with pytest.raises(CorruptChunkError, match=re.escape(str(target))):
         verified_rows(out, "toy", chunk_id)
-    with caplog.at_level(logging.WARNING, logger="processors.skim"):
+    with caplog.at_level(logging.WARNING, logger="processors.integrity"):
         assert _run(fileset, out) == 0
     assert str(target) in caplog.text and "recomputing that chunk" in caplog.text
     chunks = check_skim_complete(out)["datasets"]["toy"]["chunks"]
