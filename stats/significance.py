@@ -102,7 +102,9 @@ def significance_from_counts(
     signal_shape : array_like, optional
         Signal fractions per fine SR bin (``sr_fine=True``).
     positive_coefficients : bool
-        Bound the Bernstein coefficients at 0 (:class:`stats.model.BumpModel`).
+        Always bound the Bernstein coefficients at 0 (default: only when the free fit ends with a
+        non-positive expectation; the bounds used are written into the workspace, so pyhf alone
+        reproduces Z; :class:`stats.model.BumpModel`).
     model : BumpModel or mapping of int to BumpModel, optional
         Re-use a model built for this binning (toys); else one is built for these counts. With
         ``degree="auto"``, a mapping degree → model (or one model, used for its own degree).
@@ -191,11 +193,11 @@ def significance_from_counts(
     gof = goodness_of_fit(eff[binning.sb_mask], model.sideband_expected(out.pars_free), degree + 1)
     ws = None
     if return_workspace:
+        # the fit's bounds and the free optimum as inits: pyhf.infer.test_statistics.q0 with
+        # model.config.suggested_init()/suggested_bounds() of this workspace runs the same fits
         parameters = [
-            {"name": n, "bounds": [list(b)], "inits": [float(v)]}
-            for n, b, v in zip(
-                names, model.parameter_bounds(), model.initial_pars(data), strict=True
-            )
+            {"name": n, "bounds": [[float(b[0]), float(b[1])]], "inits": [float(v)]}
+            for n, b, v in zip(names, out.bounds, out.pars_free, strict=True)
         ]
         ws = make_workspace(model.spec, model.observations(data), poi=POI, parameters=parameters)
     return SignificanceResult(

@@ -7,6 +7,13 @@ doi:10.21105/joss.02823): anyone can refit it with pyhf alone::
     ws = pyhf.Workspace(json.load(open("upsilon_nocut.json")))
     model = ws.model(); data = ws.data(model)
     pyhf.infer.hypotest(0.0, data, model, test_stat="q0")
+
+The workspaces written by :mod:`stats.significance` carry the fit's parameter bounds (the
+positivity of the background: Bernstein coefficients >= 0 where the fit needed it) and the free
+fit's optimum as ``inits`` in ``measurements[0].config.parameters``, so
+``pyhf.infer.test_statistics.q0(0, data, model, model.config.suggested_init(),
+model.config.suggested_bounds(), model.config.suggested_fixed())`` gives the reported Z
+(tests/test_stats_refit.py).
 """
 
 from __future__ import annotations

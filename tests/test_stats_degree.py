@@ -39,8 +39,9 @@ def test_auto_picks_low_degree_where_degree5_sags():
     fixed = significance_from_counts(counts, b, degree=5, return_workspace=False)
     auto = significance_from_counts(counts, b, degree="auto", return_workspace=False)
     assert fixed.converged and auto.converged
-    # measured: truth 29.5, degree 5 16.3, auto (degree 1) 27.3 events
-    assert fixed.b_fit < 0.6 * truth
+    # measured: truth 29.5, degree 5 22.3 (its free fit goes negative: coefficients >= 0),
+    # auto (degree 1) 27.3 events
+    assert fixed.b_fit < 0.8 * truth
     assert auto.info["degree"] < 5
     assert abs(auto.b_fit - truth) < 0.5 * abs(fixed.b_fit - truth)
     assert auto.info["degree_rule"] == "f_test"

@@ -3,7 +3,8 @@
 Reproduces the failure found by the analysis: after tight cuts the free-coefficient polynomial of
 an unconstrained fit dives below zero in empty sideband bins (pyhf's Poisson term rewards λ < 0
 where n = 0) and in the SR, where ``mu`` absorbs the negative background: fits "converged" with
-an SR background of -100 events and Z of 15σ.
+an SR background of -100 events and Z of 15σ.  Such fits are repeated with the Bernstein
+coefficients bounded at 0, bounds that the workspace carries (pyhf alone gives the same Z).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from stats.background import bernstein_bin_integrals
 from stats.binning import make_bins
 from stats.model import MIN_EXPECTED, BumpModel, numpy_backend
 from stats.significance import scan_cut, significance
+from stats.workspace import discovery_test
 
 
 def _steep(seed: int, n: int, tau: float = 2.0) -> np.ndarray:
@@ -36,32 +38,37 @@ def _check_positive(model: BumpModel, params: dict[str, float]) -> None:
     assert model.background_positive(pars)
 
 
-@pytest.mark.parametrize("seed", [4])
+@pytest.mark.parametrize("seed", [4, 20])
 def test_unconstrained_fit_goes_negative_but_ours_does_not(seed):
-    m = _steep(seed, {4: 66}[seed])
+    m = _steep(seed, {4: 66, 20: 60}[seed])
     b = make_bins("upsilon")
     counts = b.histogram(m)
-    model = BumpModel.from_counts(b, counts)
-    data = model.data_vector(counts)
-    # the failure: pyhf's plain fit (no positivity constraint) of the same model
+    free = BumpModel.from_counts(b, counts, positive_coefficients=False)
+    data = free.data_vector(counts)
+    # the failure: pyhf's plain fit of the polynomial with free coefficients
     with numpy_backend():
         bare = pyhf.infer.mle.fit(
             data,
-            model.model,
-            init_pars=list(model.initial_pars(data)),
-            par_bounds=model.parameter_bounds(),
+            free.model,
+            init_pars=list(free.initial_pars(data)),
+            par_bounds=free.parameter_bounds(),
         )
-    assert model.background_sr(bare) < -30
-    assert model.sideband_expected(bare).min() < -100
-    assert not model.background_positive(bare)
+    assert free.background_sr(bare) < -30
+    assert free.sideband_expected(bare).min() < -100
+    assert not free.background_positive(bare)
 
     res = significance(m, window="upsilon")
     assert res.converged, res.message
     assert 0 < res.b_fit < res.n_sr + 5 and res.n_sb > 50
     assert res.s_fit + res.b_fit == pytest.approx(res.n_sr, abs=1e-3)
     assert 0.0 <= res.Z < 3.0
+    model = BumpModel.from_counts(b, counts)
     _check_positive(model, res.params)
     _check_positive(model, res.params_bkg_only)
+    # the positivity is in the workspace: pyhf alone with its bounds stays positive, same Z
+    bounds = [p["bounds"][0] for p in res.workspace["measurements"][0]["config"]["parameters"]]
+    assert all(lo == 0.0 for lo in [bd[0] for bd in bounds[:-1]])
+    assert discovery_test(res.workspace)["Z"] == pytest.approx(res.Z, abs=1e-3)
 
 
 def test_tight_cut_scan_stays_physical():
