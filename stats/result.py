@@ -56,7 +56,12 @@ class SignificanceResult:
     params_bkg_only : dict
         Best-fit parameters with ``mu = 0``.
     gof : dict
-        Goodness of fit of the sidebands (:func:`stats.gof.goodness_of_fit`).
+        Goodness of fit of the sidebands by the free fit (:func:`stats.gof.goodness_of_fit`):
+        ``chi2``, ``ndf``, ``chi2_ndf``, ``deviance``, ``p_saturated``, ``bad_fit``.
+    bad_fit : bool
+        The background fit does not describe the sidebands: saturated-model p-value below
+        :data:`stats.gof.BAD_FIT_P_VALUE` (1e-3).  Z is still computed but should not be trusted;
+        ``message`` says so.
     fpr, threshold, fpr_sideband : float or None
         For cuts: the target false-positive rate, the score threshold and the fraction of
         sideband events that pass.
@@ -83,6 +88,7 @@ class SignificanceResult:
     threshold: float | None = None
     fpr_sideband: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    bad_fit: bool = False
 
     def __post_init__(self) -> None:
         if self.converged and not (math.isfinite(self.Z) and math.isfinite(self.p_value)):

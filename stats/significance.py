@@ -28,7 +28,7 @@ from scipy.stats import norm
 from stats.binning import Binning, Window, check_coverage, coverage_problem, make_bins
 from stats.degree import AUTO, DEFAULT_ALPHA, DEFAULT_DEGREES, check_degree, choose_degree_fits
 from stats.direct import direct_discovery
-from stats.gof import goodness_of_fit
+from stats.gof import describe_gof, goodness_of_fit
 from stats.model import POI, BumpModel
 from stats.result import SignificanceResult, check_masses, failed_result
 from stats.reweighting import check_weights, effective_scale, likelihood_ratio_weights
@@ -167,6 +167,8 @@ def significance_from_counts(
             Z_signed=zs,
             q0=z * z,
             gof=gof,
+            bad_fit=gof["bad_fit"],
+            message=_gof_note("", gof),
             params_bkg_only={f"theta_{i}": float(v) for i, v in enumerate(fit.theta_bkg)},
             **base,
         )
@@ -209,13 +211,23 @@ def significance_from_counts(
         params=dict(zip(names, map(float, out.pars_free), strict=True)),
         workspace=ws,
         converged=True,
-        message=out.message,
+        message=_gof_note(out.message, gof),
         Z_signed=zs,
         q0=z * z,
         params_bkg_only=dict(zip(names, map(float, out.pars_bkg), strict=True)),
         gof=gof,
+        bad_fit=gof["bad_fit"],
         **base,
     )
+
+
+def _gof_note(message: str, gof: dict) -> str:
+    """``message`` with the bad-fit line appended (and logged) when the fit is bad."""
+    if not gof["bad_fit"]:
+        return message
+    note = describe_gof(gof)
+    log.warning("%s", note)
+    return f"{message}; {note}" if message else note
 
 
 def _auto_degree(
