@@ -94,6 +94,25 @@ def check_not_truncated(path: str) -> None:
         raise _truncated(path, size, end, "its ROOT header (fEND) says it has")
 
 
+def check_source_size(handle, path: str) -> int | None:
+    """Bytes of an open file as its source reports them (remote files: a stat), checked against
+    the header's ``fEND``; ``None`` when the source cannot tell.
+
+    Raises
+    ------
+    BadFileError
+        The file is shorter than its header says (truncated).
+    """
+    try:
+        size = int(handle.file.source.num_bytes)
+    except Exception:  # noqa: BLE001 - not every source can tell its size
+        return None
+    end = int(handle.file.fEND)
+    if end > size:
+        raise _truncated(path, size, end, "its ROOT header (fEND) says it has")
+    return size
+
+
 def check_baskets_inside(tree, branches: Sequence[str], path: str, size: int) -> None:
     """Raise :class:`BadFileError` when a basket of ``branches`` ends beyond ``size`` bytes."""
     for name in branches:

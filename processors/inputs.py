@@ -23,6 +23,7 @@ from processors.checks import (
     check_baskets_inside,
     check_branch_types,
     check_not_truncated,
+    check_source_size,
 )
 from processors.config import SkimConfig
 
@@ -159,6 +160,12 @@ def open_tree(path: str, treename: str):
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         what = "cannot be opened" if _is_remote(path) else "is not a readable ROOT file"
         raise BadFileError(f"input file {path} {what} ({reason}); {fix}") from None
+    if _is_remote(path):
+        try:
+            check_source_size(handle, path)
+        except BadFileError:
+            handle.close()
+            raise
     try:
         tree = handle[treename]
     except Exception:
@@ -226,8 +233,9 @@ def inspect_file(path: str, treename: str, config: SkimConfig) -> FileInfo:
             raise MissingBranchError(missing_branch_message(missing, path, config, sorted(keys)))
         branches = tuple(needed + [b for b in optional_branches(config) if b in keys])
         check_branch_types(tree, branches, path)
-        if not _is_remote(path):
-            check_baskets_inside(tree, branches, path, os.path.getsize(path))
+        size = os.path.getsize(path) if not _is_remote(path) else check_source_size(handle, path)
+        if size is not None:
+            check_baskets_inside(tree, branches, path, size)
         num_entries = int(tree.num_entries)
         try:
             boundaries = tuple(

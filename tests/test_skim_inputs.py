@@ -261,3 +261,60 @@ def test_kinematics_only_without_ids_writes_no_id_columns(tmp_path):
         assert "mu0_iso04" not in frame.columns
         if has_ids:
             assert sorted(frame["event"]) == [0, 1, 2]
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """``tmp_path`` served over HTTP (with byte ranges) on localhost: a remote source."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _body(self):
+            path = tmp_path / self.path.lstrip("/")
+            if not path.is_file():
+                self.send_error(404)
+                return None
+            data = path.read_bytes()
+            match = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("Range", ""))
+            if match:
+                start = int(match[1])
+                stop = int(match[2]) + 1 if match[2] else len(data)
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
+                data = data[start:stop]
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            return data
+
+        def do_HEAD(self):
+            self._body()
+
+        def do_GET(self):
+            data = self._body()
+            if data is not None:
+                self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_truncated_remote_file_is_found_from_its_source_size(toy, tmp_path, http_folder):
+    pytest.importorskip("aiohttp")
+    shutil.copy(toy, tmp_path / "whole.root")
+    _truncate(toy, tmp_path / "cut.root", keep=0.8)
+    info = inspect_file(f"{http_folder}/whole.root", "Events", PRESETS["inclusive"])
+    assert info.num_entries == N_EVENTS
+    url = f"{http_folder}/cut.root"
+    with pytest.raises(BadFileError, match=rf"input file {re.escape(url)} is truncated: "):
+        inspect_file(url, "Events", PRESETS["inclusive"])
