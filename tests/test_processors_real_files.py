@@ -10,6 +10,7 @@ from conftest import shared_file
 from processors.config import PRESETS, make_config
 from processors.fileset import Dataset
 from processors.inputs import MissingBranchError
+from processors.integrity import check_skim_complete
 from processors.skim import run_skim
 
 DIMUON_2018 = "nano_dimuon_Run2018A_DoubleMuon_40evts.root"
@@ -96,6 +97,7 @@ def test_2012_reduced_nanoaod_needs_kinematics_only(tmp_path):
         _skim(tmp_path, "run2012", path, "upsilon_antiiso", is_data=True)
     summary, frame, out = _skim(tmp_path, "run2012", path, "kinematics_only", is_data=True)
     assert summary["datasets"]["run2012"]["events_in"] == 1000
+    assert check_skim_complete(out)["chunks"] == {"planned": 1, "done": 1, "skipped": 0}
     cutflow = json.loads((out / "cutflow.json").read_text())["run2012"]
     assert len(frame) == cutflow["two_muons"] > 0
     assert "run" not in frame.columns and "mu0_iso04" not in frame.columns
