@@ -266,10 +266,38 @@ def run_skim(
         )
 
 
-def _run_locked(
+def _run_locked(datasets, config, output_dir, *, command, **options) -> dict:
+    """The run, once ``output_dir`` is locked: any failure is recorded in ``summary.json``."""
+    # from here on the directory no longer holds a finished skim: an older complete summary must
+    # not outlive a run that stops, even in its pre-flight
+    marker = {
+        "complete": False,
+        "chunks": {"planned": None, "done": None},
+        "command": command,
+        "preset": config.preset,
+        "config": config.to_dict(),
+    }
+    atomic_write_json(output_dir / "summary.json", marker)
+    holder: list[RunState] = []
+    try:
+        summary = _plan_and_run(datasets, config, output_dir, holder, command=command, **options)
+    except BaseException as exc:
+        error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if holder:
+            holder[0].error = error
+            holder[0].write(output_dir)
+        else:
+            atomic_write_json(output_dir / "summary.json", {**marker, "error": error})
+        raise
+    atomic_write_json(output_dir / "summary.json", summary)  # the one complete summary
+    return summary
+
+
+def _plan_and_run(
     datasets,
     config,
     output_dir,
+    holder,
     *,
     executor,
     workers,
@@ -282,28 +310,15 @@ def _run_locked(
     progress,
     command,
 ) -> dict:
+    """Pre-flight, plan, resume checks, processing and merge; returns the complete summary
+    (``holder`` gets the :class:`RunState` as soon as the plan exists)."""
     started = time.perf_counter()
-    # from here on the directory no longer holds a finished skim of these settings: an older
-    # complete summary must not outlive a run that stops (even in its pre-flight)
-    marker = {
-        "complete": False,
-        "chunks": {"planned": None, "done": None},
-        "command": command,
-        "preset": config.preset,
-        "config": config.to_dict(),
-    }
-    atomic_write_json(output_dir / "summary.json", marker)
-    try:
-        if n := remove_temporaries(output_dir):
-            log.info("removed %d temporary files of an interrupted run", n)
-        masks = load_lumi_masks(datasets, config, lumi_mask)
-        files, bad_files = preflight(
-            datasets, config, max_files=max_files, skip_bad_files=skip_bad_files
-        )
-    except BaseException as exc:
-        marker["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        atomic_write_json(output_dir / "summary.json", marker)
-        raise
+    if n := remove_temporaries(output_dir):
+        log.info("removed %d temporary files of an interrupted run", n)
+    masks = load_lumi_masks(datasets, config, lumi_mask)
+    files, bad_files = preflight(
+        datasets, config, max_files=max_files, skip_bad_files=skip_bad_files
+    )
     plan = plan_chunks(datasets, files, chunk_size, max_chunks)
     metadata = {ds.name: dict(ds.metadata) for ds in datasets}
     digests = {ds.name: _dataset_digest(config, masks.get(ds.name)) for ds in datasets}
@@ -329,8 +344,8 @@ def _run_locked(
             "skip_bad_files": skip_bad_files,
         },
     )
-    # the incomplete marker goes down before anything of an older run is touched
-    state.write(output_dir)
+    holder.append(state)
+    state.write(output_dir)  # planned, before anything of an older run is touched
     if n := remove_stale(output_dir, {t.chunk_id: t.chunk.dataset for t in tasks}):
         log.warning("removed %d outputs of chunks not in this run (other settings or inputs)", n)
     state.reused = reusable_chunks(output_dir, tasks)
@@ -345,16 +360,10 @@ def _run_locked(
         executor,
     )
     state.write(output_dir)
-    try:
-        _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_files, progress)
-    except BaseException as exc:
-        state.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        state.write(output_dir)
-        raise
+    _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_files, progress)
     for task in state.dropped_tasks():  # nothing of a file that failed part-way is kept
         remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
-    finished = state.kept_tasks()
-    merged = merge_partials(output_dir, [t.chunk_id for t in finished])
+    merged = merge_partials(output_dir, [t.chunk_id for t in state.kept_tasks()])
     paths = write_histograms(output_dir, merged["hists"])
     atomic_write_json(output_dir / "cutflow.json", merged["cutflow"])
     elapsed = time.perf_counter() - started
@@ -370,7 +379,6 @@ def _run_locked(
     )
     n_in = sum(d["events_in"] for d in summary["datasets"].values())
     summary["events_per_s"] = round(n_in / elapsed, 1) if elapsed > 0 else None
-    atomic_write_json(output_dir / "summary.json", summary)
     return summary
 
 
