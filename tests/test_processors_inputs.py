@@ -9,7 +9,14 @@ import uproot
 
 from processors.config import PRESETS
 from processors.executors import execute, package_zip
-from processors.inputs import TreeCache, entry_ranges, inspect_file, read_events, required_branches
+from processors.inputs import (
+    TreeCache,
+    entry_ranges,
+    inspect_file,
+    optional_branches,
+    read_events,
+    required_branches,
+)
 
 
 def test_entry_ranges_follow_basket_boundaries():
@@ -55,6 +62,11 @@ def test_required_branches_per_preset():
         "HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx",
     } <= set(full)
     assert "HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx" not in required_branches(PRESETS["inclusive"])
+    # kinematics_only reads event ids and the per-muon skim branches when a file has them
+    optional = optional_branches(PRESETS["kinematics_only"])
+    assert optional[:3] == ["run", "luminosityBlock", "event"] and optional[-1] == "Truth_process"
+    assert {"Muon_pfRelIso04_all", "Muon_ip3d", "Muon_dxy", "Muon_dz"} <= set(optional)
+    assert optional_branches(PRESETS["upsilon_antiiso"]) == ["Truth_process"]
 
 
 @pytest.fixture
