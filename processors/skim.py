@@ -35,7 +35,6 @@ from processors.lumimask import LumiMask
 from processors.outputs import (
     atomic_write_json,
     check_output_dir,
-    is_finished,
     merge_partials,
     remove_chunk,
     remove_stale,
