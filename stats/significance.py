@@ -20,13 +20,25 @@ import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from scipy.stats import norm
 
+from stats.background import bernstein_bin_integrals
 from stats.binning import Binning, Window, check_coverage, coverage_problem, make_bins
-from stats.degree import AUTO, DEFAULT_ALPHA, DEFAULT_DEGREES, check_degree, choose_degree_fits
+from stats.degree import (
+    DEFAULT_ALPHA,
+    DEFAULT_DEGREES,
+    MAX_UNC_RATIO,
+    RULES,
+    SPURIOUS,
+    SPURIOUS_FRACTION,
+    check_degree,
+    choose_degree_fits,
+    choose_degree_spurious,
+)
 from stats.direct import direct_discovery
 from stats.gof import describe_gof, goodness_of_fit
 from stats.model import POI, BumpModel
@@ -121,9 +133,10 @@ def significance_from_counts(
     if np.any(counts < 0) or not np.all(np.isfinite(counts)):
         raise ValueError("counts must be finite and >= 0 (negative weights are not supported)")
     degree = check_degree(degree, degrees, f_test_alpha)
-    if degree == AUTO:
+    if degree in RULES:
         return _auto_degree(
-            counts, binning, degrees=degrees, alpha=f_test_alpha, weight_scale=weight_scale,
+            counts, binning, rule=degree, degrees=degrees, alpha=f_test_alpha,
+            weight_scale=weight_scale,
             background=background, sr_fine=sr_fine, signal_shape=signal_shape,
             positive_coefficients=positive_coefficients, model=model,
             return_workspace=return_workspace, random_state=random_state,
@@ -234,43 +247,100 @@ def _auto_degree(
     counts: np.ndarray,
     binning: Binning,
     *,
+    rule: str,
     degrees: Sequence[int],
     alpha: float,
     model: Any,
     return_workspace: bool,
     **kwargs: Any,
 ) -> SignificanceResult:
-    """:func:`significance_from_counts` at the degree chosen by the F-test (:mod:`stats.degree`)."""
+    """:func:`significance_from_counts` at the degree chosen by ``rule`` (:mod:`stats.degree`)."""
     if kwargs.get("background", "bernstein") != "bernstein":
         raise ValueError(
-            f"degree='auto' needs the 'bernstein' background, got {kwargs['background']!r}"
+            f"degree={rule!r} needs the 'bernstein' background, got {kwargs['background']!r}"
         )
-    models = model if isinstance(model, Mapping) else (
+    models = dict(model) if isinstance(model, Mapping) else (
         {model.degree: model} if model is not None else {}
     )
+    cands = sorted({int(d) for d in degrees})
+    k = float(kwargs.get("weight_scale", 1.0))
+    model_kw = {key: kwargs[key] for key in ("sr_fine", "signal_shape", "positive_coefficients")
+                if key in kwargs}
+    if rule == SPURIOUS and math.isfinite(k) and k > 0:
+        # every candidate's model is needed for the templates (its normalisation scales)
+        for d in cands:
+            if models.get(d) is None:
+                models[d] = BumpModel.from_counts(binning, counts / k, d, **model_kw)
 
     def fit(deg: int) -> SignificanceResult:
-        return significance_from_counts(
-            counts, binning, degree=deg, model=models.get(deg), return_workspace=False, **kwargs
-        )
+        with _candidate_logs():
+            return significance_from_counts(
+                counts, binning, degree=deg, model=models.get(deg), return_workspace=False,
+                **kwargs,
+            )
 
-    chosen, table = choose_degree_fits(fit, degrees, alpha)
-    rule = {"degree_rule": "f_test", "f_test_alpha": float(alpha),
-            "degree_candidates": [int(d) for d in sorted(set(degrees))], "degree_table": table}
+    def spurious_b(template: SignificanceResult, deg: int) -> float:
+        """SR background (effective counts) of ``deg`` fitted to ``template``'s Asimov spectrum."""
+        t = models[int(template.info["degree"])]
+        theta = np.array([template.params[f"bkg_c{j}"] for j in range(t.degree + 1)])
+        asimov = bernstein_bin_integrals(binning.edges, t.degree, binning.low, binning.high) @ (
+            theta * t.scales
+        )
+        kw = {**kwargs, "weight_scale": 1.0, "random_state": kwargs.get("random_state")}
+        with _candidate_logs():
+            res = significance_from_counts(
+                np.clip(asimov, 0.0, None), binning, degree=deg, model=models.get(deg),
+                return_workspace=False, **kw,
+            )
+        return res.b_fit if res.converged else math.nan
+
+    settings = {"degree_rule": "spurious" if rule == SPURIOUS else "f_test", "f_test_alpha": float(alpha), "degree_candidates": cands}
+    if rule == SPURIOUS:
+        chosen, table, why = choose_degree_spurious(fit, spurious_b, cands, alpha)
+        settings.update(max_unc_ratio=MAX_UNC_RATIO, spurious_fraction=SPURIOUS_FRACTION)
+    else:
+        chosen, table = choose_degree_fits(fit, cands, alpha)
+        why = "" if chosen is None else (
+            f"F-test (alpha {alpha:g}): degree {chosen.info['degree']} is not improved by the "
+            "next one"
+        )
+    rule_info = {**settings, "degree_table": table, "degree_reason": why}
     if chosen is None:
-        first = table[0] if table else {"message": "no candidate degree"}
+        first = next((r for r in table if r.get("message")), {"message": "no candidate degree"})
         n_sr, n_sb = float(counts[binning.sr_mask].sum()), float(counts[binning.sb_mask].sum())
         return failed_result(
-            f"degree='auto': no degree in {sorted(set(degrees))} could be fitted "
-            f"({first['message']})",
-            n_sr=n_sr, n_sb=n_sb, info={"degree": None, **rule},
+            f"degree={rule!r}: no degree in {cands} could be fitted ({first['message']})",
+            n_sr=n_sr, n_sb=n_sb, info={"degree": None, **rule_info},
         )
     deg = int(chosen.info["degree"])
     if return_workspace:
-        chosen = significance_from_counts(
-            counts, binning, degree=deg, model=models.get(deg), return_workspace=True, **kwargs
-        )
-    return dataclasses.replace(chosen, info={**chosen.info, **rule})
+        with _candidate_logs():
+            chosen = significance_from_counts(
+                counts, binning, degree=deg, model=models.get(deg), return_workspace=True,
+                **kwargs,
+            )
+    if chosen.bad_fit:
+        log.warning("degree %d: %s", deg, describe_gof(chosen.gof))
+    return dataclasses.replace(chosen, info={**chosen.info, **rule_info})
+
+
+class _DropWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+@contextmanager
+def _candidate_logs():
+    """Silence the warnings of candidate-degree fits (only the chosen fit's are shown)."""
+    loggers = [logging.getLogger(name) for name in ("stats.result", __name__)]
+    drop = _DropWarnings()
+    for lg in loggers:
+        lg.addFilter(drop)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(drop)
 
 
 def significance(

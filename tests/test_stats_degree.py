@@ -83,7 +83,7 @@ def test_auto_per_cut_and_reweighting_record_degree():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"degree": "best"}, r"degree = 'best'; expected an integer >= 0 or 'auto'"),
+        ({"degree": "best"}, r"degree = 'best'; expected an integer >= 0, 'auto' or 'spurious'"),
         ({"degree": -1}, r"degree = -1"),
         ({"degree": "auto", "degrees": []}, r"degrees = \[\]; expected a non-empty list"),
         ({"degree": "auto", "f_test_alpha": 1.5}, r"F-test alpha = 1.5"),
