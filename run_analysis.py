@@ -135,7 +135,8 @@ def _headline(result, paths, elapsed: float) -> str:
                      f"(global Z from {h['look_elsewhere']['n_toys']} background-only toys)")
     cat = ", ".join(f"{k}: {v:.2f}" for k, v in h["CATHODE_at_fpr"].items())
     lines += [f"CATHODE Z at FPR {cat}",
-              *[f"NOTE: {n}" for n in report_notes(result) if n != result.data.ss.skipped],
+              *[n if n.startswith("!") else f"NOTE: {n}" for n in report_notes(result)
+                if n != result.data.ss.skipped],
               f"report: {paths['html']}  (also {paths['md'].name}, {paths['json'].name})",
               f"elapsed {elapsed:.0f} s"]
     return "\n".join(lines)

@@ -22,10 +22,20 @@ from analysis.cache import atomic_write_text
 from analysis.pipeline import CATHODE, AnalysisResult
 from analysis.significance import best_of_scan
 
-__all__ = ["headline", "headline_rows", "report_notes", "results_dict", "write_report"]
+__all__ = [
+    "bad_fit_lines",
+    "fit_quality",
+    "headline",
+    "headline_rows",
+    "report_notes",
+    "results_dict",
+    "write_report",
+]
 
 log = logging.getLogger(__name__)
 
+#: Appended to a Z whose background fit is bad (saturated-model p below the stats threshold).
+BAD_FIT_MARK = " !"
 #: FPRs shown in the headline table (reference §6).
 HEADLINE_FPRS = (0.25, 0.1, 0.05, 0.01, 0.005, 0.001)
 
@@ -91,10 +101,31 @@ def headline(sig: dict[str, Any]) -> dict[str, Any]:
     zs = [r["Z"] for s in scans.values() for r in s if r.get("usable")]
     out["max_Z_any_cut"] = max(zs) if zs else float("nan")
     out["skipped"] = sig.get("skipped", "")
+    out["fit_quality"] = fit_quality(sig)
+    out["bad_fits"] = [f["fit"] for f in out["fit_quality"] if f["bad_fit"]]
     le = sig.get("look_elsewhere")
     if le:
         out["look_elsewhere"] = {k: le[k] for k in ("n_toys", "n_failed", "n_tests",
                                                     "max_z_quantiles", "error")}
+    return out
+
+
+def fit_quality(sig: dict[str, Any]) -> list[dict[str, Any]]:
+    """Goodness of fit of the fits a reader looks at: no cut, reweighting and each method's
+    best cut — χ²/ndf, saturated-model p, degree and the ``bad_fit`` flag of
+    :func:`stats.gof.goodness_of_fit` (saturated p below ``stats.gof.BAD_FIT_P_VALUE``)."""
+    entries = [("no cut", sig.get("no_cut")), ("likelihood reweighting", sig.get("reweighting"))]
+    entries += [(f"{name} (best cut, FPR {b['fpr']:.3g})", b)
+                for name, scan in sig.get("scans", {}).items() if (b := best_of_scan(scan))]
+    out = []
+    for name, e in entries:
+        if not e or not e.get("converged"):
+            continue
+        g = e.get("gof") or {}
+        out.append({"fit": name, "chi2": g.get("chi2"), "ndf": g.get("ndf"),
+                    "chi2_ndf": g.get("chi2_ndf"), "p_saturated": g.get("p_saturated"),
+                    "degree": (e.get("info") or {}).get("degree"),
+                    "bad_fit": bool(e.get("bad_fit", g.get("bad_fit", False)))})
     return out
 
 
@@ -123,15 +154,38 @@ def headline_rows(result: AnalysisResult) -> list[tuple[str, str, str, str]]:
     def ss(text: str) -> str:
         return "skipped" if ss_skipped else text
 
-    rows = [("no cut", f(h["os"]["no_cut"]), "1", ss(f(h["ss"]["no_cut"])))]
+    def bad(key: str, fit: str, text: str) -> str:
+        return text + BAD_FIT_MARK if any(b == fit or b.startswith(fit + " (best cut")
+                                          for b in h[key]["bad_fits"]) else text
+
+    rows = [("no cut", bad("os", "no cut", f(h["os"]["no_cut"])), "1",
+             ss(bad("ss", "no cut", f(h["ss"]["no_cut"]))))]
     for name in h["os"]["methods_best"]:
         o = h["os"]["methods_best"][name]
         s = h["ss"]["methods_best"].get(name, {"Z": float("nan"), "fpr": None})
         fpr = "" if o["fpr"] is None else f"{o['fpr']:.3g}"
-        rows.append((f"{name} (best cut)", _fmt_best(o), fpr, ss(_fmt_best(s))))
-    rows.append(("likelihood reweighting", f(h["os"]["reweighting"]), "-",
-                 ss(f(h["ss"]["reweighting"]))))
+        rows.append((f"{name} (best cut)", bad("os", name, _fmt_best(o)), fpr,
+                     ss(bad("ss", name, _fmt_best(s)))))
+    rw = "likelihood reweighting"
+    rows.append((rw, bad("os", rw, f(h["os"]["reweighting"])), "-",
+                 ss(bad("ss", rw, f(h["ss"]["reweighting"])))))
     return rows
+
+
+def bad_fit_lines(result: AnalysisResult) -> list[str]:
+    """One line per sample whose headline fits include a bad background fit (console, report)."""
+    lines = []
+    for key in ("os", "ss"):
+        bad = [f for f in fit_quality(result.significance[key]) if f["bad_fit"]]
+        if bad:
+            worst = min(bad, key=lambda f: f["p_saturated"])
+            lines.append(
+                f"{BAD_FIT_MARK.strip()} bad background fit in {key.upper()}: "
+                f"{', '.join(f['fit'] for f in bad)} (worst: {worst['fit']}, chi2/ndf = "
+                f"{worst['chi2']:.0f}/{worst['ndf']}, saturated-model p = "
+                f"{worst['p_saturated']:.2g}); the polynomial does not describe the sidebands — "
+                "do not trust these Z (narrow the window or change stats.degree)")
+    return lines
 
 
 def results_dict(result: AnalysisResult, plot_files: list[str] | None = None) -> dict[str, Any]:
@@ -265,6 +319,12 @@ def _sections(result: AnalysisResult, res: dict[str, Any]) -> list[tuple]:
         ("No-cut fit (OS)", ["S fit", "B fit (SR)", "σ_B", "Z", "p-value"],
          [tuple(_fmt(res["significance"]["os"]["no_cut"].get(k))
                 for k in ("s_fit", "b_fit", "b_fit_unc", "Z", "p_value"))]),
+        ("Background fit quality (sidebands; '!' marks a saturated-model p below "
+         f"{_bad_p():g})", ["sample", "fit", "χ²/ndf", "saturated p", "degree", "flag"],
+         [(k.upper(), f["fit"], f"{_fmt(f['chi2'], 1)}/{f['ndf']}",
+           _fmt_p(f["p_saturated"]), f["degree"] if f["degree"] is not None else "—",
+           "bad fit !" if f["bad_fit"] else "ok")
+          for k in ("os", "ss") for f in hl[k]["fit_quality"]]),
         ("Cutflow", ["cut", "events"], [tuple(c) for c in d.cutflow]),
         ("Flows and sideband closure", ["seed", "epochs", "best epoch", "val. loss",
                                         "closure AUC"],
@@ -322,6 +382,18 @@ def _cache_note(entry: dict[str, Any] | None) -> str:
     return f"{entry['hits']} hit / {entry['computed']} computed"
 
 
+def _bad_p() -> float:
+    from stats.gof import BAD_FIT_P_VALUE
+
+    return BAD_FIT_P_VALUE
+
+
+def _fmt_p(p: Any) -> str:
+    if p is None or not math.isfinite(p):
+        return "—"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.2e}"
+
+
 def _fmt(v: Any, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "—"
@@ -344,10 +416,10 @@ def _intro(result: AnalysisResult, res: dict[str, Any]) -> str:
 
 
 def report_notes(result: AnalysisResult) -> list[str]:
-    """What a reader must know before trusting the numbers: skipped samples, an incomplete
-    skim analysed on request, files left out, unchecked duplicates — shown on top of the report
-    and in the console."""
-    return list(result.data.notes)
+    """What a reader must know before trusting the numbers: bad background fits, skipped
+    samples, an incomplete skim analysed on request, files left out, unchecked duplicates —
+    shown on top of the report and in the console."""
+    return bad_fit_lines(result) + list(result.data.notes)
 
 
 def write_report(result: AnalysisResult, output_dir: str | Path) -> dict[str, Path]:
