@@ -94,6 +94,12 @@ class OutputLock:
                 holder = _read_holder(handle)
                 handle.close()
                 raise OutputLockedError(self._busy_message(holder)) from None
+            except OSError as exc:  # a filesystem without locks (some network mounts)
+                handle.close()
+                raise OSError(
+                    f"--output-dir {self.path.parent} cannot be locked ({exc.strerror}); choose "
+                    "an --output-dir on a local disk"
+                ) from None
             if not self._same_file(handle):
                 handle.close()
                 continue
