@@ -12,6 +12,7 @@ import numpy as np
 
 from stats.background import bernstein_bin_integrals, bernstein_cdf
 from stats.binning import Binning, Window, make_bins
+from stats.degree import RULES
 from stats.model import BumpModel, FitOutcome
 from stats.result import check_masses
 from stats.significance import significance_from_counts
@@ -40,8 +41,8 @@ def toy_setup(
 ) -> tuple[Binning, BumpModel, FitOutcome]:
     """Binning, model and fits of the observed spectrum whose background-only fit is the truth.
 
-    With ``degree="auto"`` the model has the degree the F-test chooses for this spectrum
-    (``auto``: ``degrees``, ``f_test_alpha`` of
+    With ``degree="auto"`` or ``"spurious"`` the model has the degree that rule chooses for this
+    spectrum (``auto``: ``degrees``, ``f_test_alpha`` of
     :func:`stats.significance.significance_from_counts`).
 
     Raises
@@ -52,7 +53,7 @@ def toy_setup(
     m = check_masses(masses)
     binning = make_bins(window, n_sr_edges, partial=partial)
     counts = binning.histogram(m)
-    if degree == "auto":
+    if degree in RULES:
         check = significance_from_counts(
             counts, binning, degree=degree, return_workspace=False, **auto
         )

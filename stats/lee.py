@@ -18,7 +18,7 @@ from scipy import stats as sps
 
 from stats._toybase import polynomial_bin_counts, progress_bar, sample_masses, toy_setup
 from stats.binning import Binning, Window, make_bins
-from stats.degree import AUTO, DEFAULT_ALPHA, DEFAULT_DEGREES, check_degree
+from stats.degree import DEFAULT_ALPHA, DEFAULT_DEGREES, RULES, check_degree
 from stats.model import BumpModel
 from stats.significance import (
     DEFAULT_FPRS,
@@ -115,7 +115,7 @@ def look_elsewhere(
         Fit settings as for :func:`stats.significance.significance`; use those of the observed
         scan.  With ``degree="auto"`` every toy cut chooses its degree by the same F-test as the
         observed scan, and the toys are drawn from the background-only fit at the degree the
-        F-test chooses for the uncut ``masses``.
+        F-test chooses for the uncut ``masses``; ``degree="spurious"`` likewise with that rule.
     min_sideband_events : int
         Cut points keeping fewer sideband events are ignored, as in the observed scan.
     random_state : int, optional
@@ -182,7 +182,7 @@ def _model_for(
     None when too few events are expected."""
     if expected[binning.sb_mask].sum() < 1.0:
         return None
-    if degree == AUTO:
+    if degree in RULES:
         return {int(d): BumpModel.from_counts(binning, expected, int(d)) for d in set(degrees)}
     return BumpModel.from_counts(binning, expected, degree)
 
