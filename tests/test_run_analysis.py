@@ -210,3 +210,31 @@ def test_dask_cluster_gives_the_same_scores(first_run, workdir):
     assert remote.cache["flow"]["computed"] == 1 and remote.cache["classifier"]["computed"] == 1
     np.testing.assert_allclose(remote.scores["os"], local.scores["os"], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(remote.scores["ss"], local.scores["ss"], rtol=1e-6, atol=1e-9)
+
+
+def _pyhf_alone_z(spec: dict) -> float:
+    """Z = sqrt(q0) of a saved workspace with plain pyhf (its measurement's bounds and inits)."""
+    import pyhf
+
+    pyhf.set_backend("numpy")
+    ws = pyhf.Workspace(spec)
+    model = ws.model()
+    q0 = pyhf.infer.test_statistics.q0(
+        0.0, ws.data(model), model, model.config.suggested_init(),
+        model.config.suggested_bounds(), model.config.suggested_fixed())
+    return float(np.sqrt(max(float(q0), 0.0)))
+
+
+def test_every_workspace_of_the_run_refits_with_pyhf_alone(first_run, workdir):
+    res = json.loads((workdir / "analysis" / "results.json").read_text())
+    checked = 0
+    for key in ("os", "ss"):
+        sig = res["significance"][key]
+        fits = [sig["no_cut"], sig["reweighting"], *[r for s in sig["scans"].values() for r in s]]
+        for fit in fits:
+            if not fit.get("converged"):
+                continue
+            assert fit["workspace"] is not None
+            assert _pyhf_alone_z(fit["workspace"]) == pytest.approx(fit["Z"], abs=0.01)
+            checked += 1
+    assert checked >= 20
