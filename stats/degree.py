@@ -47,8 +47,8 @@ SPURIOUS = "spurious"
 RULES = (AUTO, SPURIOUS)
 #: Largest SR background uncertainty of an affordable polynomial, in units of √B_SR.
 MAX_UNC_RATIO = 1.5
-#: Largest spurious signal, in units of the chosen fit's SR background uncertainty.
-SPURIOUS_FRACTION = 0.5
+#: Largest spurious signal, in units of the fitted signal's uncertainty √(B + σ_B²).
+SPURIOUS_FRACTION = 0.2
 #: Candidate degrees of ``degree="auto"``.
 DEFAULT_DEGREES: tuple[int, ...] = (1, 2, 3, 4, 5)
 #: F-test p-value below which the next degree is taken.
@@ -143,33 +143,37 @@ def choose_degree_fits(
 
 def choose_degree_spurious(
     fit: Callable[[int], Any],
-    spurious_b: Callable[[Any, int], float],
+    spurious: Callable[[int, np.ndarray], tuple[float, float]],
     degrees: Sequence[int] = DEFAULT_DEGREES,
     alpha: float = DEFAULT_ALPHA,
     *,
+    template_of: Callable[[Any], np.ndarray] | None = None,
+    smooth: np.ndarray | None = None,
     max_unc_ratio: float = MAX_UNC_RATIO,
     spurious_fraction: float = SPURIOUS_FRACTION,
 ) -> tuple[Any | None, list[dict[str, Any]], str]:
     """The ``degree="spurious"`` rule: F-test floor, affordable flexibility, spurious signal.
 
     Every candidate degree ``d`` is fitted (``fit(d)``: SR background ``B_d`` and its uncertainty
-    ``σ_d`` from the sidebands, in effective counts when ``fit`` says so) and then:
+    ``σ_d`` from the sidebands, effective counts for weighted fits), then:
 
     1. ``d_F``: the F-test choice (:func:`choose_degree_fits` at ``alpha``): the data need at
        least this flexibility;
     2. ``d_cap``: the highest degree whose SR interpolation uncertainty is affordable,
-       ``σ_d <= max_unc_ratio √B_d`` (1.5): Z scales as ``S/√(B + σ²)``, and a more flexible
-       polynomial bends under the SR and absorbs the peak (degree 5 on an 8-12 GeV window has
-       ``σ ≈ 6 √B``; on the 5-16 GeV Υ window ``1.1 √B``);
-    3. ``d = max(d_F, d_cap)``, then the spurious-signal check (ATLAS H→γγ, arXiv:1408.7084,
-       with the next degree's sideband fit as the smooth background-only template, whose own
-       statistical noise relaxes the criterion as ATLAS does with the template's MC statistics):
-       degree ``d`` is fitted with free signal to the Asimov spectrum ``T`` of the degree-
-       ``d+1`` fit; ``S_spur = T_SR - B_d(T)`` must satisfy
-       ``max(|S_spur| - 2 √(σ_{d+1}² - σ_d²), 0) <= spurious_fraction σ_d`` (0.5); else
-       ``d + 1`` is taken.  The highest candidate is not checked (no template above it).
+       ``σ_d <= max_unc_ratio √B_d`` (1.5).  Z scales as ``S/√(B + σ²)``; a more flexible
+       polynomial bends under the SR and absorbs the peak (degree 5 has ``σ ≈ 5-6 √B`` on an
+       8-12 GeV window with SR 9-10.6 GeV, ``1.1 √B`` on the 5-16 GeV Υ window);
+    3. ``d = max(d_F, d_cap)``, then the spurious-signal check of ATLAS H→γγ (arXiv:1408.7084):
+       degree ``d`` is fitted with a free signal to a smooth background-only spectrum ``T``
+       (Asimov); its spurious signal ``S_spur = T_SR - B_d(T)`` must stay within
+       ``spurious_fraction`` (0.2) of the signal's uncertainty ``δS = √(B_d + σ_d²)``, i.e.
+       bias Z by at most 0.2σ; otherwise ``d + 1`` is tried.  ``T`` is ``smooth`` (the
+       exp-polynomial sideband fit of :mod:`stats.spurious`, when it describes the sidebands);
+       without it, the next candidate degree's sideband fit (``template_of``), whose own noise
+       ``√(σ_{d+1}² - σ_d²)`` relaxes the criterion by two standard deviations (as ATLAS does
+       for the template's MC statistics) and which does not exist above the highest candidate.
 
-    Only sideband information enters the choice (``B``, ``σ`` and the templates come from the
+    Only sideband information enters the choice (``B``, ``σ`` and the templates come from
     sideband fits), so choosing does not look at the SR count.
 
     Parameters
@@ -177,13 +181,17 @@ def choose_degree_spurious(
     fit : callable
         ``fit(degree) -> SignificanceResult`` (``converged``, ``gof``, ``b_fit``, ``b_fit_unc``,
         ``info["weight_scale"]``).
-    spurious_b : callable
-        ``spurious_b(template_result, degree) -> float``: the SR background (effective counts)
-        that ``degree`` fits to the Asimov spectrum of ``template_result``.
+    spurious : callable
+        ``spurious(degree, template) -> (T_SR, B)``: the template's SR content and the SR
+        background ``degree`` fits to it (effective counts).
     degrees : sequence of int
         Candidate degrees.
     alpha : float
         F-test p-value below which the next degree is taken.
+    template_of : callable, optional
+        ``template_of(result) -> per-bin expectation`` of a candidate's fit (the fallback).
+    smooth : numpy.ndarray, optional
+        The smooth template's per-bin expectation.
     max_unc_ratio, spurious_fraction : float
         The thresholds of steps 2 and 3.
 
@@ -193,34 +201,35 @@ def choose_degree_spurious(
         The fit of the chosen degree (None when no degree could be fitted).
     table : list of dict
         Per candidate: ``degree``, ``deviance``, ``ndf``, ``p_f_test``, ``b_sr``, ``b_sr_unc``,
-        ``unc_ratio`` (σ/√B), ``s_spur``, ``s_spur_noise``, ``spurious_ok`` and ``message``.
+        ``unc_ratio`` (σ/√B), ``s_spur``, ``s_spur_noise``, ``s_spur_max``, ``spurious_ok`` and
+        ``message``.
     reason : str
         Why this degree, in words.
     """
     cands = sorted({int(d) for d in degrees})
     fits = {d: fit(d) for d in cands}
-    chosen_f, f_table = choose_degree_fits(lambda d: fits[d], cands, alpha)
-    table: list[dict[str, Any]] = []
     ok = [d for d in cands if fits[d].converged]
     if not ok:
         table = [{"degree": d, "message": fits[d].message} for d in cands]
         return None, table, "no candidate degree could be fitted"
+    chosen_f, f_table = choose_degree_fits(lambda d: fits[d], cands, alpha)
     f_rows = {r["degree"]: r for r in f_table}
+    table: list[dict[str, Any]] = []
     for d in cands:
         r = fits[d]
         k = float(r.info.get("weight_scale", 1.0)) if r.converged else math.nan
         b = r.b_fit / k if r.converged else math.nan
         unc = r.b_fit_unc / k if r.converged else math.nan
-        row = f_rows.get(d, {"p_f_test": math.nan, "deviance": math.nan, "ndf": -1})
+        row = f_rows.get(d, {})
         table.append({
             "degree": d, "deviance": row.get("deviance", math.nan), "ndf": row.get("ndf", -1),
             "p_f_test": row.get("p_f_test", math.nan), "b_sr": b, "b_sr_unc": unc,
             "unc_ratio": unc / math.sqrt(max(b, 1.0)) if r.converged else math.nan,
-            "s_spur": math.nan, "s_spur_noise": math.nan, "spurious_ok": None,
-            "message": r.message if not r.converged else "",
+            "s_spur": math.nan, "s_spur_noise": math.nan, "s_spur_max": math.nan,
+            "spurious_ok": None, "message": "" if r.converged else r.message,
         })
     rows = {t["degree"]: t for t in table}
-    d_f = int(chosen_f.info["degree"])  # F-test floor
+    d_f = int(chosen_f.info["degree"])
     affordable = [d for d in ok if rows[d]["unc_ratio"] <= max_unc_ratio]
     d_cap = max(affordable) if affordable else ok[0]
     d = max(d_f, d_cap)
@@ -230,23 +239,32 @@ def choose_degree_spurious(
     )
     while True:
         higher = [h for h in ok if h > d]
-        if not higher:
-            why += f"; degree {d} is the highest candidate (no spurious-signal template above)"
+        row = rows[d]
+        if smooth is not None:
+            source, noise = "the exp-polynomial template", 0.0
+            t_sr, b_d = spurious(d, smooth)
+        elif higher and template_of is not None:
+            t = rows[higher[0]]
+            source = f"the degree-{higher[0]} template"
+            noise = math.sqrt(max(t["b_sr_unc"] ** 2 - row["b_sr_unc"] ** 2, 0.0))
+            t_sr, b_d = spurious(d, template_of(fits[higher[0]]))
+        else:
+            why += f"; degree {d}: no spurious-signal template (highest candidate)"
             break
-        t = higher[0]
-        row, tmpl = rows[d], rows[t]
-        s_spur = tmpl["b_sr"] - spurious_b(fits[t], d)
-        noise = math.sqrt(max(tmpl["b_sr_unc"] ** 2 - row["b_sr_unc"] ** 2, 0.0))
-        passed = max(abs(s_spur) - 2.0 * noise, 0.0) <= spurious_fraction * row["b_sr_unc"]
-        row.update(s_spur=s_spur, s_spur_noise=noise, spurious_ok=bool(passed))
+        s_spur = t_sr - b_d
+        limit = spurious_fraction * math.sqrt(max(row["b_sr"], 0.0) + row["b_sr_unc"] ** 2)
+        passed = bool(max(abs(s_spur) - 2.0 * noise, 0.0) <= limit)
+        row.update(s_spur=s_spur, s_spur_noise=noise, s_spur_max=limit, spurious_ok=passed)
+        verdict = f"spurious signal of degree {d} on {source} {s_spur:+.3g}" + (
+            f" (template noise {noise:.3g})" if noise else ""
+        )
         if passed:
-            why += (
-                f"; spurious signal of degree {d} on the degree-{t} template "
-                f"{s_spur:+.3g} (noise {noise:.3g}) within {spurious_fraction:g} x "
-                f"{row['b_sr_unc']:.3g}: degree {d}"
-            )
+            why += f"; {verdict} within {spurious_fraction:g} dS = {limit:.3g}: degree {d}"
             break
-        why += f"; spurious signal of degree {d} {s_spur:+.3g} too large, trying {t}"
-        d = t
+        if not higher:
+            why += f"; {verdict} above {limit:.3g} but degree {d} is the highest candidate"
+            break
+        why += f"; {verdict} above {limit:.3g}: trying {higher[0]}"
+        d = higher[0]
     log.debug("degree rule 'spurious': %s", why)
     return fits[d], table, why

@@ -44,6 +44,7 @@ from stats.gof import describe_gof, goodness_of_fit
 from stats.model import POI, BumpModel
 from stats.result import SignificanceResult, check_masses, failed_result
 from stats.reweighting import check_weights, effective_scale, likelihood_ratio_weights
+from stats.spurious import smooth_template
 from stats.workspace import make_workspace
 
 log = logging.getLogger(__name__)
@@ -279,25 +280,42 @@ def _auto_degree(
                 **kwargs,
             )
 
-    def spurious_b(template: SignificanceResult, deg: int) -> float:
-        """SR background (effective counts) of ``deg`` fitted to ``template``'s Asimov spectrum."""
-        t = models[int(template.info["degree"])]
-        theta = np.array([template.params[f"bkg_c{j}"] for j in range(t.degree + 1)])
-        asimov = bernstein_bin_integrals(binning.edges, t.degree, binning.low, binning.high) @ (
-            theta * t.scales
-        )
-        kw = {**kwargs, "weight_scale": 1.0, "random_state": kwargs.get("random_state")}
+    def template_of(result: SignificanceResult) -> np.ndarray:
+        """Per-bin expectation (effective counts) of a candidate's background fit."""
+        t = models[int(result.info["degree"])]
+        theta = np.array([result.params[f"bkg_c{j}"] for j in range(t.degree + 1)])
+        basis = bernstein_bin_integrals(binning.edges, t.degree, binning.low, binning.high)
+        return np.clip(basis @ (theta * t.scales), 0.0, None)
+
+    def spurious(deg: int, template: np.ndarray) -> tuple[float, float]:
+        """The template's SR content and the SR background ``deg`` fits to it."""
+        kw = {**kwargs, "weight_scale": 1.0}
         with _candidate_logs():
             res = significance_from_counts(
-                np.clip(asimov, 0.0, None), binning, degree=deg, model=models.get(deg),
-                return_workspace=False, **kw,
+                template, binning, degree=deg, model=models.get(deg), return_workspace=False,
+                **kw,
             )
-        return res.b_fit if res.converged else math.nan
+        return float(template[binning.sr_mask].sum()), (res.b_fit if res.converged else math.nan)
 
-    settings = {"degree_rule": "spurious" if rule == SPURIOUS else "f_test", "f_test_alpha": float(alpha), "degree_candidates": cands}
+    settings = {
+        "degree_rule": "spurious" if rule == SPURIOUS else "f_test",
+        "f_test_alpha": float(alpha),
+        "degree_candidates": cands,
+    }
     if rule == SPURIOUS:
-        chosen, table, why = choose_degree_spurious(fit, spurious_b, cands, alpha)
-        settings.update(max_unc_ratio=MAX_UNC_RATIO, spurious_fraction=SPURIOUS_FRACTION)
+        smooth, smooth_gof = (None, {"usable": False, "message": "weight scale k <= 0"})
+        if math.isfinite(k) and k > 0:
+            smooth, smooth_gof = smooth_template(counts / k, binning)
+        chosen, table, why = choose_degree_spurious(
+            fit, spurious, cands, alpha, template_of=template_of, smooth=smooth
+        )
+        if smooth is None:
+            why += f" ({smooth_gof['message']})"
+        settings.update(
+            max_unc_ratio=MAX_UNC_RATIO, spurious_fraction=SPURIOUS_FRACTION,
+            spurious_template="exp_poly" if smooth is not None else "next_degree",
+            template_gof={key: v for key, v in smooth_gof.items() if key != "message"},
+        )
     else:
         chosen, table = choose_degree_fits(fit, cands, alpha)
         why = "" if chosen is None else (
