@@ -60,15 +60,22 @@ class SampleLabels:
         return "synthetic, no luminosity" if self.synthetic else "√s and luminosity unknown"
 
     def describe(self) -> str:
-        """One line for the report and the console."""
-        exp = self.experiment or ("synthetic sample" if self.synthetic else "unknown experiment")
-        lumi = f"{self.lumi_fb:g} fb⁻¹" if self.lumi_fb is not None else "luminosity unknown"
-        com = f"√s = {self.com_tev:g} TeV" if self.com_tev is not None else "√s unknown"
-        year = f", {self.year}" if self.year is not None else ""
+        """One line for the report and the console, e.g. ``"CMS Open Data, 2016, √s = 13 TeV,
+        8.74 fb⁻¹"`` or ``"Synthetic sample, no luminosity"``."""
+        head = " ".join(x for x in (self.experiment, self.text) if x)
+        parts = [head] + ([f"{self.year}"] if self.year is not None else [])
+        if self.com_tev is not None:
+            parts.append(f"√s = {self.com_tev:g} TeV")
+        elif not self.synthetic:
+            parts.append("√s unknown")
+        if self.lumi_fb is not None:
+            parts.append(f"{self.lumi_fb:g} fb⁻¹")
+        else:
+            parts.append("no luminosity" if self.synthetic else "luminosity unknown")
         unknown = [k for k, v in self.sources.items() if v == "unknown"]
         note = f" (not stated by the skim metadata or config: {', '.join(unknown)})" if (
             unknown and not self.synthetic) else ""
-        return f"{exp} {self.text}".strip() + f"{year}, {com}, {lumi}{note}"
+        return ", ".join(parts) + note
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able view (results.json)."""

@@ -309,3 +309,14 @@ def test_load_config_reads_the_yaml(tmp_path):
     y.write_text("report: {experiment: CMS, lumi_fb: 2.11, com_tev: 7}\n")
     cfg = load_config(y)
     assert cfg.report == ReportSettings(experiment="CMS", lumi_fb=2.11, com_tev=7.0)
+
+
+def test_label_descriptions():
+    cms = resolve_labels(ReportSettings(), {"is_data": True, "experiment": "CMS", "com_tev": 13,
+                                            "year": 2016, "lumi_fb": 8.74})
+    assert cms.describe() == "CMS Open Data, 2016, √s = 13 TeV, 8.74 fb⁻¹"
+    syn = resolve_labels(ReportSettings(), {"synthetic": True})
+    assert syn.describe() == "Synthetic sample, no luminosity"
+    assert resolve_labels(ReportSettings(), None).describe() == (
+        "sample of unknown origin, √s unknown, luminosity unknown (not stated by the skim "
+        "metadata or config: experiment, lumi_fb, com_tev, year)")
