@@ -4,11 +4,12 @@ Modules: :mod:`stats.binning` (windows, binning), :mod:`stats.background` (shape
 :mod:`stats.model` (pyhf model and fits), :mod:`stats.workspace` (JSON workspaces),
 :mod:`stats.significance` (Z without/with cuts, reweighting), :mod:`stats.result`,
 :mod:`stats.reweighting`,
-:mod:`stats.gof` (goodness of fit, F-test), :mod:`stats.direct` (non-linear shapes),
+:mod:`stats.gof` (goodness of fit, F-test), :mod:`stats.degree` (degree rules),
+:mod:`stats.spurious` (smooth templates), :mod:`stats.direct` (non-linear shapes),
 :mod:`stats.toys` (pseudo-experiments, calibration), :mod:`stats.lee` (look-elsewhere effect).
 """
 
-from stats.binning import WINDOWS, Binning, Window, make_bins
+from stats.binning import WINDOWS, Binning, CoverageError, Window, check_coverage, make_bins
 from stats.significance import (
     DEFAULT_FPRS,
     SignificanceResult,
@@ -22,6 +23,8 @@ __all__ = [
     "Binning",
     "Window",
     "make_bins",
+    "CoverageError",
+    "check_coverage",
     "DEFAULT_FPRS",
     "SignificanceResult",
     "significance",
