@@ -95,13 +95,16 @@ def significance_from_counts(
         Counts (or sums of weights) per bin.
     binning : Binning
         From :func:`stats.binning.make_bins`.
-    degree : int or "auto"
+    degree : int, "auto" or "spurious"
         Bernstein polynomial degree; ``"auto"``: the lowest of ``degrees`` that the next higher
-        one does not improve by a Fisher F-test on the sideband fit at ``f_test_alpha``
-        (:mod:`stats.degree`); the chosen degree is ``info["degree"]`` and the per-degree
-        F-test table ``info["degree_table"]``.
+        one does not improve by a Fisher F-test on the sideband fit at ``f_test_alpha``;
+        ``"spurious"``: at least that, the most flexible degree whose SR background uncertainty
+        is <= 1.5 √B, raised while its spurious signal on a smooth background-only template
+        exceeds 0.2 √(B + σ_B²) (:func:`stats.degree.choose_degree_spurious`; calibrated on
+        background-only toys where ``"auto"`` is not).  The chosen degree is ``info["degree"]``,
+        why ``info["degree_reason"]`` and the per-degree table ``info["degree_table"]``.
     degrees : sequence of int
-        Candidate degrees of ``degree="auto"``.
+        Candidate degrees of ``degree="auto"``/``"spurious"``.
     f_test_alpha : float
         F-test p-value below which ``degree="auto"`` takes the next degree.
     weight_scale : float
@@ -383,9 +386,9 @@ def significance(
     weights : array_like, optional
         Per-event weights ``>= 0`` (negative weights raise ``ValueError``); the fit uses effective
         counts ``n/k`` with ``k = E[w²]/E[w]`` over the binned events (reference §5).
-    degree : int or "auto"
-        Degree of the background polynomial (published: 5); ``"auto"`` chooses it per spectrum
-        by a Fisher F-test (``degrees``, ``f_test_alpha`` in ``**kwargs``;
+    degree : int, "auto" or "spurious"
+        Degree of the background polynomial (published: 5); ``"auto"`` (F-test) and
+        ``"spurious"`` choose it per spectrum (``degrees``, ``f_test_alpha`` in ``**kwargs``;
         :func:`significance_from_counts`).
     n_sr_edges : int
         SR bin edges (published: 12 → 11 bins).
