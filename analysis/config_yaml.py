@@ -28,6 +28,9 @@ from analysis.config import (
 )
 from analysis.presets import PROFILES, WINDOW_PRESETS, MassWindow
 
+#: Per-spectrum degree choices of ``stats.degree`` (:mod:`stats.degree`).
+DEGREE_RULES = ("auto", "spurious")
+
 __all__ = ["config_from_mapping", "load_config", "validate"]
 
 _SECTIONS: dict[str, type] = {
@@ -119,10 +122,12 @@ def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
         if key == "ranges":
             changes[key] = _ranges(value, source)
         elif cls is StatsSettings and key == "degree":
-            if value != "auto" and (isinstance(value, bool) or not isinstance(value, int)):
+            if value not in DEGREE_RULES and (
+                    isinstance(value, bool) or not isinstance(value, int)):
                 raise TypeError(
-                    f"{source}: {name} = {value!r}; expected an integer degree (published: 5) "
-                    "or 'auto' (F-test per spectrum)"
+                    f"{source}: {name} = {value!r}; expected an integer degree (published: 5), "
+                    "'spurious' (F-test and spurious-signal rule, the default) or 'auto' "
+                    "(F-test only)"
                 )
             changes[key] = value
         elif key == "params" and cls is FlowSettings:
@@ -184,7 +189,7 @@ def _profile(name: str, source: str) -> AnalysisConfig:
             early_stopping=p.early_stopping, params=p.flow_params,
         ),
         classifier=replace(base.classifier, n_models=p.n_models),
-        stats=replace(base.stats, n_toys=p.n_toys),
+        stats=replace(base.stats, n_toys=p.n_toys, degree=p.degree),
     )
 
 
@@ -232,8 +237,8 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
         (config.n_folds >= 3, "n_folds", config.n_folds, ">= 3 (train, validation, test)"),
         (config.oversampling > 0, "oversampling", config.oversampling, "> 0"),
         (config.kde_bandwidth > 0, "kde_bandwidth", config.kde_bandwidth, "> 0"),
-        (config.stats.degree == "auto" or 0 <= config.stats.degree <= 10, "stats.degree",
-         config.stats.degree, "an integer in 0..10 or 'auto'"),
+        (config.stats.degree in DEGREE_RULES or 0 <= config.stats.degree <= 10, "stats.degree",
+         config.stats.degree, "an integer in 0..10, 'spurious' or 'auto'"),
         (len(config.stats.degree_candidates) > 0
          and all(0 <= d <= 10 for d in config.stats.degree_candidates),
          "stats.degree_candidates", list(config.stats.degree_candidates),

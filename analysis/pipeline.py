@@ -329,7 +329,8 @@ def _look_elsewhere(
         for c in range(n_chunks):
             n = min(LEE_CHUNK, st.n_toys - c * LEE_CHUNK)
             toy_seed = int(np.random.SeedSequence([seed, 61, i, c]).generate_state(1)[0])
-            auto = () if st.degree != "auto" else (st.degree_candidates, st.f_test_alpha)
+            auto = () if not isinstance(st.degree, str) else (st.degree_candidates,
+                                                             st.f_test_alpha)
             key = fingerprint("look_elsewhere/2", m, config.window, st.degree, st.n_sr_edges,
                               st.fprs, st.min_sideband_events, n, toy_seed, *auto)
             jobs.append((name, key, (m, config.window, st, n, toy_seed,

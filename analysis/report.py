@@ -125,6 +125,7 @@ def fit_quality(sig: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"fit": name, "chi2": g.get("chi2"), "ndf": g.get("ndf"),
                     "chi2_ndf": g.get("chi2_ndf"), "p_saturated": g.get("p_saturated"),
                     "degree": (e.get("info") or {}).get("degree"),
+                    "degree_reason": (e.get("info") or {}).get("degree_reason", ""),
                     "bad_fit": bool(e.get("bad_fit", g.get("bad_fit", False)))})
     return out
 
@@ -324,7 +325,8 @@ def _sections(result: AnalysisResult, res: dict[str, Any]) -> list[tuple]:
          [(k.upper(), f["fit"], f"{_fmt(f['chi2'], 1)}/{f['ndf']}",
            _fmt_p(f["p_saturated"]), f["degree"] if f["degree"] is not None else "—",
            "bad fit !" if f["bad_fit"] else "ok")
-          for k in ("os", "ss") for f in hl[k]["fit_quality"]]),
+          for k in ("os", "ss") for f in hl[k]["fit_quality"]],
+         _degree_note(result.config.stats.degree, hl["os"]["fit_quality"])),
         ("Cutflow", ["cut", "events"], [tuple(c) for c in d.cutflow]),
         ("Flows and sideband closure", ["seed", "epochs", "best epoch", "val. loss",
                                         "closure AUC"],
@@ -380,6 +382,18 @@ def _cache_note(entry: dict[str, Any] | None) -> str:
     if not entry:
         return ""
     return f"{entry['hits']} hit / {entry['computed']} computed"
+
+
+def _degree_note(degree: Any, quality: list[dict[str, Any]]) -> str:
+    """How the background degree was chosen (stats.degree), with the no-cut fit's reason."""
+    if not isinstance(degree, str):
+        return f"Background: Bernstein polynomial of fixed degree {degree} (stats.degree)."
+    rule = {"spurious": "the lowest degree passing the F-test, the SR-uncertainty cap and the "
+                        "spurious-signal check", "auto": "the F-test"}.get(degree, degree)
+    no_cut = next((f for f in quality if f["fit"] == "no cut"), None)
+    reason = f" OS no cut: {no_cut['degree_reason']}" if no_cut and no_cut.get(
+        "degree_reason") else ""
+    return f"Background degree chosen per spectrum by {rule} (stats.degree: {degree}).{reason}"
 
 
 def _bad_p() -> float:

@@ -40,8 +40,9 @@ def stats_window(window: MassWindow) -> Any:
 
 
 def degree_options(stats: StatsSettings) -> dict[str, Any]:
-    """Settings of ``degree="auto"`` for the stats functions (empty for a fixed degree)."""
-    if stats.degree != "auto":
+    """Candidate degrees and F-test level of the per-spectrum rules (``"auto"``,
+    ``"spurious"``) for the stats functions; empty for a fixed degree."""
+    if not isinstance(stats.degree, str):
         return {}
     return {"degrees": tuple(stats.degree_candidates), "f_test_alpha": float(stats.f_test_alpha)}
 
