@@ -8,7 +8,7 @@ Submodules (imported on demand, so ``import analysis`` stays cheap):
 - :mod:`analysis.data` -- reading the parquet skim, analysis cuts, OS/SS and band split.
 - :mod:`analysis.stages` -- the compute steps (preprocessing, flows, closure, template, folds,
   truth references) as functions of arrays.
-- :mod:`analysis.cache` -- the content-addressed stage cache and atomic writes.
+- :mod:`analysis.cache` -- the content-addressed stage cache.
 - :mod:`analysis.parallel` -- running flow seeds and folds locally or on Dask.
 - :mod:`analysis.significance` -- Z of every method via :mod:`stats`, fit curves for plots.
 - :mod:`analysis.pipeline` -- the chain with caching (:func:`analysis.pipeline.run_pipeline`).

@@ -4,7 +4,8 @@ A stage key is the SHA-256 of everything the stage depends on (input arrays, ups
 settings), so a re-run that changes only downstream settings (FPR grid, binning) finds the trained
 flows and classifiers already there, and an interrupted run resumes from the last finished stage.
 Entries are written to a temporary name in the same directory and renamed into place
-(:func:`os.replace`), so a half-written entry is never mistaken for a finished one.
+(:func:`os.replace`; modes from :mod:`dimuon_ad.io`), so a half-written entry is never mistaken
+for a finished one.
 """
 
 from __future__ import annotations
@@ -26,18 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from dimuon_ad.io import DIR_MODE
+
 __all__ = [
     "StageCache",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "code_version",
     "fingerprint",
 ]
 
 log = logging.getLogger(__name__)
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def _feed(h: Any, obj: Any) -> None:
@@ -103,27 +101,6 @@ def code_version() -> str:
     for f in files:
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; use the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Text version of :func:`atomic_write_bytes` (UTF-8)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 class StageCache:
@@ -244,7 +221,7 @@ class StageCache:
         entry = self.path(stage, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
-        os.chmod(tmp, 0o777 & ~_UMASK)
+        os.chmod(tmp, DIR_MODE)
         try:
             if save:
                 save(value, tmp)

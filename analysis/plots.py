@@ -18,8 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.cache import atomic_write_bytes
 from analysis.presets import PDG_MASSES, MassWindow
+from dimuon_ad.io import atomic_write_bytes
 
 __all__ = [
     "PlotLabels",

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from analysis import plots
-from analysis.cache import atomic_write_text
 from analysis.pipeline import CATHODE, AnalysisResult
 from analysis.significance import best_of_scan
+from dimuon_ad.io import atomic_write_text
 
 __all__ = [
     "bad_fit_lines",

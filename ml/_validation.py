@@ -3,14 +3,13 @@
 Every estimator validates at its boundary: array shapes, finite values, fitted state and the range
 of the condition ``m``. The helpers here raise built-in exceptions whose message names the
 argument, the offending value and what was expected, so errors read the same across estimators.
-They also hold the few torch utilities every estimator needs (device choice, seeding, atomic save).
+They also hold the few torch utilities every estimator needs (device choice, atomic save).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
+
+from dimuon_ad.io import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ __all__ = [
     "check_fitted",
     "check_random_seed",
     "resolve_device",
-    "seed_torch",
     "warn_if_outside",
 ]
 
@@ -250,38 +250,14 @@ def resolve_device(device: Any) -> Any:
     return dev
 
 
-def seed_torch(seed: int | None) -> np.random.Generator:
-    """Seed torch's global generators with ``seed`` and return a numpy Generator from it.
-
-    With ``seed=None`` a fresh OS-entropy seed is drawn, so runs differ.
-    """
-    import torch
-
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``obj`` with ``torch.save`` to a temporary file in the target folder, then rename.
+    """Write ``obj`` with ``torch.save`` atomically (:func:`dimuon_ad.io.atomic_open`).
 
-    A crash mid-write never leaves a truncated file at ``path``.
+    A crash mid-write never leaves a truncated file at ``path``; the folder must exist.
     """
     import torch
 
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot save to {path}: folder {path.parent} does not exist; create it first"
-        )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, mkdir=False) as fh:
+        torch.save(obj, fh)
     log.debug("saved %s", path)
-    return path
+    return Path(path)

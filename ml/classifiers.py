@@ -20,7 +20,6 @@ import copy
 import logging
 import os
 import pickle
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
+from dimuon_ad.io import atomic_open
 from ml._validation import check_features, check_fitted, resolve_device
 
 log = logging.getLogger(__name__)
@@ -153,15 +153,8 @@ class _PickleMixin:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted estimator to ``path`` (pickle; atomic replace)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, mkdir=False) as fh:
+            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def load(cls, path: str | os.PathLike):

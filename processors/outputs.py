@@ -12,19 +12,21 @@
       .run_skim.lock                                held while a skim runs (processors.lock)
 
 Every file is written under a hidden temporary name in its final directory and renamed with
-``os.replace``, so readers never see a half-written file. A chunk counts as finished once its
-partial exists; the partial is written after the chunk's parquet part.
+``os.replace`` (:mod:`dimuon_ad.io`), so readers never see a half-written file. A chunk counts
+as finished once its partial exists; the partial is written after the chunk's parquet part.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from coffea.processor import accumulate
+
+from dimuon_ad.errors import InputOSError
+from dimuon_ad.io import TMP_SUFFIX, atomic_path, atomic_write_bytes
 
 PARTIALS_DIR = "_partials"
 SKIM_DIR = "skim"
@@ -60,10 +62,9 @@ def check_output_dir(path: str | Path, flag: str = "--output-dir") -> Path:
 
     Raises
     ------
-    NotADirectoryError
-        ``path`` or one of its parents is a file.
-    PermissionError
-        The directory (or its nearest existing parent) is not writable.
+    dimuon_ad.errors.InputOSError
+        ``path`` or one of its parents is a file, or the directory (or its nearest existing
+        parent) is not writable.
     """
     path = Path(path)
     for folder in (path, *path.parents):
@@ -71,31 +72,13 @@ def check_output_dir(path: str | Path, flag: str = "--output-dir") -> Path:
             continue
         if not folder.is_dir():
             what = "is a file" if folder == path else f"lies under {folder}, which is a file"
-            raise NotADirectoryError(
+            raise InputOSError(
                 f"{flag} {path} {what}, not a directory; choose another {flag}"
             )
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError(f"{flag} {path}: {folder} is not writable; choose another {flag}")
+            raise InputOSError(f"{flag} {path}: {folder} is not writable; choose another {flag}")
         break
     return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a hidden temporary file in the same directory + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def atomic_write_json(path: str | Path, data) -> Path:
-    """Write JSON (indented, sorted as given) atomically."""
-    return atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
 def part_path(output_dir: Path, dataset: str, chunk_id: str) -> Path:
@@ -138,7 +121,7 @@ def remove_chunk(output_dir: Path, dataset: str, chunk_id: str) -> None:
 def remove_temporaries(output_dir: Path) -> int:
     """Delete leftover temporary files of an interrupted run; returns how many."""
     count = 0
-    for tmp in Path(output_dir).rglob(".*.tmp"):
+    for tmp in Path(output_dir).rglob(f".*{TMP_SUFFIX}"):
         tmp.unlink(missing_ok=True)
         count += 1
     return count
@@ -182,11 +165,9 @@ def write_histograms(output_dir: Path, hists: Mapping) -> dict[str, str]:
 
     output_dir = Path(output_dir)
     coffea_path = output_dir / "histograms.coffea"
-    tmp = output_dir / f".histograms.coffea.{os.getpid()}.tmp"
-    coffea.util.save(dict(hists), str(tmp))
-    os.replace(tmp, coffea_path)
+    with atomic_path(coffea_path) as tmp:
+        coffea.util.save(dict(hists), str(tmp))
     root_path = output_dir / "histograms.root"
-    tmp = output_dir / f".histograms.root.{os.getpid()}.tmp"
-    write_root(hists, str(tmp))
-    os.replace(tmp, root_path)
+    with atomic_path(root_path) as tmp:
+        write_root(hists, str(tmp))
     return {"histograms": str(coffea_path), "histograms_root": str(root_path)}

@@ -24,6 +24,8 @@ from pathlib import Path
 import uproot
 from tqdm import tqdm
 
+from dimuon_ad.errors import InputError, InputNotFoundError
+from dimuon_ad.io import atomic_write_json
 from processors.chunks import TREES, Chunk, ChunkTask, run_chunk
 from processors.config import SkimConfig
 from processors.executors import execute
@@ -33,7 +35,6 @@ from processors.integrity import reusable_chunks
 from processors.lock import OutputLock
 from processors.lumimask import LumiMask
 from processors.outputs import (
-    atomic_write_json,
     check_output_dir,
     merge_partials,
     remove_chunk,
@@ -50,8 +51,8 @@ log = logging.getLogger(__name__)
 BAD_FILE_ERRORS = (FileNotFoundError, BadFileError)
 
 
-def _missing_synthetic(dataset: Dataset, path: str) -> FileNotFoundError:
-    return FileNotFoundError(
+def _missing_synthetic(dataset: Dataset, path: str) -> InputNotFoundError:
+    return InputNotFoundError(
         f"synthetic sample {path} of dataset '{dataset.name}' not found; generate it with "
         f"`python -m toymc --output {path}`"
     )
@@ -134,7 +135,7 @@ def preflight(
             if error is None:
                 if info.uuid and info.uuid in uuids:
                     why = f"same ROOT file UUID {info.uuid}"
-                    raise ValueError(duplicate_message(uuids[info.uuid], (ds.name, path), why))
+                    raise InputError(duplicate_message(uuids[info.uuid], (ds.name, path), why))
                 uuids[info.uuid] = (ds.name, path)
                 good[ds.name].append(info)
                 if info.num_entries == 0:
@@ -276,7 +277,7 @@ def _run_locked(datasets, config, output_dir, *, command, **options) -> dict:
         "preset": config.preset,
         "config": config.to_dict(),
     }
-    atomic_write_json(output_dir / "summary.json", marker)
+    atomic_write_json(output_dir / "summary.json", marker, default=str)
     holder: list[RunState] = []
     try:
         summary = _plan_and_run(datasets, config, output_dir, holder, command=command, **options)
@@ -286,9 +287,9 @@ def _run_locked(datasets, config, output_dir, *, command, **options) -> dict:
             holder[0].error = error
             holder[0].write(output_dir)
         else:
-            atomic_write_json(output_dir / "summary.json", {**marker, "error": error})
+            atomic_write_json(output_dir / "summary.json", {**marker, "error": error}, default=str)
         raise
-    atomic_write_json(output_dir / "summary.json", summary)  # the one complete summary
+    atomic_write_json(output_dir / "summary.json", summary, default=str)  # the one complete summary
     return summary
 
 
@@ -364,7 +365,7 @@ def _plan_and_run(
         remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
     merged = merge_partials(output_dir, [t.chunk_id for t in state.kept_tasks()])
     paths = write_histograms(output_dir, merged["hists"])
-    atomic_write_json(output_dir / "cutflow.json", merged["cutflow"])
+    atomic_write_json(output_dir / "cutflow.json", merged["cutflow"], default=str)
     elapsed = time.perf_counter() - started
     summary = state.summary(merged["cutflow"])
     summary.update(

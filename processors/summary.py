@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dimuon_ad.io import atomic_write_json
 from processors.config import SkimConfig
 from processors.fileset import Dataset
-from processors.outputs import atomic_write_json
 
 #: seconds between updates of the incomplete summary while chunks are processed
 PROGRESS_WRITE_S = 2.0
@@ -133,4 +133,4 @@ class RunState:
 
     def write(self, output_dir: Path) -> None:
         """Write the (incomplete) summary: what is planned and done so far."""
-        atomic_write_json(Path(output_dir) / "summary.json", self.summary())
+        atomic_write_json(Path(output_dir) / "summary.json", self.summary(), default=str)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyhf
 
+from dimuon_ad.io import atomic_write_json
 from stats.model import numpy_backend
 
 log = logging.getLogger(__name__)
@@ -132,18 +132,9 @@ def validate_workspace(spec: Mapping[str, Any]) -> None:
 
 
 def write_workspace(spec: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Validate and write a workspace as JSON, atomically (temporary file + ``os.replace``)."""
+    """Validate and write a workspace as JSON atomically (:mod:`dimuon_ad.io`)."""
     validate_workspace(spec)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(spec, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = atomic_write_json(path, spec, indent=1, sort_keys=True)
     log.info("wrote workspace %s", path)
     return path
 

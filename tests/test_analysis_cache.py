@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.cache import StageCache, atomic_write_text, fingerprint
+from analysis.cache import StageCache, fingerprint
 from analysis.config import AnalysisConfig
 
 
@@ -76,7 +76,3 @@ def test_disabled_cache_always_computes(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
-def test_atomic_write_text(tmp_path):
-    path = atomic_write_text(tmp_path / "sub" / "a.txt", "hello")
-    assert path.read_text() == "hello"
-    assert [p.name for p in path.parent.iterdir()] == ["a.txt"]

@@ -3,14 +3,13 @@
 The tree is created with ``mktree`` (uproot ≥ 5.7 writes an RNTuple on dict assignment) and
 filled chunk by chunk with ``extend``; collections are written as awkward records so uproot makes
 the ``nMuon``/``nJet`` counters and ``Muon_*``/``Jet_*`` jagged branches. The file is written next
-to its destination and moved into place only when complete.
+to its destination and moved into place only when complete (:mod:`dimuon_ad.io`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import uproot
 from tqdm.auto import tqdm
 
+from dimuon_ad.io import atomic_path
 from toymc.config import InjectedSignal, ToyConfig
 from toymc.generator import _check_n_events, _check_seed, iter_event_chunks
 
@@ -114,29 +114,25 @@ def write_nanoaod(
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"output path {path} is a directory; give a file name ending in .root")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     start = time.perf_counter()
-    try:
-        with uproot.recreate(tmp_name, compression=codec) as fout, tqdm(
+    with (
+        atomic_path(path) as tmp,
+        uproot.recreate(str(tmp), compression=codec) as fout,
+        tqdm(
             total=n_events, unit="ev", unit_scale=True, disable=not progress, desc=path.name
-        ) as bar:
-            tree = None
-            for chunk in iter_event_chunks(
-                n_events, int(chunk_size), seed=seed, signal=signal, config=config
-            ):
-                data = _to_tree_data(chunk)
-                if tree is None:
-                    types = {k: (v.type if isinstance(v, ak.Array) else v.dtype)
-                             for k, v in data.items()}  # fmt: skip
-                    tree = fout.mktree("Events", types, title="Events")
-                tree.extend(data)
-                bar.update(len(chunk["run"]))
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        ) as bar,
+    ):
+        tree = None
+        for chunk in iter_event_chunks(
+            n_events, int(chunk_size), seed=seed, signal=signal, config=config
+        ):
+            data = _to_tree_data(chunk)
+            if tree is None:
+                types = {k: (v.type if isinstance(v, ak.Array) else v.dtype)
+                         for k, v in data.items()}  # fmt: skip
+                tree = fout.mktree("Events", types, title="Events")
+            tree.extend(data)
+            bar.update(len(chunk["run"]))
     elapsed = time.perf_counter() - start
     log.debug(
         "wrote %d events to %s (%s, %.1f MB) in %.1f s",
