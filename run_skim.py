@@ -23,8 +23,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dimuon_ad.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    ConfigError,
+    DimuonADError,
+    InputNotFoundError,
+    error_line,
+)
+
 log = logging.getLogger("run_skim")
 
+PROG = "run_skim.py"
 DEFAULT_DATASET = "DoubleMuon_synthetic"
 
 
@@ -38,20 +48,20 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``run_skim: error: argument --workers: ...``)."""
+    """argparse with one-line errors (``run_skim.py: error: argument --workers: ...``)."""
 
     def error(self, message: str):
-        sys.stderr.write(f"run_skim: error: {message} (see --help)\n")
-        sys.exit(2)
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.exit(EXIT_BAD_INPUT)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """Command-line interface of the skim."""
     from processors.config import PRESETS
     from processors.executors import EXECUTORS
 
     parser = _Parser(
-        prog="run_skim.py",
+        prog=prog,
         description="Skim NanoAOD dimuon events into hist histograms (coffea + ROOT), a cutflow, "
         "a parquet skim partitioned by dataset, and summary.json. Momenta in GeV, lengths in cm.",
         formatter_class=_Formatter,
@@ -122,12 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _positive(name: str, value: int | None) -> None:
     if value is not None and value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+        raise ConfigError(f"{name} must be >= 1, got {value}")
 
 
 def _check_lumi_mask(source: str | None) -> None:
     if source and "://" not in source and not Path(source).is_file():
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"--lumi-mask {source} not found; expected a golden JSON file or an http(s) URL"
         )
 
@@ -156,13 +166,13 @@ def _print_summary(summary: dict) -> None:
     sys.stderr.write("\n".join(lines) + "\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the skim CLI; returns the exit status (0 success, 1 bad input, 2 bad usage, 130
-    interrupted)."""
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
+    """Run the skim CLI; returns the exit status (0 success, 2 bad input, configuration or
+    usage, 130 interrupted). Any other exception is a bug and propagates with its traceback."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(prog).parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already written to the terminal
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
@@ -202,14 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             command=command,
         )
     except KeyboardInterrupt:
-        sys.stderr.write("run_skim: interrupted; re-run the same command to resume\n")
-        return 130
-    except Exception as exc:  # noqa: BLE001 - one line per error, traceback with -v
+        sys.stderr.write(f"{prog}: interrupted; re-run the same command to resume\n")
+        return EXIT_INTERRUPTED
+    except DimuonADError as exc:  # bad input or configuration: one line, traceback with -v
         if args.verbose:
             raise
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        sys.stderr.write(f"run_skim: error: {message}\n")
-        return 1
+        sys.stderr.write(error_line(prog, exc) + "\n")
+        return EXIT_BAD_INPUT
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dimuon_ad.errors import InputError
+
 #: NanoAOD muon ID flags (booleans)
 MUON_ID_FLAGS = ("tightId", "mediumId", "looseId", "softId")
 #: branches that must hold integers (event ids, charges, counts)
@@ -29,8 +31,12 @@ INTEGER_BRANCHES = (
 )
 
 
-class BadFileError(OSError):
+class BadFileError(InputError, OSError):
     """An input file is missing its tree, empty, truncated, or not a readable ROOT file."""
+
+
+class BranchTypeError(InputError, TypeError):
+    """A branch of an input file has the wrong type (an integer ``Muon_pt``, ...)."""
 
 
 def expected_type(branch: str) -> tuple[str, str]:
@@ -62,7 +68,7 @@ def check_branch_types(tree, branches: Sequence[str], path: str) -> None:
         dtype = _branch_dtype(branch)
         if dtype is None or dtype.kind not in kinds:
             found = f"{branch.typename}" + (f" ({dtype})" if dtype is not None else "")
-            raise TypeError(
+            raise BranchTypeError(
                 f"branch {name} of file {path} has type {found}; the skim expects {expected}; "
                 "fix the file (or its producer), or remove it from the fileset"
             )

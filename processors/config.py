@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dimuon_ad.errors import ConfigError, ConfigTypeError, InputNotFoundError
+
 log = logging.getLogger(__name__)
 
 #: Muon identification flags a preset may require (NanoAOD ``Muon_<flag>`` branches).
@@ -95,20 +97,20 @@ def _suggest(name: str, choices: Sequence[str]) -> str:
 
 def _validate(cfg: SkimConfig) -> None:
     if cfg.muon_id is not None and cfg.muon_id not in MUON_IDS:
-        raise ValueError(
+        raise ConfigError(
             f"unknown muon_id '{cfg.muon_id}'; expected one of {', '.join(MUON_IDS)} or null"
             + _suggest(cfg.muon_id, MUON_IDS)
         )
     if cfg.isolation not in ISOLATION_MODES:
-        raise ValueError(
+        raise ConfigError(
             f"unknown isolation '{cfg.isolation}'; expected one of {', '.join(ISOLATION_MODES)}"
         )
     if cfg.columns not in COLUMN_SETS:
-        raise ValueError(
+        raise ConfigError(
             f"unknown columns '{cfg.columns}'; expected one of {', '.join(COLUMN_SETS)}"
         )
     if cfg.columns == "kinematics" and (cfg.muon_id or cfg.isolation != "none" or cfg.lumi_mask):
-        raise ValueError(
+        raise ConfigError(
             "columns='kinematics' reads only muon kinematics: set muon_id=null, isolation=none "
             "and lumi_mask=false (as the kinematics_only preset does)"
         )
@@ -120,19 +122,19 @@ def _validate(cfg: SkimConfig) -> None:
             or not math.isfinite(value)
             or value < 0
         ):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
     if cfg.abs_eta_max is not None and (
         not isinstance(cfg.abs_eta_max, (int, float))
         or isinstance(cfg.abs_eta_max, bool)
         or not math.isfinite(cfg.abs_eta_max)
         or cfg.abs_eta_max <= 0
     ):
-        raise ValueError(f"abs_eta_max must be a positive number or null, got {cfg.abs_eta_max!r}")
+        raise ConfigError(f"abs_eta_max must be a positive number or null, got {cfg.abs_eta_max!r}")
     if not isinstance(cfg.triggers, tuple):
-        raise TypeError(f"triggers must be a tuple of HLT path names, got {cfg.triggers!r}")
+        raise ConfigTypeError(f"triggers must be a tuple of HLT path names, got {cfg.triggers!r}")
     for trig in cfg.triggers:
         if not isinstance(trig, str) or not _TRIGGER_RE.match(trig):
-            raise ValueError(
+            raise ConfigError(
                 f"unknown trigger '{trig}': expected an HLT branch name such as "
                 "'HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx'"
             )
@@ -160,7 +162,7 @@ def _coerce(key: str, value: Any, default: Any, source: str = "overrides") -> An
     """Convert a YAML/CLI value to the type of the field ``key`` (errors name key and source)."""
     value = _coerce_type(key, value, default, source)
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(
+        raise ConfigError(
             f"setting {key} in {source} must be a finite number, got {value}; nan and inf are "
             "not cuts (use null where the setting allows no cut)"
         )
@@ -179,12 +181,12 @@ def _coerce_type(key: str, value: Any, default: Any, source: str) -> Any:
                 return True
             if text.lower() in ("false", "no", "0", "off"):
                 return False
-            raise ValueError(f"setting {key} in {source} expects true or false, got '{value}'")
+            raise ConfigError(f"setting {key} in {source} expects true or false, got '{value}'")
         if isinstance(default, float) or key == "abs_eta_max":
             try:
                 return float(text)
             except ValueError:
-                raise ValueError(
+                raise ConfigError(
                     f"setting {key} in {source} expects a number, got '{value}'"
                 ) from None
         return text
@@ -224,7 +226,7 @@ def make_config(
         Unknown preset, unknown setting or invalid value; the message names it.
     """
     if preset not in PRESETS:
-        raise ValueError(
+        raise ConfigError(
             f"unknown preset '{preset}'; expected one of {', '.join(PRESETS)}"
             + _suggest(preset, list(PRESETS))
         )
@@ -234,7 +236,7 @@ def make_config(
     for key, value in (overrides or {}).items():
         if key not in fields or key == "preset":
             known = [k for k in fields if k != "preset"]
-            raise ValueError(
+            raise ConfigError(
                 f"unknown setting '{key}' in {source}; known settings: {', '.join(known)}"
                 + _suggest(key, known)
             )
@@ -244,7 +246,7 @@ def make_config(
     except (TypeError, ValueError) as exc:
         if not updates:
             raise
-        raise ValueError(f"{exc} (set in {source})") from None
+        raise ConfigError(f"{exc} (set in {source})") from None
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
@@ -253,7 +255,7 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE (e.g. mu0_pt_min=20), got '{item}'")
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. mu0_pt_min=20), got '{item}'")
         out[key.strip()] = value
     return out
 
@@ -285,16 +287,16 @@ def load_config(
 
         path = Path(yaml_path)
         if not path.is_file():
-            raise FileNotFoundError(
+            raise InputNotFoundError(
                 f"--config file {path} not found; expected a YAML mapping of settings"
             )
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ValueError(f"--config file {path} is not valid YAML: {first}") from None
+            raise ConfigError(f"--config file {path} is not valid YAML: {first}") from None
         if not isinstance(data, dict):
-            raise ValueError(
+            raise ConfigError(
                 f"--config file {path} must hold a mapping of settings, got {type(data).__name__}"
             )
         data = dict(data)
@@ -311,7 +313,7 @@ def load_config(
 
 def _check_preset(preset: Any, source: str) -> None:
     if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
-        raise ValueError(
+        raise ConfigError(
             f"unknown preset '{preset}' ({source}); expected one of {', '.join(PRESETS)}"
             + _suggest(str(preset), list(PRESETS))
         )

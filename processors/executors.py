@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from dimuon_ad.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("iterative", "futures", "dask")
@@ -147,9 +149,9 @@ def execute(
         Address of an existing Dask scheduler (``dask`` only).
     """
     if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor '{executor}'; expected one of {', '.join(EXECUTORS)}")
+        raise ConfigError(f"unknown executor '{executor}'; expected one of {', '.join(EXECUTORS)}")
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise ConfigError(f"workers must be >= 1, got {workers}")
     if not items:
         return iter(())
     if executor == "iterative":

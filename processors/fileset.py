@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dimuon_ad.errors import InputError, InputNotFoundError
+
 log = logging.getLogger(__name__)
 
 DATASET_KEYS = ("files", "metadata")
@@ -75,24 +77,24 @@ def parse_fileset(
     """
     base = base if base is not None else Path.cwd()
     if not isinstance(data, dict) or not data:
-        raise ValueError(
+        raise InputError(
             f"{source} must map dataset names to "
             '{"files": {"<path>": "Events"}, "metadata": {...}}'
         )
     out = {}
     for name, entry in data.items():
         if not isinstance(entry, dict):
-            raise ValueError(
+            raise InputError(
                 f'dataset \'{name}\' in {source} must be an object with "files" and "metadata"'
             )
         for key in entry:
             if key not in DATASET_KEYS:
-                raise ValueError(
+                raise InputError(
                     f"unknown key '{key}' in dataset '{name}' of {source}; expected "
                     f"{' and '.join(DATASET_KEYS)}" + _suggest(key, DATASET_KEYS)
                 )
         if "files" not in entry:
-            raise ValueError(
+            raise InputError(
                 f'dataset \'{name}\' in {source} has no "files"; expected {{"<path>": "Events"}}'
             )
         files = entry["files"]
@@ -103,16 +105,16 @@ def parse_fileset(
             or not files
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
         ):
-            raise ValueError(
+            raise InputError(
                 f"\"files\" of dataset '{name}' in {source} must be a non-empty "
                 '{"<path or root:// URL>": "<tree name>"} mapping'
             )
         metadata = entry.get("metadata", {}) or {}
         if not isinstance(metadata, dict):
-            raise ValueError(f"\"metadata\" of dataset '{name}' in {source} must be an object")
+            raise InputError(f"\"metadata\" of dataset '{name}' in {source} must be an object")
         for key, value in metadata.items():
             if key not in METADATA_KEYS:
-                raise ValueError(
+                raise InputError(
                     f"unknown metadata key '{key}' in dataset '{name}' of {source}; known: "
                     f"{', '.join(METADATA_KEYS)}" + _suggest(key, METADATA_KEYS)
                 )
@@ -120,7 +122,7 @@ def parse_fileset(
             if not isinstance(value, expected) or (
                 expected is not bool and isinstance(value, bool)
             ):
-                raise ValueError(
+                raise InputError(
                     f"metadata '{key}' of dataset '{name}' in {source} has value {value!r}; "
                     f"expected {getattr(expected, '__name__', 'a number')}"
                 )
@@ -144,14 +146,14 @@ def load_fileset(path: str | Path) -> dict[str, Dataset]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"--fileset {path} not found; pass --fileset PATH to a JSON file of the shape "
             '{"<dataset>": {"files": {"<path>": "Events"}, "metadata": {}}}'
         )
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--fileset {path} is not valid JSON: {exc}") from None
+        raise InputError(f"--fileset {path} is not valid JSON: {exc}") from None
     return parse_fileset(data, source=str(path), base=path.resolve().parent)
 
 
@@ -174,7 +176,7 @@ def check_duplicate_files(datasets) -> None:
             real = _real_path(path)
             if real in seen:
                 why = f"real path {real}"
-                raise ValueError(duplicate_message(seen[real], (ds.name, path), why))
+                raise InputError(duplicate_message(seen[real], (ds.name, path), why))
             seen[real] = (ds.name, path)
 
 
@@ -198,7 +200,7 @@ def select_datasets(
     out = []
     for name in names:
         if name not in datasets:
-            raise ValueError(
+            raise InputError(
                 f"unknown dataset '{name}' (--dataset) in {source}; known: {', '.join(datasets)}"
                 + _suggest(name, datasets)
             )

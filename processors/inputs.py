@@ -18,6 +18,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from dimuon_ad.errors import ConfigError, InputError, InputNotFoundError
 from processors.checks import (
     BadFileError,
     check_baskets_inside,
@@ -46,11 +47,12 @@ EVENT_BRANCHES = ("MET_pt", "MET_sumEt", "PV_npvsGood")
 TRUTH_BRANCH = "Truth_process"
 
 
-class MissingBranchError(KeyError):
+class MissingBranchError(InputError, KeyError):
     """A file lacks a branch that the chosen preset needs (message names branch, file, preset)."""
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
+
+class XRootDMissingError(InputError, ImportError):
+    """A ``root://`` input without the XRootD client bindings and fsspec-xrootd installed."""
 
 
 def required_branches(config: SkimConfig) -> list[str]:
@@ -142,20 +144,20 @@ def open_tree(path: str, treename: str):
     fix = "fix or remove it in the fileset, or pass --skip-bad-files"
     if not _is_remote(path):
         if not os.path.exists(path):
-            raise FileNotFoundError(f"input file {path} not found; {fix}")
+            raise InputNotFoundError(f"input file {path} not found; {fix}")
         if os.path.getsize(path) == 0:
             raise BadFileError(f"input file {path} is empty (0 bytes); {fix}")
         check_not_truncated(path)
     try:
         handle = uproot.open(path, array_cache=None)  # every chunk is read once: no cache
     except (ImportError, ModuleNotFoundError) as exc:
-        raise ImportError(
+        raise XRootDMissingError(
             f"reading {path} needs XRootD support ({exc}); install it with "
             "`pip install fsspec-xrootd` plus the XRootD client "
             "(`conda install -c conda-forge xrootd`)"
         ) from None
     except FileNotFoundError:
-        raise FileNotFoundError(f"input file {path} not found; {fix}") from None
+        raise InputNotFoundError(f"input file {path} not found; {fix}") from None
     except Exception as exc:  # uproot raises many types for garbage input
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         what = "cannot be opened" if _is_remote(path) else "is not a readable ROOT file"
@@ -265,7 +267,7 @@ def entry_ranges(
     decompressed once); otherwise it ends after exactly ``chunk_size`` entries.
     """
     if chunk_size <= 0:
-        raise ValueError(f"chunk size must be a positive number of events, got {chunk_size}")
+        raise ConfigError(f"chunk size must be a positive number of events, got {chunk_size}")
     if num_entries <= 0:
         return []
     edges = sorted({0, num_entries, *(b for b in boundaries if 0 < b < num_entries)})
@@ -285,11 +287,6 @@ def entry_ranges(
         out.append((start, stop))
         start = stop
     return out
-
-
-def _collection(arrays: dict, prefix: str) -> ak.Array:
-    fields = {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "_")}
-    return ak.zip(fields, depth_limit=None)
 
 
 def read_events(tree, branches: Sequence[str], entry_start: int, entry_stop: int) -> ak.Array:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from dimuon_ad.errors import InputError
 from processors.outputs import (
     SKIM_DIR,
     CorruptPartialError,
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 SUMMARY_NAME = "summary.json"
 
 
-class IncompleteSkimError(ValueError):
+class IncompleteSkimError(InputError):
     """A skim output directory is incomplete, unfinished or holds parts of another run."""
 
 

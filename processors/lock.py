@@ -20,12 +20,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from dimuon_ad.errors import InputError, InputOSError
+
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".run_skim.lock"
 
 
-class OutputLockedError(RuntimeError):
+class OutputLockedError(InputError, RuntimeError):
     """Another skim holds the output directory (the message names it)."""
 
 
@@ -96,7 +98,7 @@ class OutputLock:
                 raise OutputLockedError(self._busy_message(holder)) from None
             except OSError as exc:  # a filesystem without locks (some network mounts)
                 handle.close()
-                raise OSError(
+                raise InputOSError(
                     f"--output-dir {self.path.parent} cannot be locked ({exc.strerror}); choose "
                     "an --output-dir on a local disk"
                 ) from None

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dimuon_ad.errors import InputError, InputNotFoundError, InputOSError
+
 log = logging.getLogger(__name__)
 
 
@@ -39,7 +41,7 @@ class LumiMask:
     def __init__(self, ranges: dict, source: str = "<dict>") -> None:
         self.source = source
         if not isinstance(ranges, dict):
-            raise ValueError(
+            raise InputError(
                 f"golden JSON {source} must map run numbers to [[first, last], ...] lumi ranges, "
                 f"got {type(ranges).__name__}"
             )
@@ -51,7 +53,7 @@ class LumiMask:
                     lows.append((run_number << 32) | int(first))
                     highs.append((run_number << 32) | int(last))
             except (TypeError, ValueError):
-                raise ValueError(
+                raise InputError(
                     f"golden JSON {source}: run {run!r} has {pairs!r}; "
                     "expected [[first, last], ...] "
                     "lumi section ranges"
@@ -83,14 +85,14 @@ class LumiMask:
                 with urllib.request.urlopen(text_source, timeout=30) as response:  # noqa: S310
                     text = response.read().decode()
             except OSError as exc:
-                raise OSError(
+                raise InputOSError(
                     f"cannot fetch golden JSON {text_source} ({exc}); download it and pass the "
                     "local path with --lumi-mask PATH"
                 ) from None
         else:
             path = Path(text_source)
             if not path.is_file():
-                raise FileNotFoundError(
+                raise InputNotFoundError(
                     f"golden JSON {path} not found; expected a certified-lumi JSON file "
                     "(path or http(s) URL)"
                 )
@@ -98,7 +100,7 @@ class LumiMask:
         try:
             ranges = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"golden JSON {text_source} is not valid JSON: {exc}") from None
+            raise InputError(f"golden JSON {text_source} is not valid JSON: {exc}") from None
         return cls(ranges, source=text_source)
 
     def __call__(self, run, lumi) -> np.ndarray:

@@ -241,8 +241,8 @@ def test_bad_inputs_each_give_one_line(sample, tmp_path, capsys):
             ]
         )
         err = capsys.readouterr().err.strip().splitlines()
-        assert code == 1
-        assert err[-1].startswith("run_skim: error: ") and re.search(match, err[-1]), err[-1]
+        assert code == 2
+        assert err[-1].startswith("run_skim.py: error: ") and re.search(match, err[-1]), err[-1]
 
     import re
 
@@ -338,7 +338,7 @@ def test_missing_default_synthetic_sample_names_the_generator(tmp_path, capsys):
     fileset = tmp_path / "fileset.json"
     fileset.write_text((REPO / "fileset.json").read_text())  # relative path resolves under tmp_path
     assert (
-        main(["--fileset", str(fileset), "--output-dir", str(tmp_path / "o"), "--no-progress"]) == 1
+        main(["--fileset", str(fileset), "--output-dir", str(tmp_path / "o"), "--no-progress"]) == 2
     )
     err = capsys.readouterr().err
     assert "python -m toymc --output" in err and "DoubleMuon_synthetic.root" in err
@@ -366,7 +366,7 @@ def test_skip_bad_files_lists_them(sample, tmp_path):
         )
     )
     out = tmp_path / "out"
-    assert _run(fileset, out, "--chunk-size", "5000") == 1
+    assert _run(fileset, out, "--chunk-size", "5000") == 2
     assert _run(fileset, out, "--chunk-size", "5000", "--skip-bad-files") == 0
     toy_summary = json.loads((out / "summary.json").read_text())["datasets"]["toy"]
     assert toy_summary["events_in"] == N_EVENTS and toy_summary["files"] == [str(toy)]

@@ -21,11 +21,11 @@ def fileset(tmp_path_factory):
     return path
 
 
-def _fails(capsys, argv, pattern, code=1):
+def _fails(capsys, argv, pattern, code=2):
     assert main([*argv, "--no-progress"]) == code
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith("run_skim: error: ") and re.search(pattern, lines[0]), lines[0]
+    assert lines[0].startswith("run_skim.py: error: ") and re.search(pattern, lines[0]), lines[0]
 
 
 def test_each_flag_is_named_in_its_error(fileset, tmp_path, capsys):

@@ -48,7 +48,7 @@ def _main(fileset, out, *extra):
 
 def _error_line(capsys):
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines and lines[-1].startswith("run_skim: error: "), lines
+    assert lines and lines[-1].startswith("run_skim.py: error: "), lines
     return lines[-1]
 
 
@@ -74,7 +74,7 @@ def test_truncated_file_is_found_in_the_preflight(toy, tmp_path, capsys):
     with uproot.open(cut) as handle:
         assert handle["Events"].num_entries == N_EVENTS
     out = tmp_path / "out"
-    assert _main(_fileset(tmp_path, {"toy": [cut]}), out, "--dataset", "toy") == 1
+    assert _main(_fileset(tmp_path, {"toy": [cut]}), out, "--dataset", "toy") == 2
     line = _error_line(capsys)
     size, full = os.path.getsize(cut), os.path.getsize(toy)
     assert f"input file {cut} is truncated: {size:,} bytes" in line and f"{full:,}" in line
@@ -139,14 +139,14 @@ def test_two_spellings_or_a_symlink_of_one_file_are_rejected(toy, tmp_path, caps
     out = tmp_path / "out"
     for other in (spelled, str(link)):
         fileset = _fileset(tmp_path, {"toy": [toy, other]})
-        assert _main(fileset, out, "--dataset", "toy") == 1
+        assert _main(fileset, out, "--dataset", "toy") == 2
         line = _error_line(capsys)
         assert f"input file {other} is the same file as {toy}" in line
         assert f"real path {os.path.realpath(toy)}" in line and "dataset 'toy'" in line
         assert "remove one of them from the fileset" in line
     # across datasets: both named
     fileset = _fileset(tmp_path, {"a": [toy], "b": [link]})
-    assert _main(fileset, out, "--dataset", "a", "--dataset", "b") == 1
+    assert _main(fileset, out, "--dataset", "a", "--dataset", "b") == 2
     assert "datasets 'a' and 'b'" in _error_line(capsys)
     assert not out.exists() or not (out / "_partials").exists()
 
@@ -210,7 +210,7 @@ def test_integer_muon_pt_is_an_error_naming_branch_type_and_file(tmp_path, capsy
     with uproot.open(path) as handle:
         assert handle["Events"]["Muon_pt"].typename == "int32_t[]"
     fileset = _fileset(tmp_path, {"ints": [path]})
-    assert _main(fileset, tmp_path / "out", "--dataset", "ints", "--preset", "kinematics_only") == 1
+    assert _main(fileset, tmp_path / "out", "--dataset", "ints", "--preset", "kinematics_only") == 2
     line = _error_line(capsys)
     assert (
         f"branch Muon_pt of file {path} has type int32_t[] (int32); the skim expects a "

@@ -188,7 +188,7 @@ def test_a_file_breaking_part_way_leaves_an_incomplete_summary(files, tmp_path, 
     assert _run(_fileset(tmp_path, [files[0]]), out) == 0
     assert check_skim_complete(out)["complete"]
     # the next run into the same directory fails on its last chunk: the old summary must go
-    assert _run(_fileset(tmp_path, [files[0], broken]), out) == 1
+    assert _run(_fileset(tmp_path, [files[0], broken]), out) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"reading entries 6000-8000 of {broken} failed" in line
     summary = json.loads((out / "summary.json").read_text())
@@ -233,7 +233,7 @@ def test_a_run_stopped_in_its_preflight_does_not_leave_the_old_complete_summary(
     assert _run(_fileset(tmp_path, [files[0]]), out) == 0
     truncated = tmp_path / "truncated.root"
     truncated.write_bytes(files[1].read_bytes()[:100_000])
-    assert _run(_fileset(tmp_path, [files[0], truncated]), out) == 1
+    assert _run(_fileset(tmp_path, [files[0], truncated]), out) == 2
     with pytest.raises(
         IncompleteSkimError,
         match=rf"incomplete: its last run stopped before planning its chunks \(stopped by: input "

@@ -97,9 +97,9 @@ def test_cli_fails_fast_on_a_locked_directory(fileset, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     with OutputLock(out, ["python", "run_skim.py", "--preset", "inclusive"]):
-        assert main(_argv(fileset, out, "--no-progress")) == 1
+        assert main(_argv(fileset, out, "--no-progress")) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("run_skim: error: --output-dir ")
+    assert len(err) == 1 and err[0].startswith("run_skim.py: error: --output-dir ")
     assert f"in use by another skim: pid {os.getpid()} on host" in err[0]
     assert "(python run_skim.py --preset inclusive)" in err[0]
     assert sorted(p.name for p in out.iterdir()) == []  # nothing written, nothing removed
@@ -112,7 +112,7 @@ def test_second_run_into_a_busy_directory_fails_and_the_first_is_clean(fileset, 
         assert _wait_for(lambda: _partials(out) >= 2, first), "first run did not start"
         code = main(_argv(fileset, out, "--preset", "inclusive", "--no-progress", "-q"))
         assert first.poll() is None, "the first run must still be running for this test"
-        assert code == 1
+        assert code == 2
         line = capsys.readouterr().err.strip().splitlines()[-1]
         assert f"is in use by another skim: pid {first.pid} on host {socket.gethostname()}" in line
         assert "run_skim.py --fileset" in line and "--chunk-size 200" in line
@@ -152,6 +152,6 @@ def test_lock_is_released_after_a_failed_run(tmp_path, capsys):
     fileset = tmp_path / "fs.json"
     fileset.write_text(json.dumps({"toy": {"files": {"absent.root": "Events"}}}))
     out = tmp_path / "out"
-    assert main(_argv(fileset, out, "--no-progress")) == 1
+    assert main(_argv(fileset, out, "--no-progress")) == 2
     assert "absent.root not found" in capsys.readouterr().err
     assert out.is_dir() and not (out / LOCK_NAME).exists()
