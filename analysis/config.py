@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from analysis.presets import WINDOW_PRESETS, MassWindow
+from processors.columns import SKIM_COLUMNS as _SKIM_COLUMNS
+from stats.significance import DEFAULT_FPRS
 
 __all__ = [
     "AnalysisConfig",
@@ -43,31 +45,9 @@ __all__ = [
     "config_from_mapping",
 ]
 
-#: Target false-positive rates (reference §5): logspace(0, -3, 25) and the named points.
-DEFAULT_FPRS: tuple[float, ...] = tuple(
-    sorted(
-        {round(float(x), 8) for x in np.logspace(0, -3, 25)}
-        | {1.0, 0.25, 0.1, 0.05, 0.01, 0.005, 0.001},
-        reverse=True,
-    )
-)
-
-#: Columns of the parquet skim (CONTRACTS.md); features and cuts must name one of these.
-SKIM_COLUMNS: frozenset[str] = frozenset(
-    ["run", "luminosityBlock", "event"]
-    + [
-        f"mu{i}_{v}"
-        for i in (0, 1)
-        for v in (
-            "pt", "eta", "phi", "charge", "iso03", "iso04", "jetRelIso", "ip3d", "sip3d", "dxy",
-            "dz",
-        )
-    ]
-    + ["dimu_mass", "dimu_pt", "dimu_eta", "dimu_phi", "dimu_charge", "opposite_sign"]
-    + ["mumu_deltaR", "mumu_deltapT", "n_muons", "n_jets"]
-    + ["jet0_pt", "jet0_eta", "jet0_phi", "jet0_mass", "jet0_btagDeepFlavB"]
-    + ["met_pt", "met_sumEt", "pv_npvsGood", "truth_process"]
-)
+#: Columns of the parquet skim (the contract of :data:`processors.columns.SKIM_COLUMNS`); features
+#: and cuts must name one of these.
+SKIM_COLUMNS: frozenset[str] = frozenset(_SKIM_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,33 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from processors.inputs import EVENT_ID_BRANCHES, MUON_EXTRA
+from processors.inputs import EVENT_ID_BRANCHES, JET_BRANCHES, MUON_EXTRA
 from processors.observables import delta_pt, delta_r, dimuon_kinematics, leading_jet
 from processors.selection import dimuon_charge, take_pair
+
+#: suffixes of the per-muon columns ``mu0_<suffix>``, ``mu1_<suffix>``
+MUON_SUFFIXES: tuple[str, ...] = ("pt", "eta", "phi", "charge", *MUON_EXTRA.values())
+#: fields of the leading jet, columns ``jet0_<field>``
+JET_FIELDS: tuple[str, ...] = tuple(b.removeprefix("Jet_") for b in JET_BRANCHES)
+
+#: Every column of the full skim, in the parquet's order: the data contract that the analysis
+#: (``analysis.config.SKIM_COLUMNS``) validates against. ``truth_process`` exists for synthetic
+#: samples only; the ``kinematics`` column set writes the subset its input has.
+SKIM_COLUMNS: tuple[str, ...] = (
+    *EVENT_ID_BRANCHES,
+    *(f"mu{k}_{suffix}" for k in (0, 1) for suffix in MUON_SUFFIXES),
+    *(f"dimu_{name}" for name in ("mass", "pt", "eta", "phi", "charge")),
+    "opposite_sign",
+    "mumu_deltaR",
+    "mumu_deltapT",
+    "n_muons",
+    "n_jets",
+    *(f"jet0_{name}" for name in JET_FIELDS),
+    "met_pt",
+    "met_sumEt",
+    "pv_npvsGood",
+    "truth_process",
+)
 
 
 def flat_field(collection, field: str) -> np.ndarray:
@@ -73,7 +97,7 @@ def skim_columns(events, idx0, idx1, rows, *, columns: str = "full") -> dict[str
     out["mumu_deltapT"] = delta_pt(pt0, pt1).astype(np.float32)
     out["n_muons"] = ak.to_numpy(ak.num(muons, axis=1)).astype(np.int32)[rows]
     if columns == "full":
-        jets = leading_jet(events.Jet[rows])
+        jets = leading_jet(events.Jet[rows], JET_FIELDS)
         out.update(jets)
         out["met_pt"] = ak.to_numpy(events.MET.pt)[rows].astype(np.float32)
         out["met_sumEt"] = ak.to_numpy(events.MET.sumEt)[rows].astype(np.float32)

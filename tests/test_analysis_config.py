@@ -23,6 +23,17 @@ def test_default_fpr_grid_contains_reference_points():
     assert len(grid) == 25 + 3  # 0.25, 0.05, 0.005 are not on logspace(0, -3, 25)
 
 
+def test_facts_come_from_their_one_source():
+    import importlib
+
+    from analysis.config import SKIM_COLUMNS
+    from processors.columns import SKIM_COLUMNS as skim_contract
+
+    # importlib: ``stats.significance`` is also the name of a function re-exported by ``stats``
+    assert DEFAULT_FPRS is importlib.import_module("stats.significance").DEFAULT_FPRS
+    assert SKIM_COLUMNS == frozenset(skim_contract)
+
+
 def test_window_presets_are_the_reference_edges():
     assert WINDOW_PRESETS["upsilon"].edges == (5.0, 9.0, 10.6, 16.0)
     assert WINDOW_PRESETS["control"].edges == (11.0, 12.0, 13.6, 17.0)

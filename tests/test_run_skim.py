@@ -18,6 +18,7 @@ import pyarrow.dataset as pads
 import pytest
 import uproot
 
+from processors.columns import SKIM_COLUMNS
 from processors.integrity import IncompleteSkimError, check_skim_complete
 from run_skim import main
 
@@ -102,6 +103,7 @@ def test_outputs_layout_and_readers(reference):
     assert list(cutflow.values()) == sorted(cutflow.values(), reverse=True)
     frame = pd.read_parquet(reference / "skim")
     assert len(frame) == toy["events_out"] and set(frame["dataset"]) == {"toy"}
+    assert list(frame.columns) == [*SKIM_COLUMNS, "dataset"]  # the contract, in order
     assert (frame[["mu0_iso04", "mu1_iso04"]] >= 0.55).all().all()
     assert (frame["mu0_pt"] >= 17).all() and (frame["mu1_pt"] >= 8).all()
     assert "truth_process" in frame and frame["truth_process"].dtype == np.int32
