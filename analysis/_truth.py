@@ -1,31 +1,15 @@
-"""Truth-process names and codes (``toymc.truth.Process``; the contract's codes as fallback)."""
+"""Truth-process names and codes: the members of ``toymc.truth.Process`` (the one definition)."""
 
 from __future__ import annotations
 
 import difflib
 
-__all__ = ["process_code", "process_codes"]
+from toymc.truth import Process
 
-# The codes fixed in the team contract; used only if toymc is not importable.
-_CONTRACT_CODES = {
-    "DRELL_YAN": 0,
-    "HEAVY_FLAVOUR": 1,
-    "DECAY_IN_FLIGHT": 2,
-    "JPSI": 10,
-    "PSI2S": 11,
-    "UPSILON_1S": 12,
-    "UPSILON_2S": 13,
-    "UPSILON_3S": 14,
-    "Z": 15,
-    "INJECTED": 20,
-}
+__all__ = ["process_code", "process_codes"]
 
 
 def _codes() -> dict[str, int]:
-    try:
-        from toymc.truth import Process
-    except ImportError:
-        return dict(_CONTRACT_CODES)
     return {p.name: int(p.value) for p in Process}
 
 

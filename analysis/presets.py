@@ -1,28 +1,33 @@
 """Named mass windows and run profiles of the analysis.
 
-The windows are those of the published dimuon anomaly search (arXiv:2502.14036, reference §3),
-plus a J/ψ and a Z window chosen here with the same logic (SR ≈ ±4–5 % of the peak, sidebands
-wide enough for a polynomial fit). Masses in GeV.
+The window edges are those of :data:`stats.binning.WINDOWS` (the published dimuon anomaly search,
+arXiv:2502.14036, reference §3, plus a J/ψ and a Z window chosen with the same logic); this module
+adds what only the analysis needs: the resonances drawn on the plots and the truth processes
+counted as signal. Masses in GeV.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stats.binning import WINDOWS
+from toymc.truth import PDG_MASS_GEV, Process
+
 __all__ = ["MassWindow", "WINDOW_PRESETS", "PROFILES", "PDG_MASSES"]
 
-#: PDG masses in GeV (reference §3).
+#: PDG masses in GeV (reference §3): the light mesons, then the simulated resonances of
+#: :data:`toymc.truth.PDG_MASS_GEV`.
 PDG_MASSES: dict[str, float] = {
     "eta": 0.5479,
     "rho": 0.7753,
     "omega": 0.7827,
     "phi": 1.0195,
-    "J/psi": 3.0969,
-    "psi(2S)": 3.6861,
-    "Upsilon(1S)": 9.4603,
-    "Upsilon(2S)": 10.0233,
-    "Upsilon(3S)": 10.3552,
-    "Z": 91.1876,
+    "J/psi": PDG_MASS_GEV[Process.JPSI],
+    "psi(2S)": PDG_MASS_GEV[Process.PSI2S],
+    "Upsilon(1S)": PDG_MASS_GEV[Process.UPSILON_1S],
+    "Upsilon(2S)": PDG_MASS_GEV[Process.UPSILON_2S],
+    "Upsilon(3S)": PDG_MASS_GEV[Process.UPSILON_3S],
+    "Z": PDG_MASS_GEV[Process.Z],
 }
 
 
@@ -74,23 +79,24 @@ class MassWindow:
 
 _SIGNAL_UPSILON = ("UPSILON_1S", "UPSILON_2S", "UPSILON_3S", "INJECTED")
 
-#: Window presets by name (GeV). ``upsilon`` is the published analysis.
+#: Analysis-only fields of each window preset: (resonances drawn, truth processes counted as
+#: signal). The edges come from :data:`stats.binning.WINDOWS`.
+_WINDOW_EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "upsilon": (("Upsilon(1S)", "Upsilon(2S)", "Upsilon(3S)"), _SIGNAL_UPSILON),
+    "jpsi": (("J/psi",), ("JPSI", "INJECTED")),
+    "psi2s": (("psi(2S)",), ("PSI2S", "INJECTED")),
+    "eta": (("eta",), ("INJECTED",)),
+    "phi": (("phi",), ("INJECTED",)),
+    "rho_omega": (("rho", "omega"), ("INJECTED",)),
+    "control": ((), ("INJECTED",)),
+    "z": (("Z",), ("Z", "INJECTED")),
+}
+
+#: Window presets by name (GeV), one per :data:`stats.binning.WINDOWS` entry. ``upsilon`` is the
+#: published analysis.
 WINDOW_PRESETS: dict[str, MassWindow] = {
-    "upsilon": MassWindow(
-        "upsilon", 5.0, 9.0, 10.6, 16.0,
-        ("Upsilon(1S)", "Upsilon(2S)", "Upsilon(3S)"), _SIGNAL_UPSILON,
-    ),
-    # J/psi: not in the reference; the edges of stats.binning.WINDOWS["jpsi"] (SR ≈ ±3σ).
-    "jpsi": MassWindow("jpsi", 2.6, 2.95, 3.25, 3.55, ("J/psi",), ("JPSI", "INJECTED")),
-    "psi2s": MassWindow("psi2s", 3.17, 3.51, 3.85, 5.0, ("psi(2S)",), ("PSI2S", "INJECTED")),
-    "eta": MassWindow("eta", 0.30, 0.525, 0.569, 0.72, ("eta",), ("INJECTED",)),
-    "phi": MassWindow("phi", 0.82, 0.95, 1.05, 1.5, ("phi",), ("INJECTED",)),
-    "rho_omega": MassWindow(
-        "rho_omega", 0.57, 0.70, 0.86, 0.95, ("rho", "omega"), ("INJECTED",)
-    ),
-    "control": MassWindow("control", 11.0, 12.0, 13.6, 17.0, (), ("INJECTED",)),
-    # Z: not in the reference; the edges of stats.binning.WINDOWS["z"] (SR 86-96 GeV).
-    "z": MassWindow("z", 70.0, 86.0, 96.0, 110.0, ("Z",), ("Z", "INJECTED")),
+    name: MassWindow(name, *WINDOWS[name].as_tuple(), *extras)
+    for name, extras in _WINDOW_EXTRAS.items()
 }
 
 

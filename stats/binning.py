@@ -81,11 +81,6 @@ class Window:
         for name, v in zip(("sb_left", "sr_left", "sr_right", "sb_right"), values, strict=True):
             object.__setattr__(self, name, v)
 
-    @property
-    def sr_width(self) -> float:
-        """Width of the signal region, GeV."""
-        return self.sr_right - self.sr_left
-
     def in_sr(self, masses: np.ndarray) -> np.ndarray:
         """Boolean mask of masses inside the signal region ``[sr_left, sr_right)``."""
         m = np.asarray(masses)
