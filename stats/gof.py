@@ -4,13 +4,13 @@
   ``D = 2 Σ [λ - n + n ln(n/λ)]`` is asymptotically χ²(ndf) with ``ndf = bins - parameters``
   (Baker & Cousins, NIM 221 (1984) 437).
 * Fisher F-test between nested polynomial degrees, as used to pick the degree of sideband fits in
-  resonance searches: go one degree higher only while the improvement is significant at ``alpha``.
+  resonance searches (:mod:`stats.degree`): go one degree higher only while the improvement is
+  significant at ``alpha``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -23,7 +23,6 @@ __all__ = [
     "describe_gof",
     "deviance",
     "f_test",
-    "choose_degree",
 ]
 
 #: A background fit is flagged bad (``bad_fit``) when its saturated-model p-value is below this.
@@ -110,72 +109,3 @@ def f_test(dev_low: float, n_par_low: int, dev_high: float, n_par_high: int, n_b
         return 0.0
     f = max(dev_low - dev_high, 0.0) / d1 / (dev_high / d2)
     return float(sps.f.sf(f, d1, d2))
-
-
-def choose_degree(
-    masses: np.ndarray,
-    *,
-    window,
-    degrees: Sequence[int] = (1, 2, 3, 4, 5, 6, 7),
-    alpha: float = 0.05,
-    n_sr_edges: int = 12,
-) -> tuple[int, list[dict]]:
-    """Lowest polynomial degree that higher degrees do not significantly improve (F-test).
-
-    The sideband bins are fitted with each degree (background-only, pyhf fit of
-    :class:`stats.model.BumpModel`); starting from the lowest degree, the next one is accepted while
-    its F-test p-value is below ``alpha``.
-
-    Returns
-    -------
-    degree : int
-        The chosen degree.
-    table : list of dict
-        Per degree: ``degree``, ``deviance``, ``ndf``, ``p_saturated``, ``chi2_ndf``,
-        ``p_f_test`` (vs the previous degree; NaN for the first).
-    """
-    from stats.binning import make_bins
-    from stats.model import BumpModel
-
-    binning = make_bins(window, n_sr_edges)
-    counts = binning.histogram(np.asarray(masses, dtype=np.float64))
-    sb_counts = counts[binning.sb_mask]
-    table: list[dict] = []
-    for deg in sorted(set(int(d) for d in degrees)):
-        model = BumpModel.from_counts(binning, counts, deg)
-        out = model.fit(model.data_vector(counts))
-        if not out.converged:
-            table.append(
-                {
-                    "degree": deg,
-                    "deviance": float("nan"),
-                    "p_f_test": float("nan"),
-                    "message": out.message,
-                }
-            )
-            continue
-        expected_sb = model.sideband_expected(out.pars_free)
-        row = {"degree": deg, **goodness_of_fit(sb_counts, expected_sb, deg + 1)}
-        row["p_f_test"] = float("nan")
-        prev = next((r for r in reversed(table) if np.isfinite(r["deviance"])), None)
-        if prev is not None:
-            row["p_f_test"] = f_test(
-                prev["deviance"], prev["degree"] + 1, row["deviance"], deg + 1, sb_counts.size
-            )
-        table.append(row)
-    chosen = None
-    for row in table:
-        if not np.isfinite(row["deviance"]):
-            continue
-        if chosen is None:
-            chosen = row["degree"]
-        elif row["p_f_test"] < alpha:
-            chosen = row["degree"]
-        else:
-            break
-    if chosen is None:
-        raise ValueError(
-            f"no polynomial degree in {list(degrees)} could be fitted to the sidebands"
-        )
-    log.info("F-test chose degree %d", chosen)
-    return chosen, table

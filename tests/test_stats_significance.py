@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-from stats.gof import choose_degree, deviance, f_test, goodness_of_fit
+from stats.gof import deviance, f_test, goodness_of_fit
 from stats.reweighting import effective_scale, likelihood_ratio_weights
 from stats.significance import (
     DEFAULT_FPRS,
@@ -271,14 +271,14 @@ def test_gof_and_f_test_known_answers():
         f_test(1.0, 3, 1.0, 3, 10)
 
 
-def test_choose_degree_picks_low_degree_for_a_line():
+def test_auto_degree_picks_low_degree_for_a_line():
     rng = np.random.default_rng(12)
-    # density falling linearly over 5-16 GeV: degree 1 suffices
+    # density falling linearly over 5-16 GeV: degree 1 suffices (the F-test of stats.degree)
     m = 5.0 + 11.0 * (1 - np.sqrt(1 - rng.uniform(size=20000)))
-    deg, table = choose_degree(m, window="upsilon", degrees=(1, 2, 3, 4))
-    assert deg <= 2
-    assert [row["degree"] for row in table] == [1, 2, 3, 4]
-    assert all(row["p_saturated"] > 1e-3 for row in table)
+    res = significance(m, window="upsilon", degree="auto", degrees=(1, 2, 3, 4))
+    assert res.info["degree"] <= 2
+    assert [row["degree"] for row in res.info["degree_table"]][0] == 1
+    assert res.gof["p_saturated"] > 1e-3
 
 
 def test_sr_fine_bins_option(with_signal):
