@@ -23,9 +23,19 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from dimuon_ad.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    ConfigError,
+    DimuonADError,
+    error_line,
+)
+
 __all__ = ["main", "build_parser"]
 
 log = logging.getLogger("run_analysis")
+
+PROG = "run_analysis.py"
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -37,12 +47,12 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The command-line interface (defaults shown in ``--help``)."""
     from analysis.presets import PROFILES, WINDOW_PRESETS
 
     p = argparse.ArgumentParser(
-        prog="run_analysis.py",
+        prog=prog,
         description=__doc__.split("\n\n")[1].replace("\n", " "),
         formatter_class=_Formatter,
     )
@@ -142,20 +152,24 @@ def _headline(result, paths, elapsed: float) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the analysis; returns the exit code (0 success, 2 bad input, 1 other failure)."""
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
+    """Run the analysis; returns the exit status (0 success, 2 bad input, configuration or
+    usage, 130 interrupted). Any other exception is a bug and propagates with its traceback."""
+    try:
+        args = build_parser(prog).parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already written to the terminal
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     _configure_logging(args.verbose, args.quiet)
     t0 = time.perf_counter()
     try:
         from dataclasses import replace
 
         if args.seed is not None and not 0 <= args.seed < 2**31:
-            raise ValueError(f"--seed {args.seed}: expected an integer in 0..{2**31 - 1}")
+            raise ConfigError(f"--seed {args.seed}: expected an integer in 0..{2**31 - 1}")
         if args.workers is not None and args.workers < 1:
-            raise ValueError(f"--workers {args.workers}: expected an integer >= 1")
+            raise ConfigError(f"--workers {args.workers}: expected an integer >= 1")
         if args.workers is not None and args.scheduler != "local":
-            raise ValueError("--workers sets the size of a --scheduler local cluster; add "
+            raise ConfigError("--workers sets the size of a --scheduler local cluster; add "
                              "--scheduler local or drop --workers")
 
         from analysis.config import load_config, validate
@@ -168,12 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = validate(replace(config, exclude_processes=tuple(
                 dict.fromkeys(config.exclude_processes + config.window.signal_processes))))
         find_skim(args.skim, args.dataset)  # fail fast, before any slow import
-    except (FileNotFoundError, KeyError, ValueError, TypeError) as err:
+    except DimuonADError as err:  # bad input or configuration: one line, traceback with -v
         if args.verbose:
             raise
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"run_analysis.py: error: {msg}", file=sys.stderr)
-        return 2
+        print(error_line(prog, err), file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     from analysis.parallel import TaskRunner
     from analysis.pipeline import run_pipeline
@@ -187,16 +200,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 allow_incomplete=args.allow_incomplete,
             )
         paths = write_report(result, Path(args.output_dir))
-    except (FileNotFoundError, KeyError, ValueError, TypeError, ConnectionError) as err:
+    except DimuonADError as err:
         if args.verbose:
             raise
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"run_analysis.py: error: {msg}", file=sys.stderr)
-        return 2
+        print(error_line(prog, err), file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("run_analysis.py: interrupted; finished stages are cached, re-run to resume",
+        print(f"{prog}: interrupted; finished stages are cached, re-run to resume",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     print(_headline(result, paths, time.perf_counter() - t0))
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 
+from dimuon_ad.errors import ConfigKeyError
 from toymc.truth import Process
 
 __all__ = ["process_code", "process_codes"]
@@ -25,7 +26,7 @@ def process_code(name: str, source: str = "config") -> int:
     if name not in codes:
         close = difflib.get_close_matches(str(name), codes, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(
+        raise ConfigKeyError(
             f"{source}: unknown truth process {name!r}{hint}; expected one of {', '.join(codes)}"
         )
     return codes[name]

@@ -27,6 +27,7 @@ from analysis.config import (
     StatsSettings,
 )
 from analysis.presets import PROFILES, WINDOW_PRESETS, MassWindow
+from dimuon_ad.errors import ConfigError, ConfigKeyError, ConfigTypeError, InputNotFoundError
 
 #: Per-spectrum degree choices of ``stats.degree`` (:mod:`stats.degree`).
 DEGREE_RULES = ("auto", "spurious")
@@ -46,11 +47,11 @@ _PAIR_FIELDS = {"params", "single_feature_cuts"}
 
 def _unknown(
     key: str, allowed: typing.Iterable[str], where: str, source: str, kind: str = "key"
-) -> KeyError:
+) -> ConfigKeyError:
     allowed = sorted(allowed)
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return KeyError(
+    return ConfigKeyError(
         f"{source}: unknown {kind} {key!r} in {where}{hint}; expected one of {', '.join(allowed)}"
     )
 
@@ -66,35 +67,39 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
         return _coerce(value, inner[0], name, source)
     if hint is bool:
         if not isinstance(value, bool):
-            raise TypeError(f"{source}: {name} = {value!r} is not a boolean; use true or false")
+            raise ConfigTypeError(
+                f"{source}: {name} = {value!r} is not a boolean; use true or false"
+            )
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{source}: {name} = {value!r} is not an integer")
+            raise ConfigTypeError(f"{source}: {name} = {value!r} is not an integer")
         return int(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise TypeError(f"{source}: {name} = {value!r} is not a number (GeV/cm units)")
+            raise ConfigTypeError(f"{source}: {name} = {value!r} is not a number (GeV/cm units)")
         if not np.isfinite(value):
-            raise ValueError(
+            raise ConfigError(
                 f"{source}: {name} = {value!r} is not a finite number; give a finite value "
                 "(null disables an optional cut)"
             )
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise TypeError(f"{source}: {name} = {value!r} is not a string")
+            raise ConfigTypeError(f"{source}: {name} = {value!r} is not a string")
         return value
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{source}: {name} = {value!r} is not a list")
+            raise ConfigTypeError(f"{source}: {name} = {value!r} is not a list")
         return tuple(_coerce(v, args[0], f"{name}[{i}]", source) for i, v in enumerate(value))
     return value
 
 
 def _pairs(value: Any, name: str, source: str) -> tuple[tuple[str, Any], ...]:
     if not isinstance(value, Mapping):
-        raise TypeError(f"{source}: {name} = {value!r} is not a mapping; expected {{key: value}}")
+        raise ConfigTypeError(
+            f"{source}: {name} = {value!r} is not a mapping; expected {{key: value}}"
+        )
     return tuple((str(k), v) for k, v in value.items())
 
 
@@ -102,7 +107,7 @@ def _ranges(value: Any, source: str) -> tuple[tuple[str, float | None, float | N
     out = []
     for col, bounds in _pairs(value, "cuts.ranges", source):
         if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2):
-            raise ValueError(
+            raise ConfigError(
                 f"{source}: cuts.ranges.{col} = {bounds!r}; expected [low, high] (null = open)"
             )
         lo, hi = (_coerce(b, float | None, f"cuts.ranges.{col}", source) for b in bounds)
@@ -112,7 +117,7 @@ def _ranges(value: Any, source: str) -> tuple[tuple[str, float | None, float | N
 
 def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
     if not isinstance(data, Mapping):
-        raise TypeError(f"{source}: section {where!r} = {data!r} is not a mapping")
+        raise ConfigTypeError(f"{source}: section {where!r} = {data!r} is not a mapping")
     hints = typing.get_type_hints(cls)
     changes: dict[str, Any] = {}
     for key, value in data.items():
@@ -124,7 +129,7 @@ def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
         elif cls is StatsSettings and key == "degree":
             if value not in DEGREE_RULES and (
                     isinstance(value, bool) or not isinstance(value, int)):
-                raise TypeError(
+                raise ConfigTypeError(
                     f"{source}: {name} = {value!r}; expected an integer degree (published: 5), "
                     "'spurious' (F-test and spurious-signal rule, the default) or 'auto' "
                     "(F-test only)"
@@ -156,7 +161,7 @@ def _window(value: Any, source: str) -> MassWindow:
                 )
             missing = {"sb_left", "sr_left", "sr_right", "sb_right"} - set(data)
             if missing:
-                raise ValueError(
+                raise ConfigError(
                     f"{source}: custom window lacks {sorted(missing)}; give all four edges in "
                     "GeV or a preset name"
                 )
@@ -172,8 +177,10 @@ def _window(value: Any, source: str) -> MassWindow:
         try:
             return replace(base, **fields)
         except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
-    raise TypeError(f"{source}: window = {value!r}; expected a preset name or a mapping of edges")
+            raise ConfigError(f"{source}: {err}") from None
+    raise ConfigTypeError(
+        f"{source}: window = {value!r}; expected a preset name or a mapping of edges"
+    )
 
 
 def _profile(name: str, source: str) -> AnalysisConfig:
@@ -261,7 +268,7 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
     ]
     for ok, key, value, expected in checks:
         if not ok:
-            errors.append(ValueError(f"{source}: {key} = {value!r}; expected {expected}"))
+            errors.append(ConfigError(f"{source}: {key} = {value!r}; expected {expected}"))
     from analysis._truth import process_code
 
     for name in (*config.exclude_processes, *config.window.signal_processes):
@@ -274,7 +281,7 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
     if errors:
         text = "; ".join(f"({i}) {_message(e).removeprefix(source + ': ')}"
                          for i, e in enumerate(errors, 1))
-        raise ValueError(f"{source}: {len(errors)} problems: {text}")
+        raise ConfigError(f"{source}: {len(errors)} problems: {text}")
     return config
 
 
@@ -364,15 +371,17 @@ def load_config(
         path = Path(path)
         source = str(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found; pass an existing YAML file")
+            raise InputNotFoundError(f"config file {path} not found; pass an existing YAML file")
         try:
             loaded = yaml.safe_load(path.read_text())
         except yaml.YAMLError as err:
             line = getattr(getattr(err, "problem_mark", None), "line", None)
             where = f" at line {line + 1}" if line is not None else ""
-            raise ValueError(f"{path}: not valid YAML{where}; fix the syntax") from None
+            raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
         if loaded is not None and not isinstance(loaded, Mapping):
-            raise TypeError(f"{path}: top level is {type(loaded).__name__}; expected a mapping")
+            raise ConfigTypeError(
+                f"{path}: top level is {type(loaded).__name__}; expected a mapping"
+            )
         data = dict(loaded or {})
     if window is not None:
         data["window"] = window

@@ -17,6 +17,7 @@ import pandas as pd
 from analysis._truth import process_codes
 from analysis.config import AnalysisConfig, Cuts
 from analysis.presets import MassWindow
+from dimuon_ad.errors import InputError, InputNotFoundError
 
 __all__ = ["AnalysisData", "Sample", "apply_cuts", "band_masks", "find_skim", "load_skim"]
 
@@ -172,7 +173,7 @@ def find_skim(path: str | Path, dataset: str | None = None) -> tuple[Path, str |
     """
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"skim {p} not found; run `python run_skim.py --output-dir {p}` first or pass --skim"
         )
     if p.is_file():
@@ -183,17 +184,17 @@ def find_skim(path: str | Path, dataset: str | None = None) -> tuple[Path, str |
     if parts:
         if dataset is None:
             if len(parts) > 1:
-                raise ValueError(
+                raise InputError(
                     f"skim {p} holds datasets {parts}; choose one with --dataset"
                 )
             dataset = parts[0]
         if dataset not in parts:
-            raise FileNotFoundError(
+            raise InputNotFoundError(
                 f"dataset {dataset!r} not in skim {p}; available: {', '.join(parts)}"
             )
         return p / f"dataset={dataset}", dataset
     if not any(p.rglob("*.parquet")):
-        raise FileNotFoundError(f"no parquet files under {p}; expected the output of run_skim.py")
+        raise InputNotFoundError(f"no parquet files under {p}; expected the output of run_skim.py")
     return p, dataset
 
 

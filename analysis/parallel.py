@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from dimuon_ad.errors import InputOSError
+
 __all__ = ["TaskRunner"]
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class TaskRunner:
             try:
                 self._client = Client(scheduler, timeout="20s")
             except OSError as err:
-                raise ConnectionError(
+                raise InputOSError(
                     f"cannot reach Dask scheduler {scheduler!r} ({err}); check the address "
                     "(tcp://host:port) or run without --scheduler"
                 ) from None

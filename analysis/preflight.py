@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dimuon_ad.errors import InputError
+
 __all__ = [
     "PreflightError",
     "check_output_dir",
@@ -26,7 +28,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class PreflightError(ValueError):
+class PreflightError(InputError):
     """Every problem found before training, reported in one line.
 
     Attributes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dimuon_ad.errors import ConfigError
 from stats.binning import WINDOWS
 from toymc.truth import PDG_MASS_GEV, Process
 
@@ -60,13 +61,13 @@ class MassWindow:
     def __post_init__(self) -> None:
         edges = (self.sb_left, self.sr_left, self.sr_right, self.sb_right)
         if not all(a < b for a, b in zip(edges, edges[1:], strict=False)) or self.sb_left < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"window {self.name!r} has edges {edges} GeV; expected 0 <= sb_left < sr_left "
                 "< sr_right < sb_right"
             )
         unknown = [r for r in self.resonances if r not in PDG_MASSES]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"window {self.name!r} names unknown resonance(s) {unknown}; "
                 f"expected some of {sorted(PDG_MASSES)}"
             )

@@ -10,7 +10,8 @@ and ``pytest.raises(ValueError)`` keep working::
 
     DimuonADError
     ├── ConfigError (ValueError)               a setting, preset, YAML file or flag value
-    │   └── ConfigTypeError (TypeError)        a setting of the wrong type
+    │   ├── ConfigTypeError (TypeError)        a setting of the wrong type
+    │   └── ConfigKeyError (KeyError)          an unknown key, preset, column or name
     ├── InputError (ValueError)                input files, filesets, skims, output directories
     │   ├── InputNotFoundError (FileNotFoundError)
     │   └── InputOSError (OSError)             a path that cannot be read, written or locked
@@ -31,6 +32,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_INTERRUPTED",
     "ConfigError",
+    "ConfigKeyError",
     "ConfigTypeError",
     "DimuonADError",
     "FitError",
@@ -66,6 +68,10 @@ class ConfigError(DimuonADError, ValueError):
 
 class ConfigTypeError(ConfigError, TypeError):
     """A setting of the wrong type (a string where a number is expected, ...)."""
+
+
+class ConfigKeyError(ConfigError, KeyError):
+    """An unknown setting, preset, column or name (the message lists the known ones)."""
 
 
 class InputError(DimuonADError, ValueError):

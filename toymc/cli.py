@@ -8,6 +8,14 @@ import sys
 import time
 from collections.abc import Sequence
 
+from dimuon_ad.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    ConfigError,
+    DimuonADError,
+    InputOSError,
+    error_line,
+)
 from toymc.config import InjectedSignal
 from toymc.writer import COMPRESSIONS, write_nanoaod
 
@@ -15,18 +23,24 @@ __all__ = ["main", "build_parser"]
 
 log = logging.getLogger(__name__)
 
+PROG = "python -m toymc"
+
+
+class _UsageError(ConfigError):
+    """A command-line usage error (printed with a pointer to ``--help``)."""
+
 
 class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors become ValueError (one line from ``main``)."""
+    """ArgumentParser whose usage errors become :class:`_UsageError` (one line from ``main``)."""
 
     def error(self, message: str):  # type: ignore[override]
-        raise ValueError(message)
+        raise _UsageError(f"{message} (see --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """Argument parser of ``python -m toymc``."""
     parser = _Parser(
-        prog="python -m toymc",
+        prog=prog,
         description="Write a synthetic DoubleMuon-like NanoAOD file (TTree Events) with truth.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -65,10 +79,10 @@ def _signal_from_args(args: argparse.Namespace) -> InjectedSignal | None:
     injection_given = args.inject_events is not None or args.inject_fraction is not None
     if args.inject_mass is None:
         if injection_given:
-            raise ValueError("--inject-events/--inject-fraction need --inject-mass (GeV)")
+            raise ConfigError("--inject-events/--inject-fraction need --inject-mass (GeV)")
         return None
     if not injection_given:
-        raise ValueError("--inject-mass needs --inject-events N or --inject-fraction F")
+        raise ConfigError("--inject-mass needs --inject-events N or --inject-fraction F")
     return InjectedSignal(
         mass=args.inject_mass,
         width=args.inject_width,
@@ -80,36 +94,47 @@ def _signal_from_args(args: argparse.Namespace) -> InjectedSignal | None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 success, 2 bad arguments, 1 failure)."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
+    """Run the CLI; returns the exit status (0 success, 2 bad arguments or output path, 130
+    interrupted). Any other exception is a bug and propagates with its traceback."""
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
-    except ValueError as exc:
-        print(f"python -m toymc: error: {exc} (see --help)", file=sys.stderr)
-        return 2
+    except _UsageError as exc:
+        print(error_line(prog, exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
     try:
         signal = _signal_from_args(args)
         if not str(args.output).endswith(".root"):
-            raise ValueError(f"--output {args.output!r} should end in .root")
-        path = write_nanoaod(
-            args.output,
-            args.n_events,
-            seed=args.seed,
-            compression=args.compression,
-            compression_level=args.compression_level,
-            chunk_size=args.chunk_size,
-            signal=signal,
-            progress=not args.quiet,
-        )
-    except (ValueError, TypeError, OSError) as exc:
+            raise ConfigError(f"--output {args.output!r} should end in .root")
+        try:
+            path = write_nanoaod(
+                args.output,
+                args.n_events,
+                seed=args.seed,
+                compression=args.compression,
+                compression_level=args.compression_level,
+                chunk_size=args.chunk_size,
+                signal=signal,
+                progress=not args.quiet,
+            )
+        except OSError as exc:  # a folder that is a file, not writable, a full disk
+            if isinstance(exc, DimuonADError):
+                raise
+            raise InputOSError(f"cannot write --output {args.output} ({exc})") from exc
+    except DimuonADError as exc:
         if args.verbose:
             raise
-        print(f"python -m toymc: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, (ValueError, TypeError)) else 1
+        print(error_line(prog, exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing was written, re-run the command", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not args.quiet:
         size = path.stat().st_size
         print(

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from dimuon_ad.errors import ConfigError
 from toymc.kinematics import MUON_MASS_GEV
 from toymc.truth import Process
 
@@ -77,43 +78,43 @@ class InjectedSignal:
 
     def __post_init__(self) -> None:
         if not self.mass > 2.0 * MUON_MASS_GEV:
-            raise ValueError(
+            raise ConfigError(
                 f"InjectedSignal mass={self.mass!r} GeV is below the dimuon threshold "
                 f"{2 * MUON_MASS_GEV:.4f} GeV; give a mass in GeV, e.g. mass=7.0"
             )
         if not self.width >= 0.0:
-            raise ValueError(f"InjectedSignal width={self.width!r} GeV must be >= 0")
+            raise ConfigError(f"InjectedSignal width={self.width!r} GeV must be >= 0")
         if (self.n_events is None) == (self.fraction is None):
-            raise ValueError(
+            raise ConfigError(
                 "InjectedSignal needs exactly one of n_events (e.g. n_events=500) or fraction "
                 f"(e.g. fraction=0.001); got n_events={self.n_events!r}, "
                 f"fraction={self.fraction!r}"
             )
         if self.n_events is not None and (int(self.n_events) != self.n_events or self.n_events < 0):
-            raise ValueError(
+            raise ConfigError(
                 f"InjectedSignal n_events={self.n_events!r} must be a non-negative integer"
             )
         if self.fraction is not None and not 0.0 < self.fraction < 1.0:
-            raise ValueError(f"InjectedSignal fraction={self.fraction!r} must be in (0, 1)")
+            raise ConfigError(f"InjectedSignal fraction={self.fraction!r} must be in (0, 1)")
         if self.isolation not in _ISOLATIONS:
-            raise ValueError(
+            raise ConfigError(
                 f"InjectedSignal isolation={self.isolation!r}; expected one of {_ISOLATIONS}"
             )
         if self.displacement not in _DISPLACEMENTS:
-            raise ValueError(
+            raise ConfigError(
                 f"InjectedSignal displacement={self.displacement!r}; expected one of "
                 f"{_DISPLACEMENTS}"
             )
         if not self.lifetime_cm > 0.0:
-            raise ValueError(f"InjectedSignal lifetime_cm={self.lifetime_cm!r} must be > 0")
+            raise ConfigError(f"InjectedSignal lifetime_cm={self.lifetime_cm!r} must be > 0")
         if not self.pt_scale > 0.0:
-            raise ValueError(f"InjectedSignal pt_scale={self.pt_scale!r} must be > 0")
+            raise ConfigError(f"InjectedSignal pt_scale={self.pt_scale!r} must be > 0")
 
     def count(self, n_total: int) -> int:
         """Number of signal events in a sample of ``n_total`` events (at most ``n_total``)."""
         if self.n_events is not None:
             if self.n_events > n_total:
-                raise ValueError(
+                raise ConfigError(
                     f"InjectedSignal n_events={self.n_events} exceeds the sample size "
                     f"{n_total}; lower n_events or generate more events"
                 )
@@ -157,16 +158,16 @@ class ToyConfig:
             try:
                 proc = Process(key) if not isinstance(key, str) else Process[key.upper()]
             except (ValueError, KeyError):
-                raise ValueError(
+                raise ConfigError(
                     f"ToyConfig fractions has unknown process {key!r}; expected one of "
                     f"{sorted(p.name for p in known)}"
                 ) from None
             if proc not in known:
-                raise ValueError("ToyConfig fractions cannot contain INJECTED; use InjectedSignal")
+                raise ConfigError("ToyConfig fractions cannot contain INJECTED; use InjectedSignal")
             if not value >= 0.0:
-                raise ValueError(f"ToyConfig fraction of {proc.name} is {value!r}; must be >= 0")
+                raise ConfigError(f"ToyConfig fraction of {proc.name} is {value!r}; must be >= 0")
         if sum(self.fractions.values()) <= 0.0:
-            raise ValueError("ToyConfig fractions sum to 0; give at least one positive fraction")
+            raise ConfigError("ToyConfig fractions sum to 0; give at least one positive fraction")
         for name in (
             "upsilon_in_jet_fraction",
             "hf_same_sign_fraction",
@@ -175,9 +176,9 @@ class ToyConfig:
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"ToyConfig {name}={value!r} must be in [0, 1]")
+                raise ConfigError(f"ToyConfig {name}={value!r} must be in [0, 1]")
         if not self.pileup_mean > 0.0 or not self.isr_jets_mean >= 0.0:
-            raise ValueError(
+            raise ConfigError(
                 f"ToyConfig pileup_mean={self.pileup_mean!r} must be > 0 and "
                 f"isr_jets_mean={self.isr_jets_mean!r} >= 0"
             )

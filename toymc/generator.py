@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import awkward as ak
 import numpy as np
 
+from dimuon_ad.errors import ConfigError
 from toymc.config import InjectedSignal, ToyConfig
 from toymc.simulate import simulate_events
 from toymc.truth import Process
@@ -180,11 +181,11 @@ def generate_events(
 
 def _check_n_events(n_events: int) -> int:
     if isinstance(n_events, bool) or int(n_events) != n_events or n_events < 1:
-        raise ValueError(f"n_events={n_events!r}; expected a positive integer, e.g. 100000")
+        raise ConfigError(f"n_events={n_events!r}; expected a positive integer, e.g. 100000")
     return int(n_events)
 
 
 def _check_seed(seed: int) -> int:
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ValueError(f"seed={seed!r}; expected a non-negative integer, e.g. 1")
+        raise ConfigError(f"seed={seed!r}; expected a non-negative integer, e.g. 1")
     return int(seed)

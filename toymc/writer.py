@@ -18,6 +18,7 @@ import numpy as np
 import uproot
 from tqdm.auto import tqdm
 
+from dimuon_ad.errors import ConfigError, InputError
 from dimuon_ad.io import atomic_path
 from toymc.config import InjectedSignal, ToyConfig
 from toymc.generator import _check_n_events, _check_seed, iter_event_chunks
@@ -39,13 +40,13 @@ COMPRESSIONS: dict[str, tuple[type, int]] = {
 def make_compression(name: str, level: int | None = None) -> uproot.compression.Compression:
     """uproot compression object for a codec name ("lz4", "zstd", "zlib", "lzma")."""
     if name not in COMPRESSIONS:
-        raise ValueError(
+        raise ConfigError(
             f"compression={name!r} is not supported; expected one of {sorted(COMPRESSIONS)}"
         )
     cls, default_level = COMPRESSIONS[name]
     level = default_level if level is None else level
     if not isinstance(level, int) or not 1 <= level <= 9:
-        raise ValueError(f"compression level={level!r}; expected an integer from 1 to 9")
+        raise ConfigError(f"compression level={level!r}; expected an integer from 1 to 9")
     return cls(level)
 
 
@@ -110,10 +111,10 @@ def write_nanoaod(
     seed = _check_seed(seed)
     codec = make_compression(compression, compression_level)
     if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
-        raise ValueError(f"chunk_size={chunk_size!r}; expected a positive integer, e.g. 200000")
+        raise ConfigError(f"chunk_size={chunk_size!r}; expected a positive integer, e.g. 200000")
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"output path {path} is a directory; give a file name ending in .root")
+        raise InputError(f"output path {path} is a directory; give a file name ending in .root")
     start = time.perf_counter()
     with (
         atomic_path(path) as tmp,
