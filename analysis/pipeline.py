@@ -42,8 +42,9 @@ from analysis.significance import (
     look_elsewhere_toys,
     skipped_sample,
 )
+from ml.cathode import fit_flow
 
-__all__ = ["AnalysisResult", "run_pipeline", "method_scores"]
+__all__ = ["AnalysisResult", "build_chain", "method_scores", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,13 @@ def _load_flow(directory: Path) -> Any:
     return ConditionalFlow.load(directory / "flow.pt")
 
 
-def _flow_info(flow: Any, seed: int) -> dict[str, Any]:
+def _flow_info(flow: Any, index: int) -> dict[str, Any]:
     hist = flow.history_[0]
     val = hist.get("val_loss", [])
     best = int(hist.get("best_epoch", int(np.argmin(val)) if len(val) else -1))
     return {
-        "seed": seed,
+        "seed": int(flow.random_state) if flow.random_state is not None else index,
+        "flow": index,
         "epochs": len(val),
         "best_epoch": best,
         "best_val_loss": float(val[best]) if len(val) else float("nan"),
@@ -191,17 +193,18 @@ def run_pipeline(
     os_, ss = data.os, data.ss
     log.info("OS %s, SS %s", os_.counts(), ss.counts())
 
-    # preprocessing: cheap and deterministic, refitted every run
-    pre = timer.run("preprocess", lambda: stages.Preprocessor.fit(os_.X[os_.sb], os_.m[os_.sb]))
-    Z_sb, mz_sb = pre.tx(os_.X[os_.sb]), pre.tm(os_.m[os_.sb])
+    # the CATHODE chain users import (ml.cathode.Cathode); the pipeline runs its steps one by
+    # one so that each is cached and the flow seeds and classifier folds can run on Dask
+    chain = build_chain(config)
+    X_sb, m_sb = os_.X[os_.sb], os_.m[os_.sb]
+    timer.run("preprocess", lambda: chain.fit_preprocessing(X_sb, m_sb))
 
     # flows, one per seed; only the missing ones are trained (in parallel on Dask)
     fset = config.flow
     flow_settings = {k: v for k, v in fset.__dict__.items() if k != "n_seeds"}
-    seeds = [seed0 * 1000 + i for i in range(fset.n_seeds)]
     flow_keys = [
-        fingerprint("flow/1", os_.X[os_.sb], os_.m[os_.sb], config.features, flow_settings, s)
-        for s in seeds
+        fingerprint("flow/2", X_sb, m_sb, config.features, flow_settings, seed0, i)
+        for i in range(fset.n_seeds)
     ]
 
     def train_flows() -> list[Any]:
@@ -212,49 +215,46 @@ def run_pipeline(
             if found:
                 flows[i] = flow
         missing = [i for i in range(len(flow_keys)) if i not in flows]
+        verbose = progress and not runner.distributed
         t0 = time.perf_counter()
         for j, flow in runner.as_completed(
-            stages.fit_flow,
-            [(Z_sb, mz_sb, fset, seeds[i], progress and not runner.distributed) for i in missing],
+            fit_flow, [(*chain.flow_task(X_sb, m_sb, i), verbose, 1) for i in missing],
             desc="flow",
         ):
             i = missing[j]
             flows[i] = flow
             cache.store("flow", flow_keys[i], flow, save=_save_flow,
-                        describe={"seed": seeds[i], **flow_settings}, t0=t0)
+                        describe={"flow": i, "seed": seed0, **flow_settings}, t0=t0)
             t0 = time.perf_counter()
         return [flows[i] for i in range(len(flow_keys))]
 
-    flows = timer.run("flow", train_flows)
-    flows_info = [_flow_info(f, s) for f, s in zip(flows, seeds, strict=True)]
+    chain.set_flows(timer.run("flow", train_flows))
+    flows_info = [_flow_info(f, i) for i, f in enumerate(chain.flows_)]
 
-    closure_key = fingerprint("closure/1", flow_keys, config.n_folds, seed0)
+    closure_key = fingerprint("closure/2", flow_keys, config.n_folds, seed0)
     closure = timer.run("closure", lambda: cache.get_or_compute(
         "closure", closure_key,
-        lambda: stages.closure_test(flows, pre, os_.X[os_.sb], os_.m[os_.sb], data.features,
-                                    seed0 + 11, config.n_folds),
+        lambda: stages.closure_test(chain, X_sb, m_sb, data.features, config.n_folds),
     ))
     log.info("sideband closure AUC %.3f ± %.3f", closure["auc_mean"], closure["auc_std"])
 
-    n_template = int(round(config.oversampling * os_.sr.sum()))
     template_key = fingerprint(
-        "template/1", flow_keys, os_.m[os_.sr], n_template, config.kde_bandwidth, seed0
+        "template/2", flow_keys, os_.m[os_.sr], config.oversampling, config.kde_bandwidth,
+        config.window.sr_left, config.window.sr_right, seed0,
     )
     template = timer.run("template", lambda: cache.get_or_compute(
         "template", template_key,
-        lambda: stages.make_template(flows, pre, os_.m[os_.sr], n_template,
-                                     config.kde_bandwidth, seed0 + 21,
-                                     (config.window.sr_left, config.window.sr_right)),
+        lambda: (*chain.fit_template(os_.m[os_.sr]), chain.template_weight_),
     ))
+    chain.set_template(*template)
     X_template = template[0]
 
     clf_key = fingerprint(
-        "classifier/1", template_key, os_.X, os_.m, ss.X, config.classifier, config.n_folds,
-        seed0,
+        "classifier/2", template_key, os_.X, os_.m, ss.X, ss.m, config.classifier,
+        config.n_folds, seed0,
     )
     scores = timer.run("classifier", lambda: cache.get_or_compute(
-        "classifier", clf_key,
-        lambda: _classify(os_, ss, X_template, config, runner, seed0 + 31, progress),
+        "classifier", clf_key, lambda: _classify(chain, os_, ss, runner, progress),
         describe={"classifier": config.classifier.__dict__, "n_folds": config.n_folds},
     ))
 
@@ -357,38 +357,46 @@ def _look_elsewhere(
     }
 
 
-def _classify(os_, ss, X_template, config, runner, seed, progress) -> dict[str, np.ndarray]:
-    """Out-of-fold CATHODE scores for every OS event; SS events averaged over the fold models."""
-    from ml.kfold import assign_folds
+def build_chain(config: AnalysisConfig) -> Any:
+    """The :class:`ml.cathode.Cathode` estimator of an analysis configuration.
 
-    n_folds = config.n_folds
-    X = np.vstack([os_.X[os_.sr], X_template])
-    y = np.r_[np.ones(int(os_.sr.sum()), int), np.zeros(len(X_template), int)]
-    rng = np.random.default_rng(seed)
-    fold = assign_folds(y, n_folds, int(rng.integers(2**31)))
-    X_sb = os_.X[os_.sb]
-    extra_fold = rng.permutation(len(X_sb)) % n_folds
-    fold_seeds = rng.integers(2**31, size=n_folds)
-    args = [
-        (k, n_folds, X, y, fold, X_sb, extra_fold, ss.X, config.classifier, int(fold_seeds[k]))
-        for k in range(n_folds)
-    ]
-    if progress and not runner.distributed:
-        from tqdm.auto import tqdm
+    Flow (``config.flow``: preset, epochs, early stopping, extra parameters; ``n_seeds`` flows),
+    classifier (``config.classifier``), folds, template size (``oversampling`` × SR events),
+    masses drawn by a KDE on logit(m) bounded to the SR, seeded by ``config.random_state``.
+    ``run_pipeline`` runs exactly this estimator's steps, so its scores are those of
+    ``build_chain(config).fit(X, m, sr_mask)`` on the same events.
+    """
+    from ml.cathode import Cathode
+    from ml.flows import ConditionalFlow
+    from ml.mass import KDEMassSampler
 
-        results = [stages.fold_task(*a) for a in tqdm(args, desc="classifier folds", leave=False)]
-    else:
-        results = runner.map(stages.fold_task, args, desc="fold")
-    oof = np.full(len(X), np.nan)
-    sb_scores = np.full(len(X_sb), np.nan)
-    for k, (p_test, p_extra, _) in enumerate(results):
-        oof[fold == k] = p_test
-        sb_scores[extra_fold == k] = p_extra
-    os_scores = np.empty(len(os_.m))
-    os_scores[os_.sr] = oof[: int(os_.sr.sum())]
-    os_scores[os_.sb] = sb_scores
-    ss_scores = np.mean([r[2] for r in results], axis=0) if len(ss.m) else np.empty(0)
-    return {"os": os_scores, "ss": ss_scores, "template": oof[int(os_.sr.sum()):]}
+    f, w = config.flow, config.window
+    flow = ConditionalFlow.from_preset(
+        f.preset, **{"max_epochs": f.max_epochs, "early_stopping": f.early_stopping,
+                     **dict(f.params)})
+    return Cathode(
+        flow=flow, classifier=stages.build_classifier(config.classifier, None),
+        oversampling=config.oversampling, n_folds=config.n_folds, n_flows=f.n_seeds,
+        mass_sampler=KDEMassSampler(bandwidth=config.kde_bandwidth, low=w.sr_left,
+                                    high=w.sr_right),
+        validation_fraction=f.validation_fraction, n_jobs=1,
+        random_state=int(config.random_state),
+    )
+
+
+def _classify(chain, os_, ss, runner, progress) -> dict[str, np.ndarray]:
+    """Out-of-fold CATHODE scores of every OS event (the chain's k-fold classifier, folds on
+    Dask when there is a cluster); SS events scored by the average of the fold models."""
+    import warnings
+
+    chain.set_params(verbose=progress and not runner.distributed)
+    chain.fit_classifier(os_.X, os_.m, os_.sr, map=runner.map if runner.distributed else None)
+    ss_scores = np.empty(0)
+    if len(ss.m):
+        with warnings.catch_warnings():  # the SS sample shares the window of the OS one
+            warnings.filterwarnings("ignore", message=".*outside.*", category=UserWarning)
+            ss_scores = chain.score(ss.X, ss.m)
+    return {"os": chain.scores_, "ss": ss_scores, "template": chain.template_scores_}
 
 
 def _roc_summary(cathode_sr, is_sig_sr, ref, os_, config) -> dict[str, Any]:

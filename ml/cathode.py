@@ -23,7 +23,7 @@ from ml.kfold import out_of_fold_scores
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Cathode", "LaCathode", "default_flow"]
+__all__ = ["Cathode", "LaCathode", "default_flow", "fit_flow"]
 
 
 def default_flow(random_state=None):
@@ -55,6 +55,41 @@ def _with_seed(est, seed):
     return est
 
 
+def fit_flow(flow, Z_sb, ms_sb, validation_fraction, split_seed, flow_seed, verbose=False,
+             n_threads=None):
+    """Train one sideband flow: a seeded random validation split, best epoch on it.
+
+    A module-level function of plain arguments (:meth:`Cathode.flow_task` builds them), so a
+    cluster can train the seeds in parallel and a pipeline can cache each flow.
+
+    Parameters
+    ----------
+    flow : ml.flows.ConditionalFlow
+        Unfitted flow (cloned; its ``random_state`` set to ``flow_seed`` unless fixed).
+    Z_sb, ms_sb : ndarray
+        Preprocessed sideband features and masses.
+    validation_fraction : float
+        Share of the events held out for the best-epoch choice.
+    split_seed, flow_seed : int
+    verbose : bool
+        The flow's progress bar.
+    n_threads : int, optional
+        torch threads while training (the flows are tiny: one thread is fastest).
+
+    Returns
+    -------
+    fitted flow
+    """
+    n_val = int(round(validation_fraction * len(Z_sb)))
+    val = np.zeros(len(Z_sb), bool)
+    val[np.random.default_rng(split_seed).permutation(len(Z_sb))[:n_val]] = True
+    flow = _with_seed(flow, flow_seed)
+    if verbose and "verbose" in flow.get_params():
+        flow.set_params(verbose=True)
+    with _torch_threads(n_threads):
+        return flow.fit(Z_sb[~val], ms_sb[~val], X_val=Z_sb[val], m_val=ms_sb[val])
+
+
 class Cathode(_PickleMixin, BaseEstimator):
     """CATHODE anomaly score for every event of a dataset.
 
@@ -68,6 +103,9 @@ class Cathode(_PickleMixin, BaseEstimator):
         Template size = ``oversampling`` x expected SR background.
     n_folds : int
         Folds of the out-of-fold scoring (3 train, 1 validation, 1 test for 5).
+    n_flows : int
+        Flows trained with independent seeds (and validation splits) on the sidebands; the
+        template is split evenly over them and concatenated (reference section 4: 5 seeds).
     mass_sampler : object or None
         Unfitted SR mass sampler with ``fit(m)`` and ``sample(n, random_state)`` (cloned, fitted
         on the SR masses); None: ``ml.mass.KDEMassSampler()`` (KDE on logit m, bandwidth 0.01).
@@ -89,7 +127,9 @@ class Cathode(_PickleMixin, BaseEstimator):
     ----------
     scores_ : ndarray, shape (n,)
         Out-of-fold anomaly score of every event of ``fit`` (SR and SB).
-    flow_ : fitted flow (features after ``preprocessor_``, masses after ``mass_scaler_``)
+    flows_ : list of fitted flows (features after ``preprocessor_``, masses after
+        ``mass_scaler_``), one per seed
+    flow_ : the first of ``flows_``
     preprocessor_ : ml.preprocessing.LogitScaler fitted on SB events
     mass_scaler_ : ml.preprocessing.MassScaler fitted on SB masses
     mass_sampler_ : fitted SR mass sampler
@@ -118,11 +158,13 @@ class Cathode(_PickleMixin, BaseEstimator):
 
     def __init__(self, flow=None, classifier=None, oversampling: float = 5, n_folds: int = 5,
                  mass_sampler=None, closure_seeds: int = 0, validation_fraction: float = 0.2,
-                 n_jobs: int | None = None, random_state=None, verbose: bool = False):
+                 n_jobs: int | None = None, random_state=None, verbose: bool = False,
+                 n_flows: int = 1):
         self.flow = flow
         self.classifier = classifier
         self.oversampling = oversampling
         self.n_folds = n_folds
+        self.n_flows = n_flows
         self.mass_sampler = mass_sampler
         self.closure_seeds = closure_seeds
         self.validation_fraction = validation_fraction
@@ -152,10 +194,17 @@ class Cathode(_PickleMixin, BaseEstimator):
             raise ValueError(f"oversampling={self.oversampling!r}; expected a positive number")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction={self.validation_fraction}; expected in (0, 1)")
+        if isinstance(self.n_flows, bool) or not isinstance(self.n_flows, (int, np.integer)) or (
+                self.n_flows < 1):
+            raise ValueError(f"n_flows={self.n_flows!r}; expected an integer >= 1")
         return X, m, sr
 
-    def fit(self, X, m, sr_mask, *, n_sr_background=None):
+    def fit(self, X, m, sr_mask, *, n_sr_background=None, map=None):  # noqa: A002
         """Train flow, template and out-of-fold classifiers; score every event.
+
+        The steps are public methods (:meth:`fit_preprocessing`, :meth:`fit_flow` per seed,
+        :meth:`fit_template`, :meth:`fit_classifier`), so a pipeline can cache each of them or
+        run the flows and folds on a cluster and still get exactly these scores.
 
         Parameters
         ----------
@@ -167,6 +216,9 @@ class Cathode(_PickleMixin, BaseEstimator):
             True for SR events, False for SB events.
         n_sr_background : float, optional
             Expected SR background count (e.g. from the sideband fit); default: the SR count.
+        map : callable, optional
+            ``map(fn, list_of_argument_tuples)`` running the flow seeds and the classifier folds
+            (e.g. ``analysis.parallel.TaskRunner.map`` on Dask); default: in this process.
 
         Returns
         -------
@@ -174,47 +226,115 @@ class Cathode(_PickleMixin, BaseEstimator):
         """
         X, m, sr = self._check_fit_inputs(X, m, sr_mask, n_sr_background)
         with _torch_threads(self.n_jobs):
-            return self._fit(X, m, sr, n_sr_background)
+            t0 = time.perf_counter()
+            self.fit_preprocessing(X[~sr], m[~sr])
+            args = [self.flow_task(X[~sr], m[~sr], i) for i in range(int(self.n_flows))]
+            flows = [fit_flow(*a) for a in args] if map is None else list(map(fit_flow, args))
+            self.set_flows(flows)
+            t1 = time.perf_counter()
+            self.closure_ = None
+            if self.closure_seeds:
+                self.closure_ = sideband_closure(
+                    self.preprocessor_.transform(X[~sr]), self.mass_scaler_.transform(m[~sr]),
+                    self.flow_, n_seeds=int(self.closure_seeds), n_folds=self.n_folds,
+                    random_state=self._seeds()[2])
+            t2 = time.perf_counter()
+            self.fit_template(m[sr], n_sr_background=n_sr_background)
+            t3 = time.perf_counter()
+            self.fit_classifier(X, m, sr, map=map)
+        self.timings_ = {"flow": t1 - t0, "closure": t2 - t1, "template": t3 - t2,
+                         "classifier": time.perf_counter() - t3}
+        log.info("%s fit: %s", type(self).__name__,
+                 ", ".join(f"{k} {v:.1f} s" for k, v in self.timings_.items()))
+        return self
 
-    def _fit(self, X, m, sr, n_sr_background):
-        from ml.mass import KDEMassSampler
+    def _seeds(self) -> list[int]:
+        """Seeds of the steps: split, flow, closure, template masses, template features, folds."""
+        return _seeds(self.random_state, 6)
+
+    def fit_preprocessing(self, X_sb, m_sb):
+        """Fit the logit feature scaling and the mass scaling on sideband events (GeV, cm)."""
         from ml.preprocessing import LogitScaler, MassScaler
 
-        seeds = _seeds(self.random_state, 6)
-        t0 = time.perf_counter()
-        self.preprocessor_ = LogitScaler(out_of_range="clip").fit(X[~sr])
-        self.mass_scaler_ = MassScaler().fit(m[~sr])
-        Z_sb, ms_sb = self.preprocessor_.transform(X[~sr]), self.mass_scaler_.transform(m[~sr])
-        n_val = int(round(self.validation_fraction * len(Z_sb)))
-        val = np.zeros(len(Z_sb), bool)
-        val[np.random.default_rng(seeds[0]).permutation(len(Z_sb))[:n_val]] = True
-        self.flow_ = _with_seed(self.flow if self.flow is not None else default_flow(), seeds[1])
-        self.flow_.fit(Z_sb[~val], ms_sb[~val], X_val=Z_sb[val], m_val=ms_sb[val])
-        t1 = time.perf_counter()
-        self.closure_ = None
-        if self.closure_seeds:
-            self.closure_ = sideband_closure(Z_sb, ms_sb, self.flow_,
-                                             n_seeds=int(self.closure_seeds),
-                                             n_folds=self.n_folds, random_state=seeds[2])
-        t2 = time.perf_counter()
+        X_sb = check_features(X_sb)
+        m_sb = check_condition(m_sb, n_events=len(X_sb))
+        self.preprocessor_ = LogitScaler(out_of_range="clip").fit(X_sb)
+        self.mass_scaler_ = MassScaler().fit(m_sb)
+        return self
 
-        n_expected = float(n_sr_background) if n_sr_background is not None else float(sr.sum())
+    def flow_task(self, X_sb, m_sb, index: int) -> tuple:
+        """Arguments of :func:`fit_flow` for flow ``index`` (preprocessed sidebands, its seeds).
+
+        Flow 0 uses the chain's own split and flow seeds; flow ``i`` > 0 seeds derived from
+        them and ``i``.
+        """
+        check_fitted(self, "preprocessor_")
+        seeds = self._seeds()
+        split_seed, flow_seed = (seeds[0], seeds[1]) if index == 0 else _seeds(
+            [seeds[0], seeds[1], int(index)], 2)
+        Z_sb = self.preprocessor_.transform(X_sb)
+        ms_sb = self.mass_scaler_.transform(m_sb)
+        flow = self.flow if self.flow is not None else default_flow()
+        return (flow, Z_sb, ms_sb, float(self.validation_fraction), int(split_seed),
+                int(flow_seed))
+
+    def set_flows(self, flows) -> Cathode:
+        """Use these trained flows (from :meth:`flow_task` + :func:`fit_flow`, or a cache)."""
+        self.flows_ = list(flows)
+        self.flow_ = self.flows_[0]
+        return self
+
+    def fit_template(self, m_sr, *, n_sr_background=None):
+        """Draw the SR background template: masses from the mass sampler fitted on ``m_sr``
+        (GeV), features from the flows (split evenly over them). Sets ``template_``,
+        ``template_m_``, ``template_weight_``; returns ``(template_, template_m_)``."""
+        from ml.mass import KDEMassSampler
+
+        check_fitted(self, "flows_")
+        m_sr = check_condition(m_sr)
+        seeds = self._seeds()
+        n_expected = float(n_sr_background) if n_sr_background is not None else float(len(m_sr))
         n_template = int(round(self.oversampling * n_expected))
         sampler = self.mass_sampler if self.mass_sampler is not None else KDEMassSampler()
-        self.mass_sampler_ = clone(sampler).fit(m[sr])
-        self.template_m_ = np.asarray(self.mass_sampler_.sample(n_template, random_state=seeds[3]),
-                                      dtype=np.float64).reshape(-1)
-        self.template_ = self._make_template(self.template_m_, seeds[4])
+        self.mass_sampler_ = clone(sampler).fit(m_sr)
+        sizes = np.full(len(self.flows_), n_template // len(self.flows_))
+        sizes[: n_template - sizes.sum()] += 1
+        ms, Xs = [], []
+        for i, (flow, n) in enumerate(zip(self.flows_, sizes, strict=True)):
+            m_seed, x_seed = (seeds[3], seeds[4]) if i == 0 else _seeds([seeds[3], seeds[4], i], 2)
+            m_i = np.asarray(self.mass_sampler_.sample(int(n), random_state=m_seed),
+                             dtype=np.float64).reshape(-1)
+            ms.append(m_i)
+            Xs.append(self._make_template(flow, m_i, x_seed))
+        self.template_m_ = np.concatenate(ms)
+        self.template_ = np.vstack(Xs)
         self.template_weight_ = n_expected / n_template
-        t3 = time.perf_counter()
+        return self.template_, self.template_m_
 
+    def set_template(self, template, template_m, template_weight) -> Cathode:
+        """Use this template (from :meth:`fit_template` or a cache)."""
+        self.template_ = np.asarray(template)
+        self.template_m_ = np.asarray(template_m)
+        self.template_weight_ = float(template_weight)
+        return self
+
+    def fit_classifier(self, X, m, sr_mask, *, map=None):  # noqa: A002
+        """Out-of-fold classifier of SR data vs the template; scores every event of (X, m).
+
+        Sets ``oof_``, ``fold_models_``, ``scores_`` (SR and SB events), ``template_scores_``.
+        """
+        check_fitted(self, "template_")
+        X = check_features(X)
+        m = check_condition(m, n_events=len(X))
+        sr = np.asarray(sr_mask, dtype=bool)
         F_sr, F_sb = self._features(X[sr], m[sr]), self._features(X[~sr], m[~sr])
         y = np.r_[np.ones(len(F_sr), int), np.zeros(len(self.template_), int)]
         w = np.r_[np.ones(len(F_sr)), np.full(len(self.template_), self.template_weight_)]
         clf = self.classifier if self.classifier is not None else XGBEnsembleClassifier()
         self.oof_ = out_of_fold_scores(np.vstack([F_sr, self.template_]), y, F_sb, classifier=clf,
-                                       n_folds=self.n_folds, sample_weight=w, random_state=seeds[5],
-                                       verbose=self.verbose)
+                                       n_folds=self.n_folds, sample_weight=w,
+                                       random_state=self._seeds()[5], verbose=self.verbose,
+                                       map=map)
         self.fold_models_ = self.oof_.models
         self.scores_ = np.empty(len(X))
         self.scores_[sr] = self.oof_.scores[: len(F_sr)]
@@ -222,16 +342,17 @@ class Cathode(_PickleMixin, BaseEstimator):
         self.template_scores_ = self.oof_.scores[len(F_sr):]
         self.m_range_ = (float(m.min()), float(m.max()))
         self.n_features_in_ = X.shape[1]
-        self.timings_ = {"flow": t1 - t0, "closure": t2 - t1, "template": t3 - t2,
-                         "classifier": time.perf_counter() - t3}
-        log.info("%s fit: %s", type(self).__name__,
-                 ", ".join(f"{k} {v:.1f} s" for k, v in self.timings_.items()))
         return self
 
     # ------------------------------------------------------------------ space of the classifier
-    def _make_template(self, m_template, seed):
-        """Physical-space template: flow samples at the template masses."""
-        Z = self.flow_.sample(self.mass_scaler_.transform(m_template), random_state=seed)
+    def _make_template(self, flow, m_template, seed):
+        """Physical-space template: ``flow``'s samples at the template masses."""
+        import warnings
+
+        with warnings.catch_warnings():
+            # masses drawn by a KDE can sit a hair outside the sideband range the flow saw
+            warnings.filterwarnings("ignore", message=".*outside.*", category=UserWarning)
+            Z = flow.sample(self.mass_scaler_.transform(m_template), random_state=seed)
         return self.preprocessor_.inverse_transform(Z)
 
     def _features(self, X, m):
@@ -268,9 +389,16 @@ class LaCathode(Cathode):
     methods", arXiv:2210.14924 (LaCATHODE).
     """
 
-    def _make_template(self, m_template, seed):
+    def _check_fit_inputs(self, X, m, sr_mask, n_sr_background):
+        out = super()._check_fit_inputs(X, m, sr_mask, n_sr_background)
+        if self.n_flows != 1:
+            raise ValueError(f"n_flows={self.n_flows!r}; LaCathode works in one flow's latent "
+                             "space: use n_flows=1")
+        return out
+
+    def _make_template(self, flow, m_template, seed):
         rng = np.random.default_rng(seed)
-        return rng.standard_normal((len(m_template), self.flow_.n_features_in_))
+        return rng.standard_normal((len(m_template), flow.n_features_in_))
 
     def _features(self, X, m):
         Z = self.preprocessor_.transform(X)

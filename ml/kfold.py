@@ -25,7 +25,7 @@ from ml.classifiers import _check_labels, _check_weights, _seeds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OutOfFoldResult", "assign_folds", "fold_roles", "out_of_fold_scores"]
+__all__ = ["OutOfFoldResult", "assign_folds", "fit_fold", "fold_roles", "out_of_fold_scores"]
 
 
 def assign_folds(y: np.ndarray, n_folds: int, random_state=None) -> np.ndarray:
@@ -89,6 +89,33 @@ class OutOfFoldResult:
         return np.mean([m.predict_proba(X)[:, 1] for m in self.models], axis=0)
 
 
+def fit_fold(k, n_folds, X, y, w, fold, X_extra, extra_fold, classifier, seed):
+    """Train the classifier of fold ``k`` and score its test (and extra) events.
+
+    Partition ``k`` is the test set, ``k + 1`` the validation set, the rest the training set
+    (:func:`fold_roles`). A module-level function, so a cluster can run the folds in parallel
+    (the ``map`` of :func:`out_of_fold_scores`).
+
+    Returns
+    -------
+    (model, scores of the test events, scores of the extra events of partition ``k`` or None)
+    """
+    test, val, train = fold_roles(k, n_folds)
+    tr, va, te = np.isin(fold, train), fold == val, fold == test
+    model = clone(classifier)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    model.fit(X[tr], y[tr], sample_weight=w[tr],
+              X_val=X[va], y_val=y[va], sample_weight_val=w[va])
+    p_test = model.predict_proba(X[te])[:, 1]
+    p_extra = None
+    if X_extra is not None and (extra_fold == test).any():
+        p_extra = model.predict_proba(X_extra[extra_fold == test])[:, 1]
+    log.debug("fold %d: trained on partitions %s, validated on %d, tested on %d",
+              k, train, val, test)
+    return model, p_test, p_extra
+
+
 def out_of_fold_scores(
     X_sr,
     y_sr,
@@ -99,6 +126,7 @@ def out_of_fold_scores(
     sample_weight=None,
     random_state=None,
     verbose: bool = False,
+    map=None,  # noqa: A002 - the mapping function, as in concurrent.futures' Executor.map
 ) -> OutOfFoldResult:
     """Train one classifier per fold and score every event out of fold.
 
@@ -122,6 +150,10 @@ def out_of_fold_scores(
         Seeds the fold assignment and the per-fold classifier seeds.
     verbose : bool
         Progress bar over folds (stderr).
+    map : callable, optional
+        ``map(fn, list_of_argument_tuples) -> list of results`` running :func:`fit_fold` for
+        every fold, e.g. ``analysis.parallel.TaskRunner.map`` on a Dask cluster; default: the
+        folds one after the other in this process. The results do not depend on it.
 
     Returns
     -------
@@ -149,22 +181,19 @@ def out_of_fold_scores(
     extra_fold = None
     if X_extra is not None:
         extra_fold = np.random.default_rng(seeds[-2]).permutation(len(X_extra)) % n_folds
+    args = [(k, n_folds, X, y, w, fold, X_extra, extra_fold, classifier, seeds[k])
+            for k in range(n_folds)]
+    if map is None:
+        results = [fit_fold(*a) for a in tqdm(args, desc="folds", disable=not verbose,
+                                              leave=False)]
+    else:
+        results = list(map(fit_fold, args))
     scores = np.full(len(X), np.nan)
     extra_scores = None if X_extra is None else np.full(len(X_extra), np.nan)
     models = []
-    for k in tqdm(range(n_folds), desc="folds", disable=not verbose, leave=False):
-        test, val, train = fold_roles(k, n_folds)
-        tr, va, te = np.isin(fold, train), fold == val, fold == test
-        model = clone(classifier)
-        if "random_state" in model.get_params():
-            model.set_params(random_state=seeds[k])
-        model.fit(X[tr], y[tr], sample_weight=w[tr],
-                  X_val=X[va], y_val=y[va], sample_weight_val=w[va])
-        scores[te] = model.predict_proba(X[te])[:, 1]
-        if X_extra is not None and (extra_fold == test).any():
-            sel = extra_fold == test
-            extra_scores[sel] = model.predict_proba(X_extra[sel])[:, 1]
+    for k, (model, p_test, p_extra) in enumerate(results):
+        scores[fold == k] = p_test
+        if p_extra is not None:
+            extra_scores[extra_fold == k] = p_extra
         models.append(model)
-        log.debug("fold %d: trained on partitions %s, validated on %d, tested on %d",
-                  k, train, val, test)
     return OutOfFoldResult(scores, fold, extra_scores, extra_fold, models)

@@ -260,10 +260,10 @@ def test_truncated_entries_of_every_stage_are_recomputed(samples, tmp_path):
 
 
 def test_flow_seeds_are_cached_as_each_finishes(samples, tmp_path, monkeypatch):
-    from analysis import stages
+    from analysis import pipeline
 
     cfg = _config({**TINY, "flow": {**TINY["flow"], "n_seeds": 2}})
-    real = stages.fit_flow
+    real = pipeline.fit_flow
     calls = []
 
     def second_seed_interrupted(*args):
@@ -272,10 +272,10 @@ def test_flow_seeds_are_cached_as_each_finishes(samples, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(stages, "fit_flow", second_seed_interrupted)
+    monkeypatch.setattr(pipeline, "fit_flow", second_seed_interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(samples / "skim", cfg, tmp_path / "out")
-    monkeypatch.setattr(stages, "fit_flow", real)
+    monkeypatch.setattr(pipeline, "fit_flow", real)
     result = run_pipeline(samples / "skim", cfg, tmp_path / "out")
     assert result.cache["flow"] == {**result.cache["flow"], "hits": 1, "computed": 1}
 

@@ -163,20 +163,18 @@ def test_new_fpr_grid_and_binning_do_not_retrain(first_run, workdir):
                                   result.significance["os"]["look_elsewhere"]["max_z"])
 
 
-class _InterruptFolds(TaskRunner):
-    """Simulates Ctrl-C while the classifier folds run."""
+def test_interrupted_run_resumes_from_cache(first_run, workdir, monkeypatch):
+    import ml.kfold
 
-    def map(self, fn, args, desc=""):
-        if desc == "fold":
-            raise KeyboardInterrupt
-        return super().map(fn, args, desc)
+    def interrupted(*args):  # Ctrl-C while the classifier folds run
+        raise KeyboardInterrupt
 
-
-def test_interrupted_run_resumes_from_cache(first_run, workdir):
     cfg = load_config(workdir / "tiny.yaml")
     cfg = dataclasses.replace(cfg, classifier=dataclasses.replace(cfg.classifier, n_models=2))
-    with pytest.raises(KeyboardInterrupt):
-        run_pipeline(workdir / "skim", cfg, workdir / "analysis", runner=_InterruptFolds())
+    with monkeypatch.context() as mp:
+        mp.setattr(ml.kfold, "fit_fold", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_pipeline(workdir / "skim", cfg, workdir / "analysis")
     result = run_pipeline(workdir / "skim", cfg, workdir / "analysis")
     assert result.cache["flow"]["computed"] == 0 and result.cache["template"]["computed"] == 0
     assert result.cache["classifier"]["computed"] == 1
@@ -237,3 +235,32 @@ def test_every_workspace_of_the_run_refits_with_pyhf_alone(first_run, workdir):
             assert _pyhf_alone_z(fit["workspace"]) == pytest.approx(fit["Z"], abs=0.01)
             checked += 1
     assert checked >= 20
+
+
+def test_analysis_scores_are_the_estimators(first_run, workdir):
+    """One chain: the report's CATHODE scores are those of ml.cathode.Cathode on the same events
+    and seed (the pipeline only caches its steps and may run them on Dask)."""
+    from analysis.pipeline import build_chain
+
+    cfg = load_config(workdir / "tiny.yaml")
+    result = run_pipeline(workdir / "skim", cfg, workdir / "analysis")
+    os_ = result.data.os
+    chain = build_chain(cfg).fit(os_.X, os_.m, os_.sr)
+    np.testing.assert_allclose(result.scores["os"], chain.scores_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.template, chain.template_, rtol=0, atol=1e-12)
+
+
+def test_no_event_is_scored_by_a_model_that_saw_it(workdir, tmp_path, monkeypatch):
+    """The leakage test of ml.kfold, through the analysis path: a classifier that recognises
+    the events it was trained (1.0) or validated (0.75) on, 0.25 otherwise."""
+    from test_ml_kfold import MemoryClassifier
+
+    from analysis import stages
+
+    monkeypatch.setattr(stages, "build_classifier", lambda settings, seed: MemoryClassifier())
+    cfg = load_config(workdir / "tiny.yaml")
+    cfg = dataclasses.replace(cfg, references=False,
+                              stats=dataclasses.replace(cfg.stats, n_toys=0))
+    result = run_pipeline(workdir / "skim", cfg, tmp_path, use_cache=False)
+    assert np.all(result.scores["os"] == 0.25)  # SR data and SB data: never trained on
+    assert np.all(result.scores["template"] == 0.25)
