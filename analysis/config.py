@@ -152,7 +152,8 @@ class FlowSettings:
     params : tuple of (name, value)
         Further ``ConditionalFlow`` keyword arguments. The ``fast`` and ``default`` profiles set
         spline transforms, learning rate 2e-3 and a cosine schedule here; ``params`` given in a
-        YAML file are merged over the profile's (``transform: affine`` restores the affine MAF).
+        YAML file are merged over the profile's (``transform_type: affine`` restores the affine MAF;
+        the former name ``transform`` is accepted).
     """
 
     preset: str = "published"

@@ -136,8 +136,15 @@ def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
                 )
             changes[key] = value
         elif key == "params" and cls is FlowSettings:
-            # merged over the profile's flow settings (e.g. its transform and learning rate)
-            changes[key] = tuple({**dict(base.params), **dict(_pairs(value, name, source))}.items())
+            # merged over the profile's flow settings (e.g. its transform_type and learning rate),
+            # former argument names (ml.flows.RENAMED_PARAMS, e.g. transform) mapped to current ones
+            from ml.flows import rename_params
+
+            try:
+                given = rename_params(dict(_pairs(value, name, source)))
+            except TypeError as err:
+                raise ConfigTypeError(f"{source}: {name}: {err}") from None
+            changes[key] = tuple({**dict(base.params), **given}.items())
         elif key in _PAIR_FIELDS:
             changes[key] = None if value is None and key == "single_feature_cuts" else _pairs(
                 value, name, source)

@@ -119,7 +119,9 @@ class _Profile:
 #: annealed to 0 on a cosine. On the control window of the synthetic sample (fast profile) the
 #: published affine flow at a constant 7.5e-4 leaves a sideband-closure AUC of 0.538 and a
 #: CATHODE excess of 2.88σ local; with these settings closure is 0.489-0.498 and CATHODE 0.57σ.
-_SHORT_SCHEDULE = (("transform", "spline"), ("learning_rate", 2e-3), ("lr_schedule", "cosine"))
+_SHORT_SCHEDULE = (
+    ("transform_type", "spline"), ("learning_rate", 2e-3), ("lr_schedule", "cosine")
+)
 
 
 #: Run profiles. ``published`` is the configuration of arXiv:2502.14036 (5 flow seeds × 400

@@ -13,11 +13,15 @@ Optionally (``--accuracy``) the estimator is trained on a 4-D toy with a known c
 (Gaussian whose mean and correlations move with m) and the log-likelihood gap is printed.
 
 Usage: ``python -m benchmarks.flows [--blocks 6 --hidden 20 --features 3 --threads 1]``
+
+zuko is the reference and an optional dependency (``pip install -c constraints.txt -e ".[bench]"``,
+as ``make bench`` does); without it this benchmark says so and is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import time
@@ -54,7 +58,7 @@ def _models(
             hidden_units=hidden,
             activation="tanh",
             batch_norm=bn,
-            transform="affine",
+            transform_type="affine",
             **stats,
         )
         name = "pyro MAF (ours)" + (" + batch-norm" if bn else "")
@@ -68,7 +72,7 @@ def _models(
     # batch-norm; compared here without it, like zuko's NSF
     spline = build_conditional_flow(
         d, n_blocks=blocks, hidden_units=hidden, activation="tanh", batch_norm=False,
-        transform="spline", **stats,
+        transform_type="spline", **stats,
     )
     out["pyro spline MAF (ours)"] = (
         spline,
@@ -209,6 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: leave as is)")
     parser.add_argument("--accuracy", action="store_true", help="also run the 4-D accuracy toy")
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("zuko") is None:
+        sys.stderr.write(
+            "benchmarks.flows: SKIPPED: zuko, the reference these flows are compared with, is not "
+            "installed; install the bench extra: pip install -c constraints.txt -e \".[bench]\"\n"
+        )
+        return 0
     global _clock
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -54,12 +54,12 @@ def _make_block(
     n_features: int,
     hidden_dims: Sequence[int],
     activation: str,
-    transform: str,
+    transform_type: str,
     count_bins: int,
     bound: float,
 ) -> nn.Module:
     """One conditional autoregressive Pyro transform with context_dim=1 and natural ordering."""
-    if transform == "affine":
+    if transform_type == "affine":
         param_dims = [1, 1]
     else:  # rational-quadratic spline, linear order (arXiv:1906.04032)
         param_dims = [count_bins, count_bins, count_bins - 1, count_bins]
@@ -75,7 +75,7 @@ def _make_block(
             permutation=torch.arange(n_features),
             nonlinearity=ACTIVATIONS[activation](),
         )
-    if transform == "affine":
+    if transform_type == "affine":
         return ConditionalAffineAutoregressive(arn)
     return ConditionalSplineAutoregressive(n_features, arn, count_bins=count_bins, bound=bound)
 
@@ -154,10 +154,10 @@ class ConditionalMAF(nn.Module):
         Key of :data:`ACTIVATIONS`.
     batch_norm : bool
         Put a batch-norm transform after every block but the last.
-    transform : {"affine", "spline"}
+    transform_type : {"affine", "spline"}
         Affine (MAF) or rational-quadratic-spline (arXiv:1906.04032) autoregressive transforms.
     count_bins, bound : int, float
-        Spline bins and half-width of the spline box (only for ``transform="spline"``).
+        Spline bins and half-width of the spline box (only for ``transform_type="spline"``).
     x_loc, x_scale, m_loc, m_scale : torch.Tensor
         Fixed standardization of x (part of the density, log-Jacobian included) and of the
         condition m (an input reparametrization, no Jacobian).
@@ -170,7 +170,7 @@ class ConditionalMAF(nn.Module):
         hidden_dims: Sequence[int],
         activation: str,
         batch_norm: bool,
-        transform: str,
+        transform_type: str,
         x_loc: torch.Tensor,
         x_scale: torch.Tensor,
         m_loc: torch.Tensor,
@@ -181,7 +181,7 @@ class ConditionalMAF(nn.Module):
         super().__init__()
         self.n_features = n_features
         self.blocks = nn.ModuleList(
-            _make_block(n_features, hidden_dims, activation, transform, count_bins, bound)
+            _make_block(n_features, hidden_dims, activation, transform_type, count_bins, bound)
             for _ in range(n_blocks)
         )
         n_between = n_blocks - 1
@@ -283,7 +283,7 @@ def build_conditional_flow(
     hidden_units: int | Sequence[int],
     activation: str,
     batch_norm: bool,
-    transform: str,
+    transform_type: str,
     x_loc: torch.Tensor,
     x_scale: torch.Tensor,
     m_loc: torch.Tensor,
@@ -300,7 +300,7 @@ def build_conditional_flow(
         hidden_dims,
         activation,
         batch_norm,
-        transform,
+        transform_type,
         x_loc,
         x_scale,
         m_loc,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from ml._validation import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PRESETS", "ConditionalFlow"]
+__all__ = ["PRESETS", "RENAMED_PARAMS", "ConditionalFlow", "rename_params"]
 
 #: Named hyper-parameter sets for :meth:`ConditionalFlow.from_preset`.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -45,7 +45,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         hidden_units=20,
         activation="tanh",
         batch_norm=True,
-        transform="affine",
+        transform_type="affine",
         learning_rate=7.5e-4,
         weight_decay=1e-6,
         batch_size=256,
@@ -58,7 +58,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         hidden_units=128,
         activation="relu",
         batch_norm=True,
-        transform="affine",
+        transform_type="affine",
         learning_rate=1e-4,
         weight_decay=1e-6,
         batch_size=256,
@@ -69,32 +69,30 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 _FORMAT = "ml.flows.ConditionalFlow/1"
 
+#: Former hyper-parameter names, still accepted by :meth:`ConditionalFlow.from_preset`, by
+#: ``load`` of older files and in ``flow.params`` of an analysis YAML: ``transform`` (now the name
+#: of the method ``transform(X, m)`` only) is ``transform_type``.
+RENAMED_PARAMS: dict[str, str] = {"transform": "transform_type"}
 
-class _MethodAndParam:
-    """Descriptor letting ``transform`` be both a hyper-parameter and a method.
 
-    The API fixes ``ConditionalFlow(transform="affine" | "spline")`` *and* the sklearn-style method
-    ``flow.transform(X, m)``. Assigning stores the hyper-parameter (read back by ``get_params``);
-    attribute access returns the bound method.
+def rename_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with former names replaced by current ones (:data:`RENAMED_PARAMS`).
+
+    Raises
+    ------
+    TypeError
+        A former name and its replacement are both given.
     """
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.slot = f"_{name}_param"
-
-    def __init__(self, method: Any) -> None:
-        self.method = method
-        self.__doc__ = method.__doc__
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return self.method.__get__(obj, owner)
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.slot] = value
-
-    def param(self, obj: Any) -> Any:
-        return obj.__dict__.get(self.slot, "affine")
+    out = dict(params)
+    for old, new in RENAMED_PARAMS.items():
+        if old in out:
+            if new in out:
+                raise TypeError(
+                    f"ConditionalFlow arguments {old!r} and {new!r} both given; {old!r} is the "
+                    f"former name of {new!r}, give only {new}={out[old]!r}"
+                )
+            out[new] = out.pop(old)
+    return out
 
 
 class ConditionalFlow(BaseEstimator):
@@ -110,8 +108,9 @@ class ConditionalFlow(BaseEstimator):
     batch_norm : bool, default True
         Batch-norm transform between blocks (batch statistics in training, running averages in
         inference; its log-Jacobian enters the density).
-    transform : {"affine", "spline"}, default "affine"
-        Affine MAF or rational-quadratic spline (8 bins on [-3, 3], identity outside).
+    transform_type : {"affine", "spline"}, default "affine"
+        Affine MAF or rational-quadratic spline (8 bins on [-3, 3], identity outside). Formerly
+        ``transform`` (:data:`RENAMED_PARAMS`; ``transform`` is the method).
     learning_rate, weight_decay : float, default 7.5e-4, 1e-6
         Adam settings.
     batch_size : int, default 256
@@ -167,7 +166,7 @@ class ConditionalFlow(BaseEstimator):
         hidden_units: int | Sequence[int] = 20,
         activation: str = "tanh",
         batch_norm: bool = True,
-        transform: str = "affine",
+        transform_type: str = "affine",
         learning_rate: float = 7.5e-4,
         weight_decay: float = 1e-6,
         batch_size: int = 256,
@@ -185,7 +184,7 @@ class ConditionalFlow(BaseEstimator):
         self.hidden_units = hidden_units
         self.activation = activation
         self.batch_norm = batch_norm
-        self.transform = transform
+        self.transform_type = transform_type
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -208,11 +207,13 @@ class ConditionalFlow(BaseEstimator):
         ----------
         name : {"published", "sk_cathode"}
         **overrides
-            Any ``__init__`` argument, e.g. ``max_epochs=50, random_state=1``.
+            Any ``__init__`` argument, e.g. ``max_epochs=50, random_state=1``; former names
+            (:data:`RENAMED_PARAMS`) are accepted.
         """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
         params = dict(PRESETS[name])
+        overrides = rename_params(overrides)
         valid = set(cls().get_params())
         unknown = sorted(set(overrides) - valid)
         if unknown:
@@ -246,8 +247,10 @@ class ConditionalFlow(BaseEstimator):
                 f"activation={self.activation!r} is not supported; "
                 f"expected one of {sorted(ACTIVATIONS)}"
             )
-        if self._transform_kind not in ("affine", "spline"):
-            raise ValueError(f"transform={self._transform_kind!r}; expected 'affine' or 'spline'")
+        if self.transform_type not in ("affine", "spline"):
+            raise ValueError(
+                f"transform_type={self.transform_type!r}; expected 'affine' or 'spline'"
+            )
         for name in ("learning_rate", "weight_decay"):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0 or (name == "learning_rate" and value == 0):
@@ -259,10 +262,6 @@ class ConditionalFlow(BaseEstimator):
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be None or > 0, got {self.grad_clip!r}")
         check_random_seed(self.random_state)
-
-    @property
-    def _transform_kind(self) -> Any:
-        return type(self).__dict__["transform"].param(self)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, m: Any, *, X_val: Any = None, m_val: Any = None) -> ConditionalFlow:
@@ -369,7 +368,7 @@ class ConditionalFlow(BaseEstimator):
             hidden_units=self.hidden_units,
             activation=self.activation,
             batch_norm=bool(self.batch_norm),
-            transform=self._transform_kind,
+            transform_type=self.transform_type,
             **self._stats,
         ).to(self.device_)
 
@@ -437,7 +436,7 @@ class ConditionalFlow(BaseEstimator):
                 out[sel] = batched(flow.from_latent, z[sel], mt[sel], self.device_).cpu()
         return out.double().numpy()
 
-    def _to_latent(self, X: Any, m: Any, *, member: int = 0) -> np.ndarray:
+    def transform(self, X: Any, m: Any, *, member: int = 0) -> np.ndarray:
         """Map X to the flow's standard-normal latent space at condition m.
 
         Parameters
@@ -459,14 +458,6 @@ class ConditionalFlow(BaseEstimator):
             .cpu()
             .numpy()
         )
-
-    transform = _MethodAndParam(_to_latent)
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyper-parameters as passed to ``__init__`` (sklearn convention)."""
-        params = super().get_params(deep=deep)
-        params["transform"] = type(self).__dict__["transform"].param(self)
-        return params
 
     def inverse_transform(self, Z: Any, m: Any, *, member: int = 0) -> np.ndarray:
         """Map latent Z back to feature space at condition m (inverse of :meth:`transform`)."""
@@ -513,7 +504,7 @@ class ConditionalFlow(BaseEstimator):
 
     @classmethod
     def _from_state(cls, state: dict[str, Any], device: str | None = None) -> ConditionalFlow:
-        params = dict(state["params"])
+        params = rename_params(state["params"])
         if device is not None:
             params["device"] = device
         self = cls(**params)

@@ -59,7 +59,7 @@ def test_profiles_set_method_sizes():
     # the published flow is the affine MAF at a constant rate; the short profiles use splines
     assert pub.flow.params == ()
     for cfg in (fast, load_config()):
-        assert dict(cfg.flow.params) == {"transform": "spline", "learning_rate": 2e-3,
+        assert dict(cfg.flow.params) == {"transform_type": "spline", "learning_rate": 2e-3,
                                          "lr_schedule": "cosine"}
 
 
@@ -81,6 +81,15 @@ def test_yaml_overrides_sections_and_profile(tmp_path):
     assert cfg.exclude_processes == ("UPSILON_1S",)
     # the command line wins over the file
     assert load_config(path, profile="published", window="upsilon").window.name == "upsilon"
+
+
+def test_yaml_flow_params_accept_the_former_name_transform(tmp_path):
+    cfg = load_config(write(tmp_path, "profile: fast\nflow: {params: {transform: affine}}\n"))
+    assert dict(cfg.flow.params)["transform_type"] == "affine"  # overrides the profile's spline
+    assert "transform" not in dict(cfg.flow.params)
+    both = "flow: {params: {transform: affine, transform_type: spline}}\n"
+    with pytest.raises(TypeError, match=r"flow.params: .*former name of 'transform_type'"):
+        load_config(write(tmp_path, both))
 
 
 def test_stats_degree_auto_from_yaml(tmp_path):

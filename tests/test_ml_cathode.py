@@ -169,6 +169,6 @@ def test_default_flow_is_the_published_architecture():
     p = default_flow(random_state=4).get_params()
     arch = (p["n_blocks"], p["hidden_units"], p["activation"], p["batch_norm"])
     assert arch == (6, 20, "tanh", True)
-    assert p["transform"] == "spline" and p["max_epochs"] == 40
+    assert p["transform_type"] == "spline" and p["max_epochs"] == 40
     assert p["early_stopping"] is None and p["lr_schedule"] == "cosine" and p["random_state"] == 4
     assert Cathode().get_params()["flow"] is None  # None means default_flow at fit time

@@ -58,7 +58,7 @@ def _falling_pdf(m):
 
 
 def _flow(kind):
-    return lambda rs: ConditionalFlow(n_blocks=2, hidden_units=8, transform=kind, max_epochs=2,
+    return lambda rs: ConditionalFlow(n_blocks=2, hidden_units=8, transform_type=kind, max_epochs=2,
                                       batch_size=128, device="cpu", random_state=rs)
 
 

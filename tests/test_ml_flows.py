@@ -111,7 +111,7 @@ def test_training_mode_log_prob_matches_pyro(kind):
         hidden_units=8,
         activation="tanh",
         batch_norm=True,
-        transform=kind,
+        transform_type=kind,
         x_loc=torch.zeros(3),
         x_scale=torch.full((3,), 2.0),
         m_loc=torch.tensor(0.5),
@@ -127,7 +127,7 @@ def test_training_mode_log_prob_matches_pyro(kind):
 def test_log_det_matches_autograd_jacobian(small_data):
     X, m = small_data
     fl = ConditionalFlow(
-        n_blocks=2, hidden_units=8, max_epochs=1, transform="spline", random_state=3
+        n_blocks=2, hidden_units=8, max_epochs=1, transform_type="spline", random_state=3
     ).fit(X, m)
     flow = fl.flows_[0]
     x = torch.tensor(X[:4], dtype=torch.float64)
@@ -145,7 +145,7 @@ def test_log_det_matches_autograd_jacobian(small_data):
 def test_transform_inverse_round_trip(kind, small_data):
     X, m = small_data
     flow = ConditionalFlow(
-        n_blocks=2, hidden_units=8, max_epochs=1, transform=kind, random_state=1
+        n_blocks=2, hidden_units=8, max_epochs=1, transform_type=kind, random_state=1
     ).fit(X, m)
     Z = flow.transform(X, m)
     assert Z.shape == X.shape
@@ -256,8 +256,9 @@ def test_presets_and_params():
         1e-4,
     )
     assert PRESETS["published"]["learning_rate"] == 7.5e-4
-    spline = ConditionalFlow(transform="spline")
-    assert spline.get_params()["transform"] == "spline" and callable(spline.transform)
+    spline = ConditionalFlow(transform_type="spline")
+    assert spline.get_params()["transform_type"] == "spline" and callable(spline.transform)
+    assert "transform" not in spline.get_params()  # the method's name is no hyper-parameter
     with pytest.raises(ValueError, match="unknown preset 'nflows'"):
         ConditionalFlow.from_preset("nflows")
     with pytest.raises(TypeError, match="unknown ConditionalFlow argument"):
@@ -270,7 +271,7 @@ def test_single_feature(kind):
     m = rng.uniform(0, 1, 800)
     X = rng.normal(3 * m, 1.0)[:, None]
     flow = ConditionalFlow(
-        n_blocks=2, hidden_units=8, max_epochs=3, transform=kind, random_state=0
+        n_blocks=2, hidden_units=8, max_epochs=3, transform_type=kind, random_state=0
     ).fit(X, m)
     assert flow.sample(m[:7], random_state=0).shape == (7, 1)
     np.testing.assert_allclose(flow.inverse_transform(flow.transform(X, m), m), X, atol=1e-4)
@@ -318,7 +319,7 @@ def test_bad_fit_inputs(X, m, match):
     ("kwargs", "match"),
     [
         ({"activation": "swish"}, "activation='swish' is not supported"),
-        ({"transform": "planar"}, "transform='planar'; expected 'affine' or 'spline'"),
+        ({"transform_type": "planar"}, "transform_type='planar'; expected 'affine' or 'spline'"),
         ({"n_blocks": 0}, "n_blocks must be a positive int"),
         ({"learning_rate": -1.0}, "learning_rate must be a positive"),
         ({"device": "tpu"}, "device='tpu' is not a valid torch device"),
@@ -365,3 +366,23 @@ def test_load_errors(tmp_path):
 def test_module_runs_on_one_torch_thread():
     """The shared ``one_torch_thread`` fixture (tests/conftest.py) is in force here."""
     assert torch.get_num_threads() == 1
+
+
+def test_former_name_transform_maps_to_transform_type(tmp_path, small_data):
+    from ml.flows import rename_params
+
+    assert rename_params({"transform": "spline", "n_blocks": 2}) == {
+        "transform_type": "spline", "n_blocks": 2}
+    flow = ConditionalFlow.from_preset("published", transform="spline")
+    assert flow.transform_type == "spline" and "transform" not in flow.get_params()
+    with pytest.raises(TypeError, match="'transform' is the former name of 'transform_type'"):
+        ConditionalFlow.from_preset("published", transform="spline", transform_type="affine")
+    with pytest.raises(TypeError):
+        ConditionalFlow(transform="spline")  # the constructor takes the current name only
+    # a file saved before the rename (params["transform"]) still loads
+    X, m = small_data
+    fitted = ConditionalFlow(n_blocks=1, hidden_units=4, max_epochs=1, random_state=0).fit(X, m)
+    state = fitted._get_state()
+    state["params"]["transform"] = state["params"].pop("transform_type")
+    torch.save(state, tmp_path / "old.pt")
+    assert ConditionalFlow.load(tmp_path / "old.pt").transform_type == "affine"
