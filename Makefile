@@ -10,26 +10,29 @@ SAMPLE := $(OUT)/synthetic/DoubleMuon_synthetic.root
 install: $(VENV)/.installed
 
 # torch first and pinned: the pinned version resolves to the local CPU wheel; a loose request pulls CUDA.
-$(VENV)/.installed: pyproject.toml
+# constraints.txt is the exact tested set; pyproject.toml declares the compatible ranges.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
 # The embedded default: 1 M synthetic DoubleMuon-like NanoAOD events (seed 1), generated once.
 $(SAMPLE): | install
-	$(BIN)/python -m toymc --output $(SAMPLE)
+	$(BIN)/dimuon-ad generate --output $(SAMPLE)
 
 # generation -> skim -> analysis (Upsilon window, fast profile, flow seeds and toys on a local
 # Dask cluster with one worker per core); prints the headline table.
 demo: install $(SAMPLE)
-	$(BIN)/python run_skim.py --output-dir $(OUT)/skim
-	$(BIN)/python run_analysis.py --skim $(OUT)/skim --output-dir $(OUT)/analysis --fast --scheduler local
+	$(BIN)/dimuon-ad skim --output-dir $(OUT)/skim
+	$(BIN)/dimuon-ad analyse --skim $(OUT)/skim --output-dir $(OUT)/analysis --fast --scheduler local
 
 test: install
 	$(BIN)/python -m pytest -q
 
+# zuko (the reference of benchmarks.flows) comes with the bench extra
 bench: install
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/python -m benchmarks
 
 clean:
