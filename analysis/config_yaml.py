@@ -14,8 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from analysis.config import (
     SKIM_COLUMNS,
     AnalysisConfig,
@@ -27,6 +25,7 @@ from analysis.config import (
     StatsSettings,
 )
 from analysis.presets import PROFILES, WINDOW_PRESETS, MassWindow
+from dimuon_ad.coerce import coerce
 from dimuon_ad.errors import ConfigError, ConfigKeyError, ConfigTypeError, InputNotFoundError
 
 #: Per-spectrum degree choices of ``stats.degree`` (:mod:`stats.degree`).
@@ -56,45 +55,6 @@ def _unknown(
     )
 
 
-def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
-    """Check/convert one YAML value against a dataclass annotation."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], name, source)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigTypeError(
-                f"{source}: {name} = {value!r} is not a boolean; use true or false"
-            )
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ConfigTypeError(f"{source}: {name} = {value!r} is not an integer")
-        return int(value)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise ConfigTypeError(f"{source}: {name} = {value!r} is not a number (GeV/cm units)")
-        if not np.isfinite(value):
-            raise ConfigError(
-                f"{source}: {name} = {value!r} is not a finite number; give a finite value "
-                "(null disables an optional cut)"
-            )
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigTypeError(f"{source}: {name} = {value!r} is not a string")
-        return value
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigTypeError(f"{source}: {name} = {value!r} is not a list")
-        return tuple(_coerce(v, args[0], f"{name}[{i}]", source) for i, v in enumerate(value))
-    return value
-
-
 def _pairs(value: Any, name: str, source: str) -> tuple[tuple[str, Any], ...]:
     if not isinstance(value, Mapping):
         raise ConfigTypeError(
@@ -110,7 +70,7 @@ def _ranges(value: Any, source: str) -> tuple[tuple[str, float | None, float | N
             raise ConfigError(
                 f"{source}: cuts.ranges.{col} = {bounds!r}; expected [low, high] (null = open)"
             )
-        lo, hi = (_coerce(b, float | None, f"cuts.ranges.{col}", source) for b in bounds)
+        lo, hi = (coerce(b, float | None, f"cuts.ranges.{col}", source) for b in bounds)
         out.append((col, lo, hi))
     return tuple(out)
 
@@ -149,7 +109,7 @@ def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
             changes[key] = None if value is None and key == "single_feature_cuts" else _pairs(
                 value, name, source)
         else:
-            changes[key] = _coerce(value, hints[key], name, source)
+            changes[key] = coerce(value, hints[key], name, source)
     return replace(base, **changes)
 
 
@@ -179,7 +139,7 @@ def _window(value: Any, source: str) -> MassWindow:
             if key not in hints:
                 raise _unknown(str(key), [*hints, "preset"], "section 'window'", source)
         fields = {
-            k: _coerce(v, hints[k], f"window.{k}", source) for k, v in data.items()
+            k: coerce(v, hints[k], f"window.{k}", source) for k, v in data.items()
         }
         try:
             return replace(base, **fields)
@@ -334,7 +294,7 @@ def config_from_mapping(
             raise _unknown(str(key), _TOP_KEYS, "the top level", source)
     name = profile or data.pop("profile", None) or "default"
     data.pop("profile", None)
-    config = _profile(_coerce(name, str, "profile", source), source)
+    config = _profile(coerce(name, str, "profile", source), source)
     changes: dict[str, Any] = {}
     for key, value in data.items():
         if key == "window":
@@ -342,10 +302,10 @@ def config_from_mapping(
         elif key in _SECTIONS:
             changes[key] = _section(_SECTIONS[key], getattr(config, key), value, key, source)
         elif key == "exclude_processes":
-            changes[key] = _coerce(value, tuple[str, ...], key, source)
+            changes[key] = coerce(value, tuple[str, ...], key, source)
         else:
             hint = typing.get_type_hints(AnalysisConfig)[key]
-            changes[key] = _coerce(value, hint, key, source)
+            changes[key] = coerce(value, hint, key, source)
     return validate(replace(config, **changes), source)
 
 

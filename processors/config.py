@@ -16,11 +16,13 @@ import json
 import logging
 import math
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dimuon_ad.coerce import coerce
 from dimuon_ad.errors import ConfigError, ConfigTypeError, InputNotFoundError
 
 log = logging.getLogger(__name__)
@@ -158,47 +160,6 @@ PRESETS: dict[str, SkimConfig] = {
 }
 
 
-def _coerce(key: str, value: Any, default: Any, source: str = "overrides") -> Any:
-    """Convert a YAML/CLI value to the type of the field ``key`` (errors name key and source)."""
-    value = _coerce_type(key, value, default, source)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(
-            f"setting {key} in {source} must be a finite number, got {value}; nan and inf are "
-            "not cuts (use null where the setting allows no cut)"
-        )
-    return value
-
-
-def _coerce_type(key: str, value: Any, default: Any, source: str) -> Any:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() in ("null", "none", "~", ""):
-            return () if key == "triggers" else None
-        if key == "triggers":
-            return tuple(t.strip() for t in text.split(",") if t.strip())
-        if key in ("lumi_mask",):
-            if text.lower() in ("true", "yes", "1", "on"):
-                return True
-            if text.lower() in ("false", "no", "0", "off"):
-                return False
-            raise ConfigError(f"setting {key} in {source} expects true or false, got '{value}'")
-        if isinstance(default, float) or key == "abs_eta_max":
-            try:
-                return float(text)
-            except ValueError:
-                raise ConfigError(
-                    f"setting {key} in {source} expects a number, got '{value}'"
-                ) from None
-        return text
-    if key == "triggers" and isinstance(value, (list, tuple)):
-        return tuple(value)
-    if value is None and key == "triggers":
-        return ()
-    if isinstance(value, int) and not isinstance(value, bool) and key != "lumi_mask":
-        return float(value)
-    return value
-
-
 def make_config(
     preset: str = "upsilon_antiiso",
     overrides: Mapping[str, Any] | None = None,
@@ -212,7 +173,8 @@ def make_config(
     preset : str
         One of :data:`PRESETS`.
     overrides : mapping, optional
-        Field name → value (strings are converted: ``"17"`` → 17.0, ``"HLT_A,HLT_B"`` → tuple).
+        Field name → value, checked against the field's type (:func:`dimuon_ad.coerce.coerce`;
+        strings are converted: ``"17"`` → 17.0, ``"HLT_A,HLT_B"`` → tuple, ``"null"`` → None).
     source : str
         Where the overrides came from, quoted in error messages (e.g. the YAML file name).
 
@@ -232,6 +194,7 @@ def make_config(
         )
     base = PRESETS[preset]
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(SkimConfig)}
+    hints = typing.get_type_hints(SkimConfig)
     updates = {}
     for key, value in (overrides or {}).items():
         if key not in fields or key == "preset":
@@ -240,7 +203,7 @@ def make_config(
                 f"unknown setting '{key}' in {source}; known settings: {', '.join(known)}"
                 + _suggest(key, known)
             )
-        updates[key] = _coerce(key, value, fields[key], source)
+        updates[key] = coerce(value, hints[key], key, source, text=True)
     try:
         return dataclasses.replace(base, **updates)
     except (TypeError, ValueError) as exc:

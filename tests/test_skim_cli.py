@@ -36,20 +36,20 @@ def test_each_flag_is_named_in_its_error(fileset, tmp_path, capsys):
         _fails(capsys, [*base, flag, "two"], rf"argument {flag}: invalid int value: 'two'", 2)
     _fails(capsys, [*base, "--set", "mu0_pt_min"], r"--set expects KEY=VALUE")
     _fails(capsys, [*base, "--set", "mu0_pt=3"], r"unknown setting 'mu0_pt' in --set")
-    _fails(capsys, [*base, "--set", "mu0_pt_min=abc"], r"setting mu0_pt_min in --set expects a")
+    _fails(capsys, [*base, "--set", "mu0_pt_min=abc"], r"--set: mu0_pt_min = 'abc' is not a number")
     _fails(capsys, [*base, "--set", "mu0_pt_min=-1"], r"mu0_pt_min must be .* \(set in --set\)")
     for value in ("nan", "inf", "-inf"):
         _fails(
             capsys,
             [*base, "--set", f"mu0_pt_min={value}"],
-            r"setting mu0_pt_min in --set must be a finite number",
+            r"--set: mu0_pt_min = .* is not a finite number",
         )
     cuts = tmp_path / "cuts.yaml"
     cuts.write_text("mu1_pt_min: .nan\n")
     _fails(
         capsys,
         [*base, "--config", str(cuts)],
-        rf"setting mu1_pt_min in --config {re.escape(str(cuts))} must be a finite number",
+        rf"--config {re.escape(str(cuts))}: mu1_pt_min = nan is not a finite number",
     )
     cuts.write_text("mu1_pt_min: [\n")
     _fails(capsys, [*base, "--config", str(cuts)], r"--config file .* is not valid YAML")
