@@ -20,13 +20,11 @@ Example YAML::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from analysis.presets import WINDOW_PRESETS, MassWindow
+from dimuon_ad.io import to_jsonable
 from processors.columns import SKIM_COLUMNS as _SKIM_COLUMNS
 from stats.significance import DEFAULT_FPRS
 
@@ -300,17 +298,7 @@ class AnalysisConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (tuples as lists), used for cache keys and results.json."""
-        return _jsonable(dataclasses.asdict(self))
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+        return to_jsonable(dataclasses.asdict(self))
 
 
 # YAML loading and validation live in analysis.config_yaml; re-exported here.

@@ -20,7 +20,7 @@ import numpy as np
 from analysis import plots
 from analysis.pipeline import CATHODE, AnalysisResult
 from analysis.significance import best_of_scan
-from dimuon_ad.io import atomic_write_text
+from dimuon_ad.io import atomic_write_text, to_jsonable
 
 __all__ = [
     "bad_fit_lines",
@@ -38,21 +38,6 @@ log = logging.getLogger(__name__)
 BAD_FIT_MARK = " !"
 #: FPRs shown in the headline table (reference §6).
 HEADLINE_FPRS = (0.25, 0.1, 0.05, 0.01, 0.005, 0.001)
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: numpy → python, NaN/inf → None, tuples → lists."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _z(entry: dict[str, Any] | None) -> float:
@@ -197,7 +182,7 @@ def results_dict(result: AnalysisResult, plot_files: list[str] | None = None) ->
         for k, v in result.significance.items()
     }
     refs = {k: v for k, v in result.references.items()}
-    return _clean({
+    return to_jsonable({
         "schema": "dimuon-ad/analysis-results/1",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "input": {"skim": d.source, "dataset": d.dataset, "has_truth": d.has_truth,

@@ -11,18 +11,21 @@ therefore see either the old file or the complete new one, never a half-written 
 Writers that produce the bytes themselves call :func:`atomic_write_bytes`,
 :func:`atomic_write_text` or :func:`atomic_write_json`; writers that need a path or a file handle
 (``uproot.recreate``, ``coffea.util.save``, ``torch.save``, ``pickle.dump``) use
-:func:`atomic_path` or :func:`atomic_open`.
+:func:`atomic_path` or :func:`atomic_open`. :func:`to_jsonable` makes results JSON-safe.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 __all__ = [
     "DIR_MODE",
@@ -33,6 +36,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "to_jsonable",
 ]
 
 #: suffix of every temporary file written here (leftovers match ``.*.tmp``)
@@ -139,3 +143,19 @@ def atomic_write_json(
     """
     text = json.dumps(data, indent=indent, sort_keys=sort_keys, default=default)
     return atomic_write_text(path, text + "\n", mkdir=mkdir)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """A JSON-safe copy of ``obj``: mappings become dicts with string keys, tuples, lists and
+    arrays become lists, numpy scalars Python numbers, and NaN or infinite floats None."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

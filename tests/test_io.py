@@ -74,3 +74,15 @@ def test_atomic_open_rejects_read_modes(tmp_path):
     with pytest.raises(ValueError, match="expected 'wb' or 'w'"):
         with atomic_open(tmp_path / "a", "r"):
             pass
+
+
+def test_to_jsonable_makes_results_json_safe():
+    import numpy as np
+
+    from dimuon_ad.io import to_jsonable
+
+    data = {1: (np.float32(0.5), np.int64(3)), "a": np.array([1.0, np.nan]), "b": [float("inf")]}
+    out = to_jsonable(data)
+    assert out == {"1": [0.5, 3], "a": [1.0, None], "b": [None]}
+    assert type(out["1"][1]) is int
+    json.dumps(out, allow_nan=False)
