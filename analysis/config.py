@@ -26,6 +26,7 @@ from typing import Any
 from analysis.presets import WINDOW_PRESETS, MassWindow
 from dimuon_ad.io import to_jsonable
 from processors.columns import SKIM_COLUMNS as _SKIM_COLUMNS
+from processors.config import PRESETS as _SKIM_PRESETS
 from stats.significance import DEFAULT_FPRS
 
 __all__ = [
@@ -47,13 +48,17 @@ __all__ = [
 #: and cuts must name one of these.
 SKIM_COLUMNS: frozenset[str] = frozenset(_SKIM_COLUMNS)
 
+#: the published anti-isolated selection of the skim, whose cut values the analysis defaults repeat
+_PUBLISHED_SKIM = _SKIM_PRESETS["upsilon_antiiso"]
+
 
 @dataclass(frozen=True)
 class Cuts:
     """Analysis cuts applied to the skim before the OS/SS split (GeV).
 
-    ``None`` disables a cut. The defaults are the published selection (reference §2); on a skim
-    made with the ``upsilon_antiiso`` preset they remove nothing.
+    ``None`` disables a cut. The defaults are the published selection (reference §2), the values
+    of the skim preset ``processors.config.PRESETS["upsilon_antiiso"]``: on a skim made with it
+    they remove nothing.
 
     Attributes
     ----------
@@ -70,9 +75,9 @@ class Cuts:
         YAML: ``{column: [lo, hi]}``.
     """
 
-    mu0_pt_min: float | None = 17.0
-    mu1_pt_min: float | None = 8.0
-    iso04_min: float | None = 0.55
+    mu0_pt_min: float | None = _PUBLISHED_SKIM.mu0_pt_min
+    mu1_pt_min: float | None = _PUBLISHED_SKIM.mu1_pt_min
+    iso04_min: float | None = _PUBLISHED_SKIM.iso_cut
     iso04_max: float | None = None
     max_abs_eta: float | None = None
     ranges: tuple[tuple[str, float | None, float | None], ...] = ()

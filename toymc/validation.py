@@ -3,7 +3,9 @@
 A minimal numpy/awkward re-statement of the published anti-isolated Υ selection
 (arXiv:2502.14036; reference §2): first two tight muons, both pfRelIso04_all ≥ 0.55,
 mu0 pT ≥ 17 GeV, mu1 pT ≥ 8 GeV, HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx. It validates the
-generator only; the analysis selection lives in ``processors``.
+generator only; the analysis selection lives in ``processors``, whose published preset
+(``processors.config.PRESETS["upsilon_antiiso"]``) gives the cut values, and the window edges
+are ``stats.binning.WINDOWS["upsilon"]``.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from collections.abc import Mapping
 import awkward as ak
 import numpy as np
 
+from processors.config import PRESETS
+from stats.binning import WINDOWS
 from toymc.kinematics import invariant_mass
 from toymc.truth import Process
 
 __all__ = ["leading_tight_pair", "reference_yields", "UPSILON_WINDOW"]
 
 #: Υ windows in GeV: sideband-left, SR-left, SR-right, sideband-right (reference §3).
-UPSILON_WINDOW = (5.0, 9.0, 10.6, 16.0)
+UPSILON_WINDOW = WINDOWS["upsilon"].as_tuple()
+#: the published selection (muon pT in GeV, isolation threshold, trigger)
+_PUBLISHED = PRESETS["upsilon_antiiso"]
 _FIELDS = ("pt", "eta", "phi", "charge", "pfRelIso04_all", "ip3d")
 
 
@@ -75,10 +81,16 @@ def reference_yields(
     """
     pair = leading_tight_pair(events)
     with np.errstate(invalid="ignore"):
-        sel = pair["has_pair"] & (pair["mu0_pt"] >= 17.0) & (pair["mu1_pt"] >= 8.0)
+        sel = (
+            pair["has_pair"]
+            & (pair["mu0_pt"] >= _PUBLISHED.mu0_pt_min)
+            & (pair["mu1_pt"] >= _PUBLISHED.mu1_pt_min)
+        )
         if anti_isolated:
-            sel &= (pair["mu0_pfRelIso04_all"] >= 0.55) & (pair["mu1_pfRelIso04_all"] >= 0.55)
-    sel &= np.asarray(events["HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx"])
+            iso = _PUBLISHED.iso_cut
+            sel &= (pair["mu0_pfRelIso04_all"] >= iso) & (pair["mu1_pfRelIso04_all"] >= iso)
+    (trigger,) = _PUBLISHED.triggers
+    sel &= np.asarray(events[trigger])
     m = pair["dimu_mass"]
     sbl, srl, srr, sbh = window
     in_window = sel & (m > sbl) & (m < sbh)
