@@ -5,7 +5,7 @@ so the command-line tools (``dimuon-ad``, ``run_skim.py``, ``run_analysis.py``, 
 toymc``) catch exactly these, print one line ``<prog>: error: <message>`` and exit with
 :data:`EXIT_BAD_INPUT`; any other exception is a bug and keeps its traceback. Each class also
 derives from the built-in type that the code raised before (``ValueError``, ``TypeError``,
-``KeyError``, ``FileNotFoundError``, ``OSError``, ``RuntimeError``), so ``except ValueError``
+``KeyError``, ``FileNotFoundError``, ``OSError``), so ``except ValueError``
 and ``pytest.raises(ValueError)`` keep working::
 
     DimuonADError
@@ -15,13 +15,13 @@ and ``pytest.raises(ValueError)`` keep working::
     ├── InputError (ValueError)                input files, filesets, skims, output directories
     │   ├── InputNotFoundError (FileNotFoundError)
     │   └── InputOSError (OSError)             a path that cannot be read, written or locked
-    └── FitError (RuntimeError)                a fit that cannot be set up or done
+    └── FitError (ValueError)                  a fit that cannot be done on the data given
 
 Packages add their own subclasses next to the code that raises them:
 ``processors.checks.BadFileError`` (``InputError``, ``OSError``),
 ``processors.inputs.MissingBranchError`` (``InputError``, ``KeyError``),
 ``processors.integrity.IncompleteSkimError``, ``processors.lock.OutputLockedError`` and
-``analysis.preflight.PreflightError`` (all ``InputError``).
+``analysis.preflight.PreflightError``, ``stats.binning.CoverageError`` (all ``InputError``).
 
 This module imports nothing from the toolkit, so every package can import it without cycles.
 """
@@ -86,8 +86,9 @@ class InputOSError(InputError, OSError):
     """An input or output path that cannot be read, fetched, written or locked."""
 
 
-class FitError(DimuonADError, RuntimeError):
-    """A fit that cannot be set up or done with the given data or model."""
+class FitError(DimuonADError, ValueError):
+    """A fit that cannot be done on the data given (empty or too sparse sidebands, no
+    convergence); a ValueError like the data problems that cause it."""
 
 
 def error_line(prog: str, err: BaseException) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from dimuon_ad.errors import FitError
 from stats.background import bernstein_bin_integrals, bernstein_cdf
 from stats.binning import Binning, Window, make_bins
 from stats.degree import RULES
@@ -58,7 +59,7 @@ def toy_setup(
             counts, binning, degree=degree, return_workspace=False, **auto
         )
         if not check.converged:
-            raise ValueError(f"background fit of the input spectrum failed: {check.message}")
+            raise FitError(f"background fit of the input spectrum failed: {check.message}")
         degree = int(check.info["degree"])
     model = BumpModel.from_counts(binning, counts, degree)
     # the input checks of the significance API (empty or too sparse sidebands) apply here too
@@ -66,10 +67,10 @@ def toy_setup(
         counts, binning, degree=degree, model=model, return_workspace=False
     )
     if not check.converged:
-        raise ValueError(f"background fit of the input spectrum failed: {check.message}")
+        raise FitError(f"background fit of the input spectrum failed: {check.message}")
     fit = model.fit(model.data_vector(counts))
     if not fit.converged:
-        raise ValueError(f"background fit of the input spectrum failed: {fit.message}")
+        raise FitError(f"background fit of the input spectrum failed: {fit.message}")
     return binning, model, fit
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dimuon_ad.errors import InputError
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -314,7 +316,7 @@ COVERAGE_EDGE_BINS = 3
 COVERAGE_EDGE_EVENTS = 10.0
 
 
-class CoverageError(ValueError):
+class CoverageError(InputError):
     """The data do not cover a window's sidebands (see :func:`check_coverage`)."""
 
 

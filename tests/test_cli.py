@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
         (InputError, ValueError),
         (InputNotFoundError, FileNotFoundError),
         (InputOSError, OSError),
-        (FitError, RuntimeError),
+        (FitError, ValueError),
     ],
 )
 def test_each_error_is_also_its_builtin_type(cls, builtin):
@@ -66,9 +66,10 @@ def test_toolkit_errors_derive_from_the_base():
     from processors.inputs import MissingBranchError
     from processors.integrity import IncompleteSkimError
     from processors.lock import OutputLockedError
+    from stats.binning import CoverageError
 
     for cls in (PreflightError, BadFileError, BranchTypeError, MissingBranchError,
-                IncompleteSkimError, OutputLockedError):
+                IncompleteSkimError, OutputLockedError, CoverageError):
         assert issubclass(cls, InputError), cls
 
 
