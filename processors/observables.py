@@ -9,8 +9,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-#: Muon mass in GeV (PDG 2024).
-MUON_MASS = 0.1056583755
+from dimuon_ad.constants import MUON_MASS_GEV as MUON_MASS
 
 
 def four_momentum(pt, eta, phi, mass=MUON_MASS) -> tuple[np.ndarray, ...]:

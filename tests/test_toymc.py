@@ -10,8 +10,9 @@ import pytest
 import uproot
 
 import toymc
+from processors.observables import dimuon_kinematics
 from toymc.cli import main
-from toymc.kinematics import MUON_MASS_GEV, invariant_mass, two_body_decay
+from toymc.kinematics import MUON_MASS_GEV, two_body_decay
 from toymc.triggers import TRIGGERS
 from toymc.truth import PDG_MASS_GEV, Process
 
@@ -40,23 +41,29 @@ def _pair_mass(events: dict, mask: np.ndarray) -> np.ndarray:
     pt = ak.to_numpy(events["Muon_pt"][mask][:, :2])
     eta = ak.to_numpy(events["Muon_eta"][mask][:, :2])
     phi = ak.to_numpy(events["Muon_phi"][mask][:, :2])
-    return invariant_mass(pt[:, 0], eta[:, 0], phi[:, 0], pt[:, 1], eta[:, 1], phi[:, 1])
+    return _mass(pt, eta, phi)
+
+
+def _mass(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Invariant mass of the first two muons (the skim's processors.observables)."""
+    return dimuon_kinematics(pt[:, 0], eta[:, 0], phi[:, 0], pt[:, 1], eta[:, 1], phi[:, 1])["mass"]
 
 
 # --- kinematics --------------------------------------------------------------------------------
 
 
-def test_invariant_mass_back_to_back_muons():
-    m = invariant_mass(5.0, 0.0, 0.0, 5.0, 0.0, np.pi)
-    assert m == pytest.approx(2.0 * np.sqrt(25.0 + MUON_MASS_GEV**2), rel=1e-12)
+def test_sample_uses_the_shared_muon_mass():
+    from dimuon_ad.constants import MUON_MASS_GEV as shared
+    from processors.observables import MUON_MASS
+
+    assert MUON_MASS_GEV == MUON_MASS == shared == pytest.approx(0.1056583755)
 
 
 def test_two_body_decay_conserves_mass_and_momentum():
     rng = np.random.default_rng(0)
     mass = np.array([3.0969, 9.4603, 91.1876])
     pt, eta, phi = two_body_decay(rng, mass, np.array([0.0, 20.0, 5.0]), np.zeros(3) + 0.3, np.ones(3))
-    m = invariant_mass(pt[:, 0], eta[:, 0], phi[:, 0], pt[:, 1], eta[:, 1], phi[:, 1])
-    np.testing.assert_allclose(m, mass, rtol=1e-9)
+    np.testing.assert_allclose(_mass(pt, eta, phi), mass, rtol=1e-9)
     px = (pt * np.cos(phi)).sum(axis=1)
     py = (pt * np.sin(phi)).sum(axis=1)
     np.testing.assert_allclose(np.hypot(px, py), [0.0, 20.0, 5.0], atol=1e-9)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import toymc
-from toymc.kinematics import invariant_mass
+from processors.observables import dimuon_kinematics
 from toymc.truth import Process
 from toymc.validation import leading_tight_pair, reference_yields
 
@@ -89,7 +89,7 @@ def test_resolution_worse_at_high_eta():
     ev = toymc.generate_events(30_000, seed=4, config=config)
     two = ev["nMuon"] == 2
     pt, eta, phi = (ak.to_numpy(ev[f"Muon_{f}"][two]) for f in ("pt", "eta", "phi"))
-    m = invariant_mass(pt[:, 0], eta[:, 0], phi[:, 0], pt[:, 1], eta[:, 1], phi[:, 1])
+    m = dimuon_kinematics(pt[:, 0], eta[:, 0], phi[:, 0], pt[:, 1], eta[:, 1], phi[:, 1])["mass"]
     central = np.all(np.abs(eta) < 0.9, axis=1)
     forward = np.all(np.abs(eta) > 1.5, axis=1)
 

@@ -1,4 +1,4 @@
-"""Vectorized kinematics for the synthetic sample: spectra, two-body decays, invariant masses.
+"""Vectorized kinematics for the synthetic sample: spectra and two-body decays.
 
 Pure numpy functions; every random step takes a :class:`numpy.random.Generator`. Units: GeV, rad.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dimuon_ad.constants import MUON_MASS_GEV
+
 __all__ = [
     "MUON_MASS_GEV",
     "sample_power_law",
@@ -14,12 +16,7 @@ __all__ = [
     "sample_hard_pt",
     "sample_breit_wigner",
     "two_body_decay",
-    "invariant_mass",
-    "delta_phi",
 ]
-
-#: Muon mass in GeV (PDG), used for every four-vector of the sample.
-MUON_MASS_GEV = 0.1056583755
 
 
 def sample_power_law(
@@ -183,32 +180,3 @@ def two_body_decay(
         out_eta[:, k] = np.arcsinh(lab[:, 2] / np.maximum(ptk, 1e-12))
         out_phi[:, k] = np.arctan2(lab[:, 1], lab[:, 0])
     return out_pt, out_eta, out_phi
-
-
-def delta_phi(phi1: np.ndarray, phi2: np.ndarray) -> np.ndarray:
-    """Azimuthal difference folded into [-π, π)."""
-    return (np.asarray(phi1) - np.asarray(phi2) + np.pi) % (2.0 * np.pi) - np.pi
-
-
-def invariant_mass(
-    pt1: np.ndarray,
-    eta1: np.ndarray,
-    phi1: np.ndarray,
-    pt2: np.ndarray,
-    eta2: np.ndarray,
-    phi2: np.ndarray,
-    mass: float = MUON_MASS_GEV,
-) -> np.ndarray:
-    """Invariant mass (GeV) of two particles of equal ``mass`` given (pT, η, φ), in float64.
-
-    Example: two back-to-back 5 GeV muons at η = 0 give ≈ 10 GeV.
-    """
-    pt1, eta1, phi1, pt2, eta2, phi2 = (
-        np.asarray(x, dtype=np.float64) for x in (pt1, eta1, phi1, pt2, eta2, phi2)
-    )
-    px1, py1, pz1 = pt1 * np.cos(phi1), pt1 * np.sin(phi1), pt1 * np.sinh(eta1)
-    px2, py2, pz2 = pt2 * np.cos(phi2), pt2 * np.sin(phi2), pt2 * np.sinh(eta2)
-    e1 = np.sqrt(px1**2 + py1**2 + pz1**2 + mass**2)
-    e2 = np.sqrt(px2**2 + py2**2 + pz2**2 + mass**2)
-    m2 = (e1 + e2) ** 2 - (px1 + px2) ** 2 - (py1 + py2) ** 2 - (pz1 + pz2) ** 2
-    return np.sqrt(np.maximum(m2, 0.0))

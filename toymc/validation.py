@@ -16,8 +16,8 @@ import awkward as ak
 import numpy as np
 
 from processors.config import PRESETS
+from processors.observables import dimuon_kinematics
 from stats.binning import WINDOWS
-from toymc.kinematics import invariant_mass
 from toymc.truth import Process
 
 __all__ = ["leading_tight_pair", "reference_yields", "UPSILON_WINDOW"]
@@ -50,12 +50,10 @@ def leading_tight_pair(events: Mapping[str, object]) -> dict[str, np.ndarray]:
         padded = ak.fill_none(ak.pad_none(ak.values_astype(values, np.float64), 2, clip=True), np.nan)
         arr = ak.to_numpy(padded)
         out[f"mu0_{field}"], out[f"mu1_{field}"] = arr[:, 0], arr[:, 1]
-    out["dimu_mass"] = invariant_mass(
+    dimu = dimuon_kinematics(
         out["mu0_pt"], out["mu0_eta"], out["mu0_phi"], out["mu1_pt"], out["mu1_eta"], out["mu1_phi"]
     )
-    px = out["mu0_pt"] * np.cos(out["mu0_phi"]) + out["mu1_pt"] * np.cos(out["mu1_phi"])
-    py = out["mu0_pt"] * np.sin(out["mu0_phi"]) + out["mu1_pt"] * np.sin(out["mu1_phi"])
-    out["dimu_pt"] = np.hypot(px, py)
+    out["dimu_mass"], out["dimu_pt"] = dimu["mass"], dimu["pt"]
     return out
 
 
