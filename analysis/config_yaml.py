@@ -236,6 +236,7 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
     for ok, key, value, expected in checks:
         if not ok:
             errors.append(ConfigError(f"{source}: {key} = {value!r}; expected {expected}"))
+    errors += _estimator_param_errors(config, source)
     from analysis._truth import process_code
 
     for name in (*config.exclude_processes, *config.window.signal_processes):
@@ -250,6 +251,26 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
                          for i, e in enumerate(errors, 1))
         raise ConfigError(f"{source}: {len(errors)} problems: {text}")
     return config
+
+
+def _estimator_param_errors(config: AnalysisConfig, source: str) -> list[Exception]:
+    """Unknown keyword arguments in ``flow.params`` / ``classifier.params``, found here rather
+    than when the estimators are built after the data are read."""
+    from ml.classifiers import MLPClassifier, XGBEnsembleClassifier
+    from ml.flows import ConditionalFlow, rename_params
+
+    classifier = XGBEnsembleClassifier if config.classifier.kind == "xgboost" else MLPClassifier
+    errors: list[Exception] = []
+    for section, cls, given, own in (
+        ("flow.params", ConditionalFlow, rename_params(dict(config.flow.params)), ()),
+        # set by classifier.n_models and the run's seed
+        ("classifier.params", classifier, dict(config.classifier.params),
+         ("n_models", "random_state")),
+    ):
+        valid = [k for k in cls().get_params() if k not in own]
+        errors += [_unknown(str(k), valid, section, source, kind=f"{cls.__name__} argument")
+                   for k in given if k not in valid]
+    return errors
 
 
 def _message(err: Exception) -> str:

@@ -175,3 +175,12 @@ def test_python_dash_m_runs_the_command():
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 0 and proc.stdout.startswith("dimuon-ad "), proc.stderr
+
+
+def test_unknown_estimator_arguments_are_bad_configuration(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("flow: {params: {n_blockz: 3}}\nclassifier: {params: {max_dept: 2}}\n")
+    assert run_analysis.main(["--config", str(bad), "--skim", str(tmp_path), "-q"]) == 2
+    line = _one_error_line(capsys, "run_analysis.py")
+    assert "unknown ConditionalFlow argument 'n_blockz' in flow.params" in line
+    assert "did you mean 'max_depth'" in line
