@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from dimuon_ad.errors import InputError
+from dimuon_ad.errors import InputError, InputOSError
 from processors.outputs import (
     SKIM_DIR,
     CorruptPartialError,
@@ -115,7 +115,7 @@ def reusable_chunks(output_dir: Path, tasks) -> dict[str, int]:
             try:
                 remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
             except OSError as err:
-                raise OSError(
+                raise InputOSError(
                     f"{exc}, and it cannot be deleted to recompute it ({err.strerror}); delete "
                     f"it by hand and re-run"
                 ) from None
