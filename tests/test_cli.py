@@ -184,3 +184,13 @@ def test_unknown_estimator_arguments_are_bad_configuration(tmp_path, capsys):
     line = _one_error_line(capsys, "run_analysis.py")
     assert "unknown ConditionalFlow argument 'n_blockz' in flow.params" in line
     assert "did you mean 'max_depth'" in line
+
+
+def test_verbose_shows_the_traceback_of_bad_input(tmp_path):
+    missing = str(tmp_path / "none.json")
+    with pytest.raises(InputNotFoundError, match="none.json not found"):
+        run_skim.main(["--fileset", missing, "--output-dir", str(tmp_path / "o"), "-v"])
+    with pytest.raises(InputNotFoundError, match="not found"):
+        run_analysis.main(["--skim", str(tmp_path / "none"), "-v"])
+    with pytest.raises(ConfigError, match="should end in .root"):
+        toymc_cli.main(["--output", str(tmp_path / "x.txt"), "-v"])
