@@ -23,6 +23,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis.methods import DEFAULT_METHODS
 from analysis.presets import WINDOW_PRESETS, MassWindow
 from dimuon_ad.io import to_jsonable
 from processors.columns import SKIM_COLUMNS as _SKIM_COLUMNS
@@ -282,6 +283,10 @@ class AnalysisConfig:
     exclude_processes : tuple of str
         ``toymc.truth.Process`` names whose events are dropped (e.g. the Υ, to test that no
         method finds anything without the signal).
+    methods : tuple of str
+        Registered methods to evaluate (:mod:`analysis.methods`): ``CATHODE``, ``LaCATHODE``,
+        ``single_feature`` (one cut per feature), ``random``, ``reweighting``, or any method a
+        module registers.
     profile : str
         Name of the profile the settings started from.
     """
@@ -299,6 +304,7 @@ class AnalysisConfig:
     random_state: int = 0
     references: bool = True
     exclude_processes: tuple[str, ...] = ()
+    methods: tuple[str, ...] = DEFAULT_METHODS
     profile: str = "default"
 
     def to_dict(self) -> dict[str, Any]:

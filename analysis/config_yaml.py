@@ -236,6 +236,14 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
     for ok, key, value, expected in checks:
         if not ok:
             errors.append(ConfigError(f"{source}: {key} = {value!r}; expected {expected}"))
+    from analysis.methods import METHODS
+
+    for name in config.methods:
+        if name not in METHODS:
+            errors.append(_unknown(str(name), METHODS, "methods", source, kind="method"))
+    if not config.methods:
+        errors.append(ConfigError(f"{source}: methods = []; expected at least one of "
+                                  f"{', '.join(METHODS)}"))
     errors += _estimator_param_errors(config, source)
     from analysis._truth import process_code
 
@@ -278,7 +286,7 @@ def _message(err: Exception) -> str:
 
 
 _TOP_KEYS = {"profile", "window", *_SECTIONS, "n_folds", "oversampling", "kde_bandwidth",
-             "random_state", "references", "exclude_processes"}
+             "random_state", "references", "exclude_processes", "methods"}
 
 
 def config_from_mapping(

@@ -35,6 +35,7 @@ from analysis._truth import process_codes
 from analysis.cache import StageCache, fingerprint
 from analysis.config import AnalysisConfig
 from analysis.data import AnalysisData, load_skim
+from analysis.methods import MethodInput, build_methods
 from analysis.parallel import TaskRunner
 from analysis.significance import (
     evaluate_sample,
@@ -44,7 +45,7 @@ from analysis.significance import (
 )
 from ml.cathode import fit_flow
 
-__all__ = ["AnalysisResult", "build_chain", "method_scores", "run_pipeline"]
+__all__ = ["AnalysisResult", "build_chain", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -116,21 +117,6 @@ def _flow_info(flow: Any, index: int) -> dict[str, Any]:
     }
 
 
-def method_scores(
-    sample: Any, cathode: np.ndarray, config: AnalysisConfig, seed: int
-) -> dict[str, tuple[np.ndarray, bool]]:
-    """Scores of every cut-based method: (score, higher_is_signal) by name.
-
-    CATHODE, each single-feature cut of ``config.features.baseline_cuts()`` (named
-    ``"<column> (high|low)"``) and a random score (seeded).
-    """
-    out = {CATHODE: (cathode, True)}
-    for col, side in config.features.baseline_cuts():
-        out[f"{col} ({side})"] = (sample.columns[col], side == "high")
-    out["random"] = (np.random.default_rng(seed).random(len(sample.m)), True)
-    return out
-
-
 class _Timer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -192,6 +178,9 @@ def run_pipeline(
         skim, config, dataset, output_dir=output_dir, allow_incomplete=allow_incomplete))
     os_, ss = data.os, data.ss
     log.info("OS %s, SS %s", os_.counts(), ss.counts())
+
+    methods = build_methods(config)
+    needed = {c for m in methods for c in m.needs}
 
     # the CATHODE chain users import (ml.cathode.Cathode); the pipeline runs its steps one by
     # one so that each is cached and the flow seeds and classifier folds can run on Dask
@@ -273,18 +262,32 @@ def run_pipeline(
         ))
         references = _roc_summary(scores["os"][os_.sr], is_sig[os_.sr], ref, os_, config)
 
+    chain_scores = {CATHODE: scores}
+    if "LaCATHODE" in needed:
+        la_key = fingerprint(
+            "lacathode/1", flow_keys[0], os_.X, os_.m, ss.X, ss.m, config.oversampling,
+            config.kde_bandwidth, config.window.sr_left, config.window.sr_right,
+            config.classifier, config.n_folds, seed0,
+        )
+        chain_scores["LaCATHODE"] = timer.run("lacathode", lambda: cache.get_or_compute(
+            "lacathode", la_key, lambda: _lacathode(config, chain, os_, ss, runner, progress),
+        ))
+
     def significances() -> dict[str, Any]:
         out: dict[str, Any] = {}
         mu = None
         for name, sample in (("os", os_), ("ss", ss)):
-            methods = method_scores(sample, scores[name], config, seed0 + 51)
+            inp = MethodInput(sample=sample, name=name, seed=seed0 + 51,
+                              chain_scores={k: v[name] for k, v in chain_scores.items()})
+            cuts = {m.name: m.scores(inp) for m in methods if m.kind == "cut"}
+            reweight = next((m.scores(inp)[0] for m in methods if m.kind == "reweighting"), None)
             if sample.skipped:
-                out[name] = skipped_sample(sample.skipped, methods)
+                out[name] = skipped_sample(sample.skipped, cuts)
                 continue
             out[name] = evaluate_sample(
-                sample.m, methods, config.window, config.stats,
-                reweight_scores=scores[name], mu=mu, spectrum_method=CATHODE,
-                progress=progress,
+                sample.m, cuts, config.window, config.stats,
+                reweight_scores=reweight, mu=mu,
+                spectrum_method=CATHODE if CATHODE in cuts else None, progress=progress,
             )
             nc = out[name]["no_cut"]
             if name == "os" and nc.get("converged") and nc["s_fit"] > 0:
@@ -293,10 +296,10 @@ def run_pipeline(
         return out
 
     sig_key = fingerprint(
-        "significance/1", os_.m, ss.m, scores["os"], scores["ss"],
+        "significance/2", os_.m, ss.m, {k: [v["os"], v["ss"]] for k, v in chain_scores.items()},
         {c: os_.columns[c] for c in os_.columns}, {c: ss.columns[c] for c in ss.columns},
         config.window, replace(config.stats, n_toys=0), config.features.baseline_cuts(),
-        seed0,
+        [repr(m) for m in methods], seed0,
     )
     significance = timer.run(
         "significance", lambda: cache.get_or_compute("significance", sig_key, significances)
@@ -382,6 +385,17 @@ def build_chain(config: AnalysisConfig) -> Any:
         validation_fraction=f.validation_fraction, n_jobs=1,
         random_state=int(config.random_state),
     )
+
+
+def _lacathode(config, chain, os_, ss, runner, progress) -> dict[str, np.ndarray]:
+    """LaCATHODE scores (:class:`ml.cathode.LaCathode`) in the latent space of the CATHODE
+    chain's first flow: same preprocessing, template size, classifier, folds and seed."""
+    from ml.cathode import LaCathode
+
+    la = LaCathode(**{**chain.get_params(deep=False), "n_flows": 1})
+    la.fit_preprocessing(os_.X[os_.sb], os_.m[os_.sb]).set_flows(chain.flows_[:1])
+    la.fit_template(os_.m[os_.sr])
+    return _classify(la, os_, ss, runner, progress)
 
 
 def _classify(chain, os_, ss, runner, progress) -> dict[str, np.ndarray]:

@@ -68,10 +68,10 @@ def headline(sig: dict[str, Any]) -> dict[str, Any]:
     Z), and the best single-feature cut."""
     scans = sig["scans"]
     out: dict[str, Any] = {"no_cut": _z(sig["no_cut"])}
-    best = best_of_scan(scans[CATHODE])
+    best = best_of_scan(scans.get(CATHODE, []))
     out["CATHODE_best"] = {"Z": _z(best), "fpr": best.get("fpr"), **_global(sig, CATHODE)}
-    out["CATHODE_at_fpr"] = {f"{f:g}": _z(_at(scans[CATHODE], f)) for f in HEADLINE_FPRS
-                             if _at(scans[CATHODE], f)}
+    out["CATHODE_at_fpr"] = {f"{f:g}": _z(_at(scans.get(CATHODE, []), f)) for f in HEADLINE_FPRS
+                             if _at(scans.get(CATHODE, []), f)}
     rw = sig.get("reweighting", {})
     out["reweighting"] = _z(rw)
     out["reweighting_message"] = rw.get("message", "")
@@ -243,7 +243,7 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
             curves, labels, reweighting=_z(sig.get("reweighting")), no_cut=_z(nc),
             title=f"{title}, window {cfg.window.name}")
     os_ = result.data.os
-    best = best_of_scan(result.significance["os"]["scans"][CATHODE])
+    best = best_of_scan(result.significance["os"]["scans"].get(CATHODE, []))
     fpr = best.get("fpr") or 0.05
     s = result.scores["os"]
     thr = np.quantile(s[os_.sb], 1 - fpr) if fpr < 1 else -np.inf

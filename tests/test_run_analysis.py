@@ -264,3 +264,43 @@ def test_no_event_is_scored_by_a_model_that_saw_it(workdir, tmp_path, monkeypatc
     result = run_pipeline(workdir / "skim", cfg, tmp_path, use_cache=False)
     assert np.all(result.scores["os"] == 0.25)  # SR data and SB data: never trained on
     assert np.all(result.scores["template"] == 0.25)
+
+
+def test_methods_are_registered_objects_selected_in_the_yaml(first_run, workdir, tmp_path):
+    """Every method is one registered object: a new one is one class and one registration, and
+    the significance stage, the toys and the report treat it like the built-in ones."""
+    from analysis.methods import METHODS, Method, register
+    from analysis.report import headline_rows
+
+    @register("pt_over_m")
+    class PtOverM(Method):
+        def scores(self, data):
+            return data.sample.columns["dimu_pt"] / data.sample.m, True
+
+    try:
+        cfg = load_config(workdir / "tiny.yaml")
+        cfg = dataclasses.replace(cfg, methods=("CATHODE", "LaCATHODE", "pt_over_m",
+                                                "reweighting"),
+                                  features=dataclasses.replace(
+                                      cfg.features, single_feature_cuts=(("dimu_pt", "high"),)))
+        result = run_pipeline(workdir / "skim", cfg, tmp_path)
+    finally:
+        METHODS.pop("pt_over_m")
+    for key in ("os", "ss"):
+        sig = result.significance[key]
+        assert set(sig["scans"]) == {"CATHODE", "LaCATHODE", "pt_over_m"}
+        assert set(sig["look_elsewhere"]["methods"]) == set(sig["scans"])
+        assert sig["reweighting"]["converged"] or key == "ss"
+    la = result.significance["os"]["scans"]["LaCATHODE"]
+    assert [r["fpr"] for r in la] == [1.0, 0.2, 0.05] and la[1]["converged"]
+    assert {r[0] for r in headline_rows(result)} >= {"LaCATHODE (best cut)",
+                                                     "pt_over_m (best cut)"}
+    assert result.cache["lacathode"]["computed"] == 1
+
+
+def test_unknown_method_is_a_config_error():
+    from analysis.config import config_from_mapping
+
+    with pytest.raises(KeyError, match=r"m.yaml: unknown method 'CATHOD' in methods \(did you "
+                                       r"mean 'CATHODE'\?\)"):
+        config_from_mapping({"methods": ["CATHOD", "random"]}, source="m.yaml")
