@@ -69,12 +69,17 @@ def _feed(h: Any, obj: Any) -> None:
         h.update(b"s%d:" % len(obj) + obj.encode())
     elif isinstance(obj, bytes):
         h.update(b"b%d:" % len(obj) + obj)
+    elif hasattr(obj, "get_params") and not isinstance(obj, type):
+        # an (unfitted) estimator: its class and hyper-parameters (nested estimators included)
+        h.update(b"est" + f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
+        _feed(h, obj.get_params(deep=False))
     else:
         raise TypeError(f"cannot fingerprint {type(obj).__name__}; pass arrays, numbers, strings")
 
 
 def fingerprint(*parts: Any) -> str:
-    """Stable hex SHA-256 of numbers, strings, arrays, mappings, sequences and dataclasses.
+    """Stable hex SHA-256 of numbers, strings, arrays, mappings, sequences, dataclasses and
+    estimators (class and ``get_params()``).
 
     Equal content gives equal fingerprints across processes and runs (floats are hashed
     bit-exactly, mappings by sorted key).

@@ -45,7 +45,7 @@ from analysis.significance import (
 )
 from ml.cathode import fit_flow
 
-__all__ = ["AnalysisResult", "build_chain", "run_pipeline"]
+__all__ = ["AnalysisResult", "build_chain", "run_pipeline", "stage_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +191,10 @@ def run_pipeline(
     # flows, one per seed; only the missing ones are trained (in parallel on Dask)
     fset = config.flow
     flow_settings = {k: v for k, v in fset.__dict__.items() if k != "n_seeds"}
-    flow_keys = [
-        fingerprint("flow/2", X_sb, m_sb, config.features, flow_settings, seed0, i)
-        for i in range(fset.n_seeds)
-    ]
+    # every key hashes the stage's name and the actual arguments of its function (the code is
+    # in the cache's code version), so no input can be left out by hand
+    flow_keys = [fingerprint("flow", chain.flow_task(X_sb, m_sb, i))
+                 for i in range(fset.n_seeds)]
 
     def train_flows() -> list[Any]:
         # each seed is stored as soon as it is trained: an interrupted run keeps finished seeds
@@ -220,17 +220,17 @@ def run_pipeline(
     chain.set_flows(timer.run("flow", train_flows))
     flows_info = [_flow_info(f, i) for i, f in enumerate(chain.flows_)]
 
-    closure_key = fingerprint("closure/2", flow_keys, config.n_folds, seed0)
+    # (the chain's settings a step reads, not all of them: a new classifier keeps the template)
+    closure_key = fingerprint("closure", flow_keys, data.features, chain.n_folds,
+                              chain.random_state)
     closure = timer.run("closure", lambda: cache.get_or_compute(
         "closure", closure_key,
         lambda: stages.closure_test(chain, X_sb, m_sb, data.features, config.n_folds),
     ))
     log.info("sideband closure AUC %.3f ± %.3f", closure["auc_mean"], closure["auc_std"])
 
-    template_key = fingerprint(
-        "template/2", flow_keys, os_.m[os_.sr], config.oversampling, config.kde_bandwidth,
-        config.window.sr_left, config.window.sr_right, seed0,
-    )
+    template_key = fingerprint("template", flow_keys, os_.m[os_.sr], chain.oversampling,
+                               chain.mass_sampler, chain.random_state)
     template = timer.run("template", lambda: cache.get_or_compute(
         "template", template_key,
         lambda: (*chain.fit_template(os_.m[os_.sr]), chain.template_weight_),
@@ -238,10 +238,7 @@ def run_pipeline(
     chain.set_template(*template)
     X_template = template[0]
 
-    clf_key = fingerprint(
-        "classifier/2", template_key, os_.X, os_.m, ss.X, ss.m, config.classifier,
-        config.n_folds, seed0,
-    )
+    clf_key = fingerprint("classifier", template_key, chain, os_.X, os_.m, os_.sr, ss.X, ss.m)
     scores = timer.run("classifier", lambda: cache.get_or_compute(
         "classifier", clf_key, lambda: _classify(chain, os_, ss, runner, progress),
         describe={"classifier": config.classifier.__dict__, "n_folds": config.n_folds},
@@ -251,24 +248,17 @@ def run_pipeline(
     if data.has_truth and config.references:
         codes = process_codes(config.window.signal_processes)
         is_sig = np.isin(os_.truth, codes)
-        ref_key = fingerprint(
-            "references/1", os_.X[os_.sr], is_sig[os_.sr], config.classifier, config.n_folds,
-            seed0,
-        )
+        ref_args = (os_.X[os_.sr], is_sig[os_.sr], config.classifier, config.n_folds,
+                    stage_seed(seed0, "references"))
         ref = timer.run("references", lambda: cache.get_or_compute(
-            "references", ref_key,
-            lambda: stages.reference_scores(os_.X[os_.sr], is_sig[os_.sr], config.classifier,
-                                            config.n_folds, seed0 + 41),
+            "references", fingerprint("references", ref_args),
+            lambda: stages.reference_scores(*ref_args),
         ))
         references = _roc_summary(scores["os"][os_.sr], is_sig[os_.sr], ref, os_, config)
 
     chain_scores = {CATHODE: scores}
     if "LaCATHODE" in needed:
-        la_key = fingerprint(
-            "lacathode/1", flow_keys[0], os_.X, os_.m, ss.X, ss.m, config.oversampling,
-            config.kde_bandwidth, config.window.sr_left, config.window.sr_right,
-            config.classifier, config.n_folds, seed0,
-        )
+        la_key = fingerprint("lacathode", flow_keys[0], chain, os_.X, os_.m, os_.sr, ss.X, ss.m)
         chain_scores["LaCATHODE"] = timer.run("lacathode", lambda: cache.get_or_compute(
             "lacathode", la_key, lambda: _lacathode(config, chain, os_, ss, runner, progress),
         ))
@@ -277,7 +267,7 @@ def run_pipeline(
         out: dict[str, Any] = {}
         mu = None
         for name, sample in (("os", os_), ("ss", ss)):
-            inp = MethodInput(sample=sample, name=name, seed=seed0 + 51,
+            inp = MethodInput(sample=sample, name=name, seed=stage_seed(seed0, "methods"),
                               chain_scores={k: v[name] for k, v in chain_scores.items()})
             cuts = {m.name: m.scores(inp) for m in methods if m.kind == "cut"}
             reweight = next((m.scores(inp)[0] for m in methods if m.kind == "reweighting"), None)
@@ -296,10 +286,10 @@ def run_pipeline(
         return out
 
     sig_key = fingerprint(
-        "significance/2", os_.m, ss.m, {k: [v["os"], v["ss"]] for k, v in chain_scores.items()},
+        "significance", os_.m, ss.m, {k: [v["os"], v["ss"]] for k, v in chain_scores.items()},
         {c: os_.columns[c] for c in os_.columns}, {c: ss.columns[c] for c in ss.columns},
-        config.window, replace(config.stats, n_toys=0), config.features.baseline_cuts(),
-        [repr(m) for m in methods], seed0,
+        config.window, replace(config.stats, n_toys=0), [repr(m) for m in methods],
+        os_.skipped, ss.skipped, stage_seed(seed0, "methods"),
     )
     significance = timer.run(
         "significance", lambda: cache.get_or_compute("significance", sig_key, significances)
@@ -331,13 +321,12 @@ def _look_elsewhere(
     for i, (name, m) in enumerate(masses.items()):
         for c in range(n_chunks):
             n = min(LEE_CHUNK, st.n_toys - c * LEE_CHUNK)
-            toy_seed = int(np.random.SeedSequence([seed, 61, i, c]).generate_state(1)[0])
-            auto = () if not isinstance(st.degree, str) else (st.degree_candidates,
-                                                             st.f_test_alpha)
-            key = fingerprint("look_elsewhere/2", m, config.window, st.degree, st.n_sr_edges,
-                              st.fprs, st.min_sideband_events, n, toy_seed, *auto)
-            jobs.append((name, key, (m, config.window, st, n, toy_seed,
-                                     progress and not runner.distributed)))
+            toy_seed = stage_seed(seed, "look_elsewhere", i, c)
+            # the toys read the grid, binning, degree rule and minimum sideband count of ``st``
+            # (not n_toys: more toys reuse the chunks already made)
+            args = (m, config.window, replace(st, n_toys=0, spectrum_fprs=()), n, toy_seed,
+                    progress and not runner.distributed)
+            jobs.append((name, fingerprint("look_elsewhere", args[:-1]), args))
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in masses}
     found: dict[str, Any] = {}
     for _, key, _ in jobs:
@@ -358,6 +347,12 @@ def _look_elsewhere(
                next((c["error"] for c in chunks if c["error"]), ""))
         for name, chunks in out.items()
     }
+
+
+def stage_seed(seed: int, stage: str, *more: int) -> int:
+    """A 31-bit seed of one random step, derived from the master seed and the step's name."""
+    words = [int(seed), *(ord(c) for c in stage), *(int(x) for x in more)]
+    return int(np.random.SeedSequence(words).generate_state(1)[0] % (2**31 - 1))
 
 
 def build_chain(config: AnalysisConfig) -> Any:

@@ -76,3 +76,13 @@ def test_disabled_cache_always_computes(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+
+
+def test_fingerprint_of_estimators_is_their_class_and_parameters():
+    from ml.classifiers import XGBEnsembleClassifier
+    from ml.mass import KDEMassSampler
+
+    assert fingerprint(KDEMassSampler(low=9.0)) == fingerprint(KDEMassSampler(low=9.0))
+    assert fingerprint(KDEMassSampler(low=9.0)) != fingerprint(KDEMassSampler(low=9.1))
+    assert fingerprint(XGBEnsembleClassifier(n_models=2)) != fingerprint(
+        XGBEnsembleClassifier(n_models=3))
