@@ -43,6 +43,7 @@ __all__ = [
     "SKIM_COLUMNS",
     "load_config",
     "config_from_mapping",
+    "validate",
 ]
 
 #: Columns of the parquet skim (the contract of :data:`processors.columns.SKIM_COLUMNS`); features
@@ -312,5 +313,14 @@ class AnalysisConfig:
         return to_jsonable(dataclasses.asdict(self))
 
 
-# YAML loading and validation live in analysis.config_yaml; re-exported here.
-from analysis.config_yaml import config_from_mapping, load_config, validate  # noqa: E402, F401
+_YAML_API = ("config_from_mapping", "load_config", "validate")
+
+
+def __getattr__(name: str) -> Any:
+    """YAML loading and validation live in :mod:`analysis.config_yaml` (which imports this
+    module); they are re-exported here lazily, so neither module needs the other first."""
+    if name in _YAML_API:
+        from analysis import config_yaml
+
+        return getattr(config_yaml, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

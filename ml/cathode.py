@@ -42,7 +42,7 @@ def default_flow(random_state=None):
     """
     from ml.flows import ConditionalFlow
 
-    return ConditionalFlow.from_preset("published", transform="spline", batch_size=512,
+    return ConditionalFlow.from_preset("published", transform_type="spline", batch_size=512,
                                        learning_rate=2e-3, max_epochs=40, lr_schedule="cosine",
                                        random_state=random_state)
 
