@@ -41,9 +41,6 @@ __all__ = [
     "DEFAULT_CUT_DIRECTIONS",
     "DEFAULT_FPRS",
     "SKIM_COLUMNS",
-    "load_config",
-    "config_from_mapping",
-    "validate",
 ]
 
 #: Columns of the parquet skim (the contract of :data:`processors.columns.SKIM_COLUMNS`); features
