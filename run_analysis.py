@@ -99,14 +99,9 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr, force=True)
     if not verbose:
-        for noisy in ("matplotlib", "distributed", "ml.diagnostics"):
+        # (the Dask cluster's start/stop chatter is silenced where it starts: dimuon_ad.dask)
+        for noisy in ("matplotlib", "ml.diagnostics"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        # distributed sets its own logger levels from the dask config when it is imported (after
-        # this), and passes the config on to its worker processes: silence the cluster's
-        # start/stop chatter of --scheduler local there
-        import dask
-
-        dask.config.set({"logging.distributed": "warning"})
         # font substitution notes (no cursive font / no glyph for a big radical on a bare
         # machine): the figures render with DejaVu, nothing for the user to act on
         for fonts in ("matplotlib.font_manager", "matplotlib.mathtext"):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any
 
-from dimuon_ad.errors import InputOSError
+from dimuon_ad.dask import dask_client
 
 __all__ = ["TaskRunner"]
 
@@ -21,7 +22,9 @@ class TaskRunner:
     scheduler : str or None
         ``None``: run in this process, one task after the other (the default). ``"local"``: start
         a ``distributed.LocalCluster`` (one single-threaded worker process per core). Anything else
-        is the address of a running scheduler (``tcp://host:8786``, e.g. coffea-casa's).
+        is the address of a running scheduler (``tcp://host:8786``, e.g. coffea-casa's). The
+        cluster comes from :func:`dimuon_ad.dask.dask_client` (one line for an unreachable
+        address: :class:`~dimuon_ad.errors.InputOSError`).
     n_workers : int, optional
         Workers of the ``"local"`` cluster (default: number of cores).
 
@@ -34,27 +37,9 @@ class TaskRunner:
     def __init__(self, scheduler: str | None = None, n_workers: int | None = None) -> None:
         self.scheduler = scheduler
         self._client = None
-        self._cluster = None
-        if scheduler is None:
-            return
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError as err:  # pragma: no cover - distributed is a pinned dependency
-            raise ImportError("--scheduler needs the 'distributed' package") from err
-        if scheduler == "local":
-            self._cluster = LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-            )
-            self._client = Client(self._cluster)
-        else:
-            try:
-                self._client = Client(scheduler, timeout="20s")
-            except OSError as err:
-                raise InputOSError(
-                    f"cannot reach Dask scheduler {scheduler!r} ({err}); check the address "
-                    "(tcp://host:port) or run without --scheduler"
-                ) from None
-        log.info("Dask client: %s", self._client)
+        self._stack = ExitStack()
+        if scheduler is not None:
+            self._client = self._stack.enter_context(dask_client(scheduler, n_workers))
 
     @property
     def distributed(self) -> bool:
@@ -94,11 +79,8 @@ class TaskRunner:
 
     def close(self) -> None:
         """Close the client and any cluster this runner started."""
-        if self._client is not None:
-            self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self._client = self._cluster = None
+        self._client = None
+        self._stack.close()
 
     def __enter__(self) -> TaskRunner:
         return self

@@ -2,10 +2,11 @@
 
 - ``iterative``: in this process, one item after the other (easiest to debug);
 - ``futures``: a local process pool (``concurrent.futures``, spawn start method);
-- ``dask``: ``dask.distributed`` — a ``LocalCluster`` of ``workers`` single-threaded processes, or
-  an existing scheduler given by address (``tcp://...``; coffea-casa provides one). Workers of an
-  existing cluster that cannot import this package get it uploaded (``UploadFile`` plugin); they
-  need coffea, awkward and uproot installed, and the input files must be readable from them.
+- ``dask``: ``dask.distributed`` (through :func:`dimuon_ad.dask.dask_client`) — a ``LocalCluster``
+  of ``workers`` single-threaded processes, or an existing scheduler given by address
+  (``tcp://...``; coffea-casa provides one). Workers of an existing cluster that cannot import
+  this package get it uploaded (``UploadFile`` plugin); they need coffea, awkward and uproot
+  installed, and the input files must be readable from them.
 
 Each item's outcome is yielded as ``(item, result, exception)``; the caller decides what a failure
 means. At most ``2 × workers`` items are in flight, so results stream instead of piling up.
@@ -97,20 +98,13 @@ def _ensure_package_on_workers(client) -> None:
 
 
 def _dask(items, function, workers, scheduler) -> Iterator[tuple[Any, Any, BaseException | None]]:
-    from distributed import Client, LocalCluster, wait
+    from distributed import wait
 
-    if scheduler:
-        client = Client(scheduler)
-        cluster = None
-        log.info("attached to Dask scheduler %s (dashboard %s)", scheduler, client.dashboard_link)
-        _ensure_package_on_workers(client)
-    else:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
-        client = Client(cluster)
-        log.info("started a LocalCluster with %d workers", workers)
-    try:
+    from dimuon_ad.dask import dask_client
+
+    with dask_client(scheduler, workers) as client:
+        if client.cluster is None:  # an existing cluster: its workers may lack this package
+            _ensure_package_on_workers(client)
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
 
         def submit(item):
@@ -120,10 +114,6 @@ def _dask(items, function, workers, scheduler) -> Iterator[tuple[Any, Any, BaseE
             return wait(futures, return_when="FIRST_COMPLETED").done
 
         yield from _bounded(submit, items, 2 * n_workers, wait_any)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def execute(
