@@ -136,7 +136,8 @@ def execute(
     workers : int
         Processes for ``futures`` and the ``dask`` LocalCluster.
     scheduler : str, optional
-        Address of an existing Dask scheduler (``dask`` only).
+        Address of an existing Dask scheduler (``dask`` only); ``None`` or ``"local"``: a
+        LocalCluster of ``workers`` processes (:func:`dimuon_ad.dask.dask_client`).
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor '{executor}'; expected one of {', '.join(EXECUTORS)}")
