@@ -67,16 +67,15 @@ def background_curve(
 ) -> dict[str, np.ndarray]:
     """Per-bin counts, fitted background and its ±1σ band for the mass-spectrum plot.
 
-    Rebuilds the Bernstein basis of :class:`stats.model.BumpModel` for these (unweighted) masses
-    and evaluates the fitted coefficients ``bkg_c*`` in every bin, the SR bins included; the band
-    propagates the inverse Fisher information of the sideband bins (as ``b_fit_unc`` does for the
-    SR total).
+    Rebuilds the :class:`stats.model.BumpModel` of these (unweighted) masses at the fitted
+    degree and evaluates the fitted parameters in every bin, the SR bins included
+    (:meth:`stats.model.BumpModel.background_band`: the band propagates the inverse Fisher
+    information of the sideband bins, as ``b_fit_unc`` does for the SR total).
 
     Returns
     -------
     dict with ``edges`` (GeV), ``counts``, ``expected`` and ``band`` per bin.
     """
-    from stats.background import bernstein_bin_integrals
     from stats.binning import make_bins
     from stats.model import BumpModel
 
@@ -84,14 +83,7 @@ def background_curve(
     counts = binning.histogram(np.asarray(masses, dtype=np.float64))
     degree = sum(1 for k in params if k.startswith("bkg_c")) - 1  # the fitted (chosen) degree
     model = BumpModel.from_counts(binning, counts, degree)
-    theta = np.array([params[f"bkg_c{k}"] for k in range(degree + 1)])
-    basis = bernstein_bin_integrals(binning.edges, degree, binning.low, binning.high)
-    basis = basis * model.scales
-    expected = basis @ theta
-    sb = basis[binning.sb_mask]
-    lam = np.clip(sb @ theta, 1e-12, None)
-    cov = np.linalg.pinv((sb / lam[:, None]).T @ sb, rcond=1e-12, hermitian=True)
-    band = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", basis, cov, basis), 0, None))
+    expected, band = model.background_band(np.array([params[n] for n in model.par_names]))
     edges = np.asarray(binning.edges)
     return {"edges": edges, "counts": counts, "expected": expected, "band": band}
 
@@ -209,21 +201,27 @@ def look_elsewhere_toys(
     mass-independent score, and cuts at :func:`look_elsewhere_fprs` with this analysis' binning,
     degree and ``min_sideband_events`` (:func:`stats.toys.look_elsewhere`).
 
+    Failed and bad fits are expected in background-only toys (tight cuts on few events): the
+    ``stats`` warnings about them are silenced below ERROR inside the toys, also on Dask
+    workers, which do not inherit the command line's logger levels.
+
     Returns
     -------
     dict with ``max_z`` (one per toy, NaN where no cut point was usable), ``n_tests`` and
     ``error`` (non-empty when the toys could not be generated, e.g. the uncut fit failed).
     """
+    from dimuon_ad.logs import quiet_logger
     from stats.toys import look_elsewhere
 
     fprs = look_elsewhere_fprs(stats)
     try:
-        le = look_elsewhere(
-            m, window=stats_window(window), fprs=fprs, n_toys=int(n_toys), degree=stats.degree,
-            **degree_options(stats), n_sr_edges=stats.n_sr_edges,
-            min_sideband_events=stats.min_sideband_events,
-            random_state=int(seed), progress=progress,
-        )
+        with quiet_logger("stats", logging.ERROR):
+            le = look_elsewhere(
+                m, window=stats_window(window), fprs=fprs, n_toys=int(n_toys),
+                degree=stats.degree, **degree_options(stats), n_sr_edges=stats.n_sr_edges,
+                min_sideband_events=stats.min_sideband_events,
+                random_state=int(seed), progress=progress,
+            )
     except ValueError as err:
         return {"max_z": np.full(int(n_toys), np.nan), "n_tests": len(fprs), "error": str(err)}
     return {"max_z": le.max_z, "n_tests": le.n_tests, "error": ""}

@@ -176,6 +176,8 @@ class BumpModel:
         self.scales = n_sb / (self.degree + 1) / sb.sum(axis=0)
         self.basis_sb = sb * self.scales
         self.basis_sr = sr * self.scales
+        #: the scaled basis in every bin of the binning (sidebands and fine SR bins, in order)
+        self.basis_bins = integrals * self.scales
         self.s_nominal = float(np.sqrt(max(float(b_sr_expected), 1.0)))
         n_sr_bins = self.basis_sr.shape[0]
         if signal_shape is None:
@@ -313,15 +315,33 @@ class BumpModel:
     def background_sr_uncertainty(self, pars: np.ndarray) -> float:
         """Uncertainty on :meth:`background_sr` from the sideband fit, events.
 
-        Inverse expected Fisher information of the sideband bins at ``pars``,
-        ``F = Σ_i a_i a_iᵀ / λ_i``, propagated to the SR integral of the polynomial.
+        :meth:`background_band`'s propagation applied to the SR integral of the polynomial.
         """
+        return float(self._propagate(self.basis_sr.sum(axis=0, keepdims=True), pars)[0])
+
+    def background_band(self, pars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fitted background and its ±1σ uncertainty in every bin of the binning, events.
+
+        The polynomial at ``pars`` is evaluated in every bin (sidebands and fine SR bins, in
+        the binning's order); its covariance is the inverse expected Fisher information of the
+        sideband bins at ``pars``, ``F = Σ_i a_i a_iᵀ / λ_i``, propagated linearly to each bin.
+
+        Returns
+        -------
+        expected, sigma : numpy.ndarray
+            One value per bin of :attr:`binning`.
+        """
+        theta = np.asarray(pars, dtype=np.float64)[self._bkg_idx]
+        return self.basis_bins @ theta, self._propagate(self.basis_bins, pars)
+
+    def _propagate(self, rows: np.ndarray, pars: np.ndarray) -> np.ndarray:
+        """σ of ``rows @ θ`` for the polynomial coefficients θ of ``pars`` (sideband Fisher
+        information, pseudo-inverted)."""
         theta = np.asarray(pars)[self._bkg_idx]
         lam = np.clip(self.basis_sb @ theta, 1e-12, None)
         fisher = (self.basis_sb / lam[:, None]).T @ self.basis_sb
-        grad = self.basis_sr.sum(axis=0)
         cov = np.linalg.pinv(fisher, rcond=1e-12, hermitian=True)
-        return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+        return np.sqrt(np.clip([row @ cov @ row for row in rows], 0.0, None))
 
     def initial_pars(self, data: np.ndarray, *, positive: bool | None = None) -> np.ndarray:
         """Starting point: weighted (non-negative) least squares of the polynomial on the sidebands.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -13,11 +14,14 @@ from analysis.presets import WINDOW_PRESETS
 from analysis.report import headline
 from analysis.significance import (
     best_of_scan,
+    degree_options,
     evaluate_sample,
     global_significances,
     look_elsewhere_fprs,
     look_elsewhere_toys,
+    stats_window,
 )
+from stats.toys import look_elsewhere
 
 UPSILON = WINDOW_PRESETS["upsilon"]
 
@@ -96,3 +100,23 @@ def test_toys_on_a_spectrum_are_reproducible_and_global_below_local():
     # a spectrum the background fit cannot describe: the error is reported, not raised
     bad = look_elsewhere_toys(np.array([9.5, 9.6]), UPSILON, stats, n_toys=2, seed=0)
     assert bad["error"] and np.all(np.isnan(bad["max_z"]))
+
+
+def test_toys_do_not_log_their_expected_failed_and_bad_fits(caplog):
+    # 300 events: the 1 % cut keeps ~2 sideband events, which no candidate degree can fit
+    rng = np.random.default_rng(4)
+    m = 5.0 + rng.exponential(3.5, 3000)
+    m = m[m < 16.0][:300]
+    stats = StatsSettings(fprs=(1.0, 0.1, 0.03, 0.01), min_sideband_events=20)
+    with caplog.at_level(logging.WARNING):
+        look_elsewhere(m, window=stats_window(UPSILON), fprs=look_elsewhere_fprs(stats),
+                       n_toys=2, degree=stats.degree, **degree_options(stats),
+                       n_sr_edges=stats.n_sr_edges, random_state=1)
+    assert any(r.name.startswith("stats") for r in caplog.records)  # the stats layer warns
+    caplog.clear()
+    level = logging.getLogger("stats").level
+    with caplog.at_level(logging.WARNING):
+        out = look_elsewhere_toys(m, UPSILON, stats, n_toys=2, seed=1)
+    assert out["error"] == "" and out["max_z"].shape == (2,)
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("stats")]
+    assert logging.getLogger("stats").level == level  # restored after the toys
