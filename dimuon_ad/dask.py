@@ -92,15 +92,24 @@ def dask_client(
             stack.enter_context(quiet_logger("distributed", logging.WARNING))
             stack.enter_context(dask.config.set({"logging.distributed": "warning"}))
         if scheduler in (None, LOCAL):
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=False if verbose else logging.WARNING,
-            ))
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=False if verbose else logging.WARNING,
+                )
+            )
             client = stack.enter_context(Client(cluster))
-            log.info("started a Dask LocalCluster of %d worker(s); dashboard %s",
-                     len(cluster.workers), client.dashboard_link)
+            log.info(
+                "started a Dask LocalCluster of %d worker(s); dashboard %s",
+                len(cluster.workers),
+                client.dashboard_link,
+            )
         else:
             client = stack.enter_context(_attach(Client, scheduler, timeout))
-            log.info("attached to Dask scheduler %s; dashboard %s", scheduler,
-                     client.dashboard_link)
+            log.info(
+                "attached to Dask scheduler %s; dashboard %s", scheduler, client.dashboard_link
+            )
         yield client
