@@ -150,10 +150,11 @@ def _headline(result, paths, elapsed: float) -> str:
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     """Run the analysis; returns the exit status (0 success, 2 bad input, configuration or
     usage, 130 interrupted). Any other exception is a bug and propagates with its traceback."""
-    try:
-        args = build_parser(prog).parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2), already written to the terminal
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    from dimuon_ad.cli import parse_args
+
+    args = parse_args(build_parser(prog), argv)
+    if isinstance(args, int):  # --help (0) or a usage error (2), already written to stderr
+        return args
     _configure_logging(args.verbose, args.quiet)
     t0 = time.perf_counter()
     try:

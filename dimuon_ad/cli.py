@@ -17,9 +17,18 @@ from collections.abc import Callable, Sequence
 
 from dimuon_ad.errors import EXIT_BAD_INPUT
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "parse_args"]
 
 PROG = "dimuon-ad"
+
+
+def parse_args(parser, argv: Sequence[str] | None):
+    """``parser.parse_args(argv)``, or the exit status of ``--help`` (0) or of a usage error
+    (2, the message already on stderr) — every command returns it instead of exiting."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
 
 
 def _generate(argv: Sequence[str], prog: str) -> int:
