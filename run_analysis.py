@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -81,11 +82,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--allow-incomplete", action="store_true",
                    help="analyse a skim that did not finish (its summary.json says incomplete); "
                         "the report says so")
-    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="run flow seeds and folds on a Dask cluster: 'local' starts one, "
-                        "tcp://host:8786 attaches to a running scheduler")
+    p.add_argument("--scheduler", metavar="local|ADDRESS", default=None,
+                   help="run flow seeds, folds and toys on a Dask cluster: 'local' starts one, "
+                        "tcp://host:8786 attaches to a running scheduler (the toolkit's code is "
+                        "sent to its workers)")
     p.add_argument("--workers", type=int, default=None,
-                   help="workers of a --scheduler local cluster (default: cores)")
+                   help="workers of a --scheduler local cluster (default: cores), or workers to "
+                        "wait for at an ADDRESS (default 1)")
     p.add_argument("--no-cache", action="store_true", help="recompute every stage, store nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     verb = p.add_mutually_exclusive_group()
@@ -114,7 +117,8 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _headline(result, paths, elapsed: float) -> str:
-    from analysis.report import headline, headline_rows, report_notes
+    from analysis.fmt import fmt_fpr, fmt_num, fmt_z
+    from analysis.report import conclusion, headline, headline_rows, report_notes
 
     rows = headline_rows(result)
     widths = [max(len(str(r[i])) for r in [("method", "OS Z", "FPR", "SS Z"), *rows])
@@ -127,7 +131,8 @@ def _headline(result, paths, elapsed: float) -> str:
         f"window {result.config.window.name} {result.config.window.edges} GeV, profile "
         f"{result.config.profile}; OS {os_c['total']} events (SR {os_c['SR']}), "
         f"SS {ss_c['total']} (SR {ss_c['SR']})",
-        f"sideband closure AUC {result.closure['auc_mean']:.3f}",
+        f"sideband closure AUC {fmt_num(result.closure['auc_mean'])}",
+        f"conclusion: {conclusion(result).replace('**', '')}",
         fmt.format("method", "OS Z", "FPR", "SS Z"),
         fmt.format(*("-" * w for w in widths)),
         *[fmt.format(*r) for r in rows],
@@ -138,7 +143,8 @@ def _headline(result, paths, elapsed: float) -> str:
     if "look_elsewhere" in h:
         lines.append(f"best cut: local Z over {h['look_elsewhere']['n_tests']} FPR points "
                      f"(global Z from {h['look_elsewhere']['n_toys']} background-only toys)")
-    cat = ", ".join(f"{k}: {v:.2f}" for k, v in h["CATHODE_at_fpr"].items())
+    cat = ", ".join(f"{fmt_fpr(float(k))}: {fmt_z(v, missing='failed')}"
+                    for k, v in h["CATHODE_at_fpr"].items())
     lines += [f"CATHODE Z at FPR {cat}",
               *[n if n.startswith("!") else f"NOTE: {n}" for n in report_notes(result)
                 if n != result.data.ss.skipped],
@@ -164,8 +170,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             raise ConfigError(f"--seed {args.seed}: expected an integer in 0..{2**31 - 1}")
         if args.workers is not None and args.workers < 1:
             raise ConfigError(f"--workers {args.workers}: expected an integer >= 1")
-        if args.workers is not None and args.scheduler != "local":
-            raise ConfigError("--workers sets the size of a --scheduler local cluster; add "
+        if args.workers is not None and args.scheduler is None:
+            raise ConfigError("--workers sets the Dask workers of --scheduler local|ADDRESS; add "
                              "--scheduler local or drop --workers")
 
         from analysis.config import load_config, validate
@@ -189,13 +195,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     from analysis.report import write_report
 
     try:
-        with TaskRunner(args.scheduler, args.workers) as runner:
+        log_file = Path(args.output_dir) / "errors.log"
+        with TaskRunner(args.scheduler, args.workers, log_file=log_file) as runner:
             result = run_pipeline(
                 args.skim, config, args.output_dir, dataset=args.dataset, runner=runner,
                 use_cache=not args.no_cache, progress=not (args.no_progress or args.quiet),
                 allow_incomplete=args.allow_incomplete,
             )
-        paths = write_report(result, Path(args.output_dir))
+        paths = write_report(result, Path(args.output_dir), command=shlex.join(
+            [prog, *(sys.argv[1:] if argv is None else argv)]))
     except DimuonADError as err:
         if args.verbose:
             raise

@@ -98,10 +98,18 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--scheduler",
-        metavar="ADDRESS",
-        help="attach to an existing Dask scheduler (tcp://host:8786); implies --executor dask",
+        metavar="local|ADDRESS",
+        help="run on Dask (implies --executor dask): 'local' starts a LocalCluster, "
+        "tcp://host:8786 attaches to a running scheduler (the toolkit's code is sent to its "
+        "workers)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="processes for futures / local Dask")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes of the futures executor or of a local Dask cluster (default 2), or "
+        "workers to wait for at a scheduler ADDRESS (default 1)",
+    )
     parser.add_argument("--chunk-size", type=int, default=250_000, help="target events per chunk")
     parser.add_argument(
         "--max-files", type=int, default=None, help="at most this many files per dataset"
@@ -176,7 +184,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         return args
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
     command = ["python", "run_skim.py", *(sys.argv[1:] if argv is None else argv)]
     try:
@@ -197,12 +205,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         fileset = load_fileset(args.fileset)
         datasets = select_datasets(fileset, args.dataset or [DEFAULT_DATASET], source=args.fileset)
         executor = "dask" if args.scheduler else args.executor
+        remote = args.scheduler not in (None, "local")
         summary = run_skim(
             datasets,
             config,
             Path(args.output_dir),
             executor=executor,
-            workers=args.workers,
+            workers=args.workers or (1 if remote else 2),
             scheduler=args.scheduler,
             chunk_size=args.chunk_size,
             max_files=args.max_files,

@@ -8,10 +8,14 @@ from contextlib import ExitStack
 from typing import Any
 
 from dimuon_ad.dask import dask_client
+from dimuon_ad.workers import task_failure
 
-__all__ = ["TaskRunner"]
+__all__ = ["TASK_MODULES", "TaskRunner"]
 
 log = logging.getLogger(__name__)
+
+#: modules whose functions the analysis maps over a cluster (imported on each worker first)
+TASK_MODULES = ("ml.cathode", "ml.kfold", "analysis.pipeline", "analysis.significance")
 
 
 class TaskRunner:
@@ -26,20 +30,48 @@ class TaskRunner:
         cluster comes from :func:`dimuon_ad.dask.dask_client` (one line for an unreachable
         address: :class:`~dimuon_ad.errors.InputOSError`).
     n_workers : int, optional
-        Workers of the ``"local"`` cluster (default: number of cores).
+        Workers of the ``"local"`` cluster (default: number of cores); for an address, the
+        workers to wait for (default 1).
+    log_file : str or Path, optional
+        Where a failed task's traceback goes (its error is one line,
+        :class:`~dimuon_ad.workers.TaskError`); default: none, the error keeps its traceback.
+    worker_timeout : float
+        Seconds to wait for the workers of a cluster at an address.
 
     Notes
     -----
-    The mapped function and its arguments are pickled to the workers, so they must be importable
-    there (install this package on the cluster image). Results come back in argument order.
+    The mapped function and its arguments are pickled to the workers. Workers of a cluster at an
+    address that lack the toolkit or hold another version get its code first
+    (:func:`dimuon_ad.workers.ship_code`), and :data:`TASK_MODULES` are imported on each (one
+    line naming the worker and the module if that fails). Results come back in argument order.
     """
 
-    def __init__(self, scheduler: str | None = None, n_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        n_workers: int | None = None,
+        *,
+        log_file=None,
+        worker_timeout: float = 60.0,
+    ) -> None:
         self.scheduler = scheduler
+        self.log_file = log_file
         self._client = None
         self._stack = ExitStack()
         if scheduler is not None:
-            self._client = self._stack.enter_context(dask_client(scheduler, n_workers))
+            self._client = self._stack.enter_context(
+                dask_client(
+                    scheduler, n_workers, modules=TASK_MODULES, worker_timeout=worker_timeout
+                )
+            )
+
+    def _result(self, future, what: str):
+        try:
+            return future.result()
+        except Exception as exc:  # noqa: BLE001 - one line, the traceback in the log file
+            if self.log_file is None:
+                raise
+            raise task_failure(what, exc, self.log_file) from None
 
     @property
     def distributed(self) -> bool:
@@ -52,7 +84,11 @@ class TaskRunner:
             return [fn(*a) for a in args]
         log.info("submitting %d %s task(s) to Dask", len(args), desc or fn.__name__)
         futures = [self._client.submit(fn, *a, pure=False) for a in args]
-        return self._client.gather(futures)
+        try:
+            return [self._result(f, f"Dask task {fn.__name__} #{i}") for i, f in enumerate(futures)]
+        finally:
+            for future in futures:
+                future.cancel()
 
     def as_completed(
         self, fn: Callable[..., Any], args: Sequence[tuple], desc: str = ""
@@ -72,7 +108,8 @@ class TaskRunner:
         futures = {self._client.submit(fn, *a, pure=False): i for i, a in enumerate(args)}
         try:
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                i = futures[future]
+                yield i, self._result(future, f"Dask task {fn.__name__} #{i}")
         finally:
             for future in futures:
                 future.cancel()

@@ -4,8 +4,12 @@ analysis' :class:`analysis.parallel.TaskRunner` both use it).
 ``dask_client("local", n)`` starts a ``distributed.LocalCluster`` of ``n`` single-threaded worker
 processes (default: one per core) with its dashboard on a free port; any other value is the
 address of a running scheduler (``tcp://host:8786``, coffea-casa's ``tls://localhost:8786``),
-attached to with a timeout. Either way the dashboard link is logged, the cluster's start/stop
-INFO chatter is silenced unless ``verbose``, and what was started is closed on exit.
+attached to with a timeout; there the toolkit's code is sent to workers that lack it or hold
+another version, and the modules the tasks need are imported on each worker
+(:func:`dimuon_ad.workers.ship_code`: one line naming the worker for an import error or for no
+worker within the timeout). Either way the dashboard link is logged, the cluster's chatter (and
+the workers' tracebacks of failed tasks) is silenced unless ``verbose``, and what was started is
+closed on exit.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ def dask_client(
     n_workers: int | None = None,
     *,
     timeout: float = 20.0,
+    modules: tuple[str, ...] = (),
+    worker_timeout: float = 60.0,
     verbose: bool | None = None,
 ) -> Iterator[Any]:
     """A ``distributed.Client`` on a new LocalCluster or on a running scheduler.
@@ -58,9 +64,15 @@ def dask_client(
         ``"local"`` or ``None``: start a LocalCluster (one single-threaded worker process per
         core, dashboard on a free port). Anything else: the address of a running scheduler.
     n_workers : int, optional
-        Workers of the LocalCluster (default: number of cores); ignored for an address.
+        Workers of the LocalCluster (default: number of cores); for an address, the workers to
+        wait for (default 1).
     timeout : float
         Seconds to wait for a scheduler at an address before giving up.
+    modules : tuple of str
+        Modules the tasks import, checked on every worker of a cluster at an address after the
+        toolkit's code is shipped there (:func:`dimuon_ad.workers.ship_code`).
+    worker_timeout : float
+        Seconds to wait for ``n_workers`` workers at an address.
     verbose : bool, optional
         Keep distributed's INFO messages (cluster start/stop, connections); default: when this
         module's logger shows DEBUG (the CLIs' ``-v``).
@@ -76,6 +88,8 @@ def dask_client(
         ``scheduler`` is not a Dask address.
     InputOSError
         No scheduler answered at the address within ``timeout`` seconds.
+    dimuon_ad.workers.WorkerError
+        No worker joined, or a worker cannot import ``modules`` (an InputOSError).
     """
     try:
         from distributed import Client, LocalCluster
@@ -89,8 +103,9 @@ def dask_client(
 
             # the in-process scheduler and nannies log through "distributed"; worker processes
             # get the dask config (and LocalCluster's silence_logs) instead of our logger levels
-            stack.enter_context(quiet_logger("distributed", logging.WARNING))
-            stack.enter_context(dask.config.set({"logging.distributed": "warning"}))
+            # (error: a failed task's traceback is the caller's to report, in one line)
+            stack.enter_context(quiet_logger("distributed", logging.ERROR))
+            stack.enter_context(dask.config.set({"logging.distributed": "error"}))
         if scheduler in (None, LOCAL):
             cluster = stack.enter_context(
                 LocalCluster(
@@ -98,7 +113,7 @@ def dask_client(
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=":0",
-                    silence_logs=False if verbose else logging.WARNING,
+                    silence_logs=False if verbose else logging.ERROR,
                 )
             )
             client = stack.enter_context(Client(cluster))
@@ -108,8 +123,11 @@ def dask_client(
                 client.dashboard_link,
             )
         else:
+            from dimuon_ad.workers import ship_code
+
             client = stack.enter_context(_attach(Client, scheduler, timeout))
             log.info(
                 "attached to Dask scheduler %s; dashboard %s", scheduler, client.dashboard_link
             )
+            ship_code(client, modules, n_workers=n_workers or 1, timeout=worker_timeout)
         yield client

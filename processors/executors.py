@@ -4,9 +4,10 @@
 - ``futures``: a local process pool (``concurrent.futures``, spawn start method);
 - ``dask``: ``dask.distributed`` (through :func:`dimuon_ad.dask.dask_client`) — a ``LocalCluster``
   of ``workers`` single-threaded processes, or an existing scheduler given by address
-  (``tcp://...``; coffea-casa provides one). Workers of an existing cluster that cannot import
-  this package get it uploaded (``UploadFile`` plugin); they need coffea, awkward and uproot
-  installed, and the input files must be readable from them.
+  (``tcp://...``; coffea-casa provides one). Workers of an existing cluster that lack this
+  toolkit or hold another version of it get its code (:func:`dimuon_ad.workers.ship_code`,
+  compared by a hash of the source); they need coffea, awkward and uproot installed, and the
+  input files must be readable from them.
 
 Each item's outcome is yielded as ``(item, result, exception)``; the caller decides what a failure
 means. At most ``2 × workers`` items are in flight, so results stream instead of piling up.
@@ -15,13 +16,9 @@ means. At most ``2 × workers`` items are in flight, so results stream instead o
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.util
 import logging
 import multiprocessing
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from dimuon_ad.errors import ConfigError
@@ -74,37 +71,14 @@ def _futures(items, function, workers) -> Iterator[tuple[Any, Any, BaseException
             raise
 
 
-def package_zip(directory: str | Path) -> Path:
-    """Zip the ``processors`` package (``processors.zip`` in ``directory``) for remote workers."""
-    package = Path(__file__).resolve().parent
-    out = Path(directory) / "processors.zip"
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in sorted(package.rglob("*.py")):
-            archive.write(source, source.relative_to(package.parent).as_posix())
-    return out
-
-
-def _ensure_package_on_workers(client) -> None:
-    """Upload this package to the workers of an existing cluster that cannot import it."""
-    specs = client.run(importlib.util.find_spec, "processors")  # stdlib: no upload needed
-    if all(spec is not None for spec in specs.values()):
-        return
-    from distributed.diagnostics.plugin import UploadFile
-
-    with tempfile.TemporaryDirectory() as folder:
-        log.info("uploading the processors package to the Dask workers")
-        # a worker plugin: workers joining later get it too; the zip goes on their sys.path
-        client.register_plugin(UploadFile(str(package_zip(folder)), load=True))
-
-
 def _dask(items, function, workers, scheduler) -> Iterator[tuple[Any, Any, BaseException | None]]:
     from distributed import wait
 
     from dimuon_ad.dask import dask_client
 
-    with dask_client(scheduler, workers) as client:
-        if client.cluster is None:  # an existing cluster: its workers may lack this package
-            _ensure_package_on_workers(client)
+    # on a cluster at an address the toolkit's code is shipped to workers that lack it or hold
+    # another version, and the chunk function's module is imported on each (one line if not)
+    with dask_client(scheduler, workers, modules=(function.__module__,)) as client:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
 
         def submit(item):
@@ -134,7 +108,8 @@ def execute(
         Module-level function (picklable) taking one item.
     executor : {"iterative", "futures", "dask"}
     workers : int
-        Processes for ``futures`` and the ``dask`` LocalCluster.
+        Processes for ``futures`` and the ``dask`` LocalCluster; for a scheduler address, the
+        workers to wait for.
     scheduler : str, optional
         Address of an existing Dask scheduler (``dask`` only); ``None`` or ``"local"``: a
         LocalCluster of ``workers`` processes (:func:`dimuon_ad.dask.dask_client`).

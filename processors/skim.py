@@ -24,8 +24,9 @@ from pathlib import Path
 import uproot
 from tqdm import tqdm
 
-from dimuon_ad.errors import InputError, InputNotFoundError
+from dimuon_ad.errors import DimuonADError, InputError, InputNotFoundError
 from dimuon_ad.io import atomic_write_json
+from dimuon_ad.workers import task_failure
 from processors.chunks import TREES, Chunk, ChunkTask, run_chunk
 from processors.config import SkimConfig
 from processors.executors import execute
@@ -46,6 +47,9 @@ from processors.outputs import (
 from processors.summary import PROGRESS_WRITE_S, RunState
 
 log = logging.getLogger(__name__)
+
+#: where the skim appends the traceback of a chunk that failed on a worker
+ERROR_LOG = "errors.log"
 
 #: errors that make a file "bad" (skippable with skip_bad_files); anything else is a real error
 BAD_FILE_ERRORS = (FileNotFoundError, BadFileError)
@@ -402,7 +406,13 @@ def _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_
             key = (task.chunk.dataset, task.chunk.path)
             if error is not None:
                 if not (skip_bad_files and isinstance(error, BAD_FILE_ERRORS)):
-                    raise error
+                    if executor == "iterative" or isinstance(error, DimuonADError):
+                        raise error
+                    # a chunk that failed in another process: one line, its traceback in a file
+                    c = task.chunk
+                    entries = f"entries {c.entry_start}-{c.entry_stop}"
+                    what = f"chunk {task.chunk_id} of {c.path} ({entries})"
+                    raise task_failure(what, error, output_dir / ERROR_LOG) from None
                 if key not in state.failed_files:
                     log.warning("skipping bad file and every chunk of it: %s", error)
                     state.failed_files[key] = str(error)

@@ -42,3 +42,23 @@ def shared_file(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"real NanoAOD test file {name} not found in {SHARED_DATA}")
     return path
+
+
+#: a package named like one of the toolkit's, first on the cluster workers' path: the code must be
+#: sent to them anyway (a hash of the source is compared, not an importable name)
+OTHER_PROCESSORS = '"""Someone else\'s processors package."""\nOTHER = True\n'
+
+
+@pytest.fixture(scope="session")
+def dask_cluster_address(tmp_path_factory) -> str:
+    """A ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 that do not have the
+    toolkit (the editable install is hidden from them; they check it at start) but have another
+    ``processors`` package; yields the scheduler address (tests/servers.py)."""
+    from servers import dask_cluster
+
+    folder = tmp_path_factory.mktemp("cluster")
+    other = folder / "site" / "processors"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text(OTHER_PROCESSORS)
+    with dask_cluster(folder, n_workers=2, python_path=[str(folder / "site")]) as address:
+        yield address

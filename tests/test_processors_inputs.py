@@ -8,7 +8,7 @@ import pytest
 import uproot
 
 from processors.config import PRESETS
-from processors.executors import execute, package_zip
+from processors.executors import execute
 from processors.inputs import (
     TreeCache,
     entry_ranges,
@@ -128,8 +128,13 @@ def test_dask_executor_attaches_to_a_scheduler():
         )
 
 
-def test_package_zip_holds_the_processors_package(tmp_path):
+def test_code_zip_holds_the_toolkit_and_its_hash():
+    import io
     import zipfile
 
-    names = zipfile.ZipFile(package_zip(tmp_path)).namelist()
-    assert {"processors/__init__.py", "processors/chunks.py", "processors/dimuon.py"} <= set(names)
+    from dimuon_ad.workers import code_hash, code_zip
+
+    name, data = code_zip()
+    names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    assert {"processors/chunks.py", "ml/cathode.py", "analysis/pipeline.py"} <= names
+    assert f"_dimuon_ad_code_{code_hash()[:16]}.py" in names and name.endswith(".zip")
