@@ -6,6 +6,7 @@ files; :func:`load_skim` is the only function that touches the disk.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,10 @@ class AnalysisData:
     notes: list[str] = field(default_factory=list)
     labels: Any = None
     skim_summary: dict[str, Any] | None = None
+    #: The run_skim.py directory holding the skim (None for a bare parquet).
+    skim_run_dir: str | None = None
+    #: The skim's own cutflow of this dataset (its cutflow.json: cut name -> events), or None.
+    skim_cutflow: dict[str, int] | None = None
 
 
 def find_skim(path: str | Path, dataset: str | None = None) -> tuple[Path, str | None]:
@@ -389,7 +394,26 @@ def load_skim(
         os=samples["os"], ss=ss, features=tuple(feats.columns), source=str(where),
         dataset=dataset, cutflow=cutflow, has_truth=has_truth, notes=notes, labels=labels,
         skim_summary=status["summary"],
+        skim_run_dir=None if status["run_dir"] is None else str(status["run_dir"]),
+        skim_cutflow=read_skim_cutflow(status["run_dir"], dataset),
     )
+
+
+def read_skim_cutflow(run_dir: str | Path | None, dataset: str | None) -> dict[str, int] | None:
+    """The named cutflow of ``dataset`` in ``<run_dir>/cutflow.json`` (events after each skim
+    cut, in order), or None without one (a bare parquet, an unreadable file, another dataset)."""
+    if run_dir is None or not (Path(run_dir) / "cutflow.json").is_file():
+        return None
+    try:
+        flows = json.loads((Path(run_dir) / "cutflow.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(flows, dict):
+        return None
+    if dataset is None and len(flows) == 1:
+        dataset = next(iter(flows))
+    flow = flows.get(dataset) if dataset is not None else None
+    return {str(k): int(v) for k, v in flow.items()} if isinstance(flow, dict) else None
 
 
 def _coverage_problem(m: np.ndarray, window: MassWindow, n_sr_edges: int, where: Path) -> str:

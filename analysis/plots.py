@@ -30,6 +30,7 @@ __all__ = [
     "plot_mass_spectra",
     "plot_roc_sic",
     "plot_z_vs_fpr",
+    "save_figure",
     "save_png",
 ]
 
@@ -347,8 +348,23 @@ def plot_roc_sic(
     return fig
 
 
-def save_png(fig: Figure, path: str | Path, dpi: int = 90) -> Path:
+#: Resolution of the PNG figures (dots per inch).
+PNG_DPI = 150
+
+
+def save_png(fig: Figure, path: str | Path, dpi: int = PNG_DPI) -> Path:
     """Render ``fig`` to PNG at ``path`` atomically and return the path."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def save_figure(fig: Figure, stem: str | Path, dpi: int = PNG_DPI) -> list[Path]:
+    """Render ``fig`` to ``<stem>.png`` (``dpi``) and the vector ``<stem>.pdf``, atomically;
+    returns both paths."""
+    stem = Path(stem)
+    paths = [save_png(fig, stem.with_name(stem.name + ".png"), dpi)]
+    buf = io.BytesIO()
+    fig.savefig(buf, format="pdf", metadata={"Creator": "dimuon-ad"})
+    paths.append(atomic_write_bytes(stem.with_name(stem.name + ".pdf"), buf.getvalue()))
+    return paths

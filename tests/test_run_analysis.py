@@ -140,6 +140,82 @@ def test_report_files_embed_images(first_run, workdir):
         assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_report_reads_like_a_group_meeting_slide(first_run, workdir):
+    """Conclusion on top, contents with anchors, every section, figures beside their numbers,
+    PDFs, links, the skim cutflow, per-method Z-vs-FPR tables, provenance — and no 'nan'."""
+    out = workdir / "analysis"
+    html = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    rc, stdout = first_run
+    import re
+
+    for text in (re.sub(r"base64,[A-Za-z0-9+/=]+", "", html), md, stdout):
+        assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+    assert md.index("## Conclusion") < md.index("**Contents:**") < md.index("## Significance")
+    assert "conclusion: In the opposite-sign sample" in stdout
+    for sid in ("significance", "fits", "scans", "look-elsewhere", "selection", "flows",
+                "truth", "provenance", "timing"):
+        assert f'href="#{sid}"' in html and f'id="{sid}"' in html and f"](#{sid})" in md
+    # figures sit in their section, before the wall-time table
+    assert md.index("plots/z_vs_fpr_os.png") < md.index("## Mass spectra")
+    assert md.index("plots/mass_os.png") < md.index("## Z vs false-positive rate")
+    assert md.index("plots/roc_sic.png") < md.index("## Wall time")
+    assert '<a href="results.json">results.json</a>' in html and 'href="plots/mass_os.pdf"' in html
+    for n in ("mass_os", "z_vs_fpr_os", "closure"):
+        assert (out / "plots" / f"{n}.pdf").read_bytes()[:5] == b"%PDF-"
+    # the skim cutflow of cutflow.json, then the analysis cutflow
+    skim_flow = json.loads((workdir / "skim" / "cutflow.json").read_text())["Tiny"]
+    for cut, n in skim_flow.items():
+        assert f"| {cut} | {n:,} |" in md
+    res = json.loads((out / "results.json").read_text())
+    assert res["skim_cutflow"] == skim_flow
+    # a Z-vs-FPR table for every method: one column per method, one row per FPR
+    assert "| sideband FPR | CATHODE | dimu_pt (high) | mu0_ip3d (low) | mu1_ip3d (low) | " \
+           "random |" in md
+    assert "| 5 % |" in md and "| 20 % |" in md
+    # random baseline and global Z explained; p-values in scientific notation, not 0.00
+    assert "The *random* baseline" in md and "look-elsewhere effect" in md
+    p = res["significance"]["os"]["no_cut"]["p_value"]
+    from analysis.fmt import fmt_p
+
+    assert fmt_p(p) in md and (p >= 0.01 or "× 10" in fmt_p(p))
+    # provenance in results.json and the report
+    from dimuon_ad._version import version
+
+    pv = res["provenance"]
+    assert pv["version"] == version() and pv["command"].startswith("run_analysis.py --skim")
+    assert pv["inputs"]["n_files"] >= 1 and len(pv["inputs"]["combined"]) == 64
+    assert "cutflow.json" in pv["inputs"] and len(pv["config_sha256"]) == 64
+    assert f"dimuon-ad {version()}" in md and pv["command"] in md and pv["date"] in md
+
+
+def test_one_workspace_file_per_fit_refits_to_the_reported_z(first_run, workdir):
+    import pyhf
+
+    out = workdir / "analysis"
+    res = json.loads((out / "results.json").read_text())
+    files = sorted((out / "workspaces").glob("*.json"))
+    ws_files = [f for f in files if not f.name.endswith(".meta.json")]
+    assert [f"workspaces/{f.name}" for f in ws_files] == sorted(res["workspaces"])
+    assert {"os_no_cut.json", "os_reweighting.json", "os_cathode_fpr0.05.json",
+            "ss_mu0_ip3d_low_fpr0.2.json"} <= {f.name for f in ws_files}
+    for f in ws_files:
+        ws = json.loads(f.read_text())
+        pyhf.schema.validate(ws, "workspace.json")
+        meta = json.loads(f.with_name(f.stem + ".meta.json").read_text())
+        sig = res["significance"][meta["sample"].lower()]
+        entry = (sig["no_cut"] if meta["method"] == "no cut" else sig["reweighting"]
+                 if meta["method"] == "reweighting" else
+                 next(r for r in sig["scans"][meta["method"]] if r["fpr"] == meta["fpr"]))
+        assert meta["result"]["Z"] == entry["Z"]
+        edges = np.asarray(meta["edges"])
+        assert meta["window"]["sr_left"] == 9.0 and edges[0] >= 5.0 and edges[-1] <= 16.0
+        assert len(meta["channels"]["sidebands"]) == len(ws["channels"][0]["samples"][0]["data"])
+        assert np.allclose(np.diff(edges), meta["bin_width"])
+        if entry.get("converged") and f.name in ("os_no_cut.json", "os_cathode_fpr0.05.json"):
+            assert _pyhf_alone_z(ws) == pytest.approx(entry["Z"], abs=0.01)
+
+
 def test_new_fpr_grid_and_binning_do_not_retrain(first_run, workdir):
     cfg = load_config(workdir / "tiny.yaml")
     cfg = dataclasses.replace(cfg, stats=dataclasses.replace(
