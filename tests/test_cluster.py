@@ -104,3 +104,43 @@ def test_no_worker_within_the_timeout_is_one_line(tmp_path):
 def test_code_hash_is_of_the_source():
     assert len(code_hash()) == 64 and code_hash() == code_hash()
     assert code_hash(("processors",)) != code_hash(("ml",))
+
+
+# two flow seeds x 2 epochs, 1 BDT per fold, 3 folds, 2 FPRs, 10 toys
+TINY = """\
+profile: fast
+flow: {n_seeds: 2, max_epochs: 2, early_stopping: null}
+classifier: {n_models: 1, params: {n_estimators: 20}}
+n_folds: 3
+oversampling: 1.0
+stats: {fprs: [1.0, 0.2], spectrum_fprs: [0.2], n_toys: 10}
+"""
+
+
+@pytest.mark.slow  # ~55 s: the workers import torch and pyro the first time
+def test_analysis_on_workers_without_the_toolkit_gives_the_in_process_numbers(
+    dask_cluster_address, tmp_path
+):
+    import numpy as np
+
+    import toymc
+    from analysis.config import load_config
+    from analysis.parallel import TaskRunner
+    from analysis.pipeline import run_pipeline
+    from run_skim import main as skim
+
+    toymc.write_nanoaod(tmp_path / "toy.root", n_events=30_000, seed=3)
+    files = {"files": {"toy.root": "Events"}, "metadata": {"is_data": False, "synthetic": True}}
+    (tmp_path / "fileset.json").write_text(json.dumps({"Tiny": files}))
+    argv = ["--fileset", str(tmp_path / "fileset.json"), "--dataset", "Tiny", "--output-dir",
+            str(tmp_path / "skim"), "--no-progress", "-q"]  # fmt: skip
+    assert skim(argv) == 0
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    config = load_config(tmp_path / "tiny.yaml")
+    local = run_pipeline(tmp_path / "skim", config, tmp_path / "local", use_cache=False)
+    with TaskRunner(dask_cluster_address, 2, log_file=tmp_path / "errors.log") as runner:
+        remote = run_pipeline(
+            tmp_path / "skim", config, tmp_path / "remote", runner=runner, use_cache=False
+        )
+    np.testing.assert_allclose(remote.scores["os"], local.scores["os"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(remote.scores["ss"], local.scores["ss"], rtol=1e-6, atol=1e-9)
