@@ -89,10 +89,14 @@ def _label(ax, labels: PlotLabels, fontsize: float = 16.0) -> None:
 
 
 def _mark_window(ax, window: MassWindow, resonances: bool = True) -> None:
-    ax.axvspan(window.sr_left, window.sr_right, color="0.85", alpha=0.5, lw=0, label="SR")
+    ax.axvspan(window.sr_left, window.sr_right, color="0.85", alpha=0.5, lw=0)
     if resonances:
         for name in window.resonances:
             ax.axvline(PDG_MASSES[name], color="0.4", ls=":", lw=1.2)
+
+
+#: Pulls beyond ±PULL_RANGE are drawn as arrows at the edge of the pull panel.
+PULL_RANGE = 4.0
 
 
 @dataclass
@@ -136,17 +140,22 @@ def plot_mass_spectra(
     window : MassWindow
         The SR is shaded, the window's resonances are dotted lines.
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     fig, axes = _figure(2, 1, size=(10, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax, rax = axes[:, 0]
     centers = 0.5 * (edges[1:] + edges[:-1])
+    width = edges[1] - edges[0]
     _mark_window(ax, window)
     _mark_window(rax, window, resonances=False)
+    markers = "osD^v"
     for i, lev in enumerate(levels):
         color = _COLORS[i % len(_COLORS)]
         counts = np.asarray(lev.counts, dtype=float)
         err = np.sqrt(np.maximum(counts, 1.0))
-        ax.errorbar(centers, counts, yerr=np.sqrt(counts), fmt="o", ms=3.5, color=color,
-                    label=lev.label)
+        ax.errorbar(centers, counts, yerr=np.sqrt(counts), fmt=markers[i % 5], ms=3.5,
+                    color=color, label=lev.label)
         if lev.expected is not None:
             exp = np.asarray(lev.expected, dtype=float)
             ax.stairs(exp, edges, color=color, lw=1.5)
@@ -154,15 +163,34 @@ def plot_mass_spectra(
                 band = np.asarray(lev.band, dtype=float)
                 ax.stairs(exp + band, edges, baseline=np.maximum(exp - band, 0), fill=True,
                           color=color, alpha=0.3)
-            rax.errorbar(centers, (counts - exp) / err, fmt="o", ms=3, color=color)
+            pull = (counts - exp) / err
+            # levels side by side inside each bin; pulls beyond the axis drawn as arrows at its
+            # edge (open triangles), not dropped
+            x = centers + (i - (len(levels) - 1) / 2) * width / (len(levels) + 1)
+            inside = np.abs(pull) <= PULL_RANGE
+            rax.errorbar(x[inside], pull[inside], yerr=1.0, fmt=markers[i % 5], ms=3,
+                         color=color, elinewidth=0.8)
+            for sign, mk in ((1, "^"), (-1, "v")):
+                out = sign * pull > PULL_RANGE
+                rax.plot(x[out], np.full(out.sum(), sign * (PULL_RANGE - 0.3)), mk, ms=6,
+                         mfc="none", color=color)
     ax.set_yscale("log")
     ymax = max(float(np.max(lev.counts)) for lev in levels) if levels else 1.0
-    ax.set_ylim(0.5, ymax * 8)
-    ax.set_ylabel(f"Events / {edges[1] - edges[0]:.3g} GeV")
-    ax.legend(fontsize=12, loc="upper right", title=title or None, title_fontsize=12)
+    ax.set_ylim(0.5, ymax * 30)  # the legends sit above the data
+    ax.set_ylabel(f"Events / {width:.3g} GeV")
+    leg = ax.legend(fontsize=11, loc="upper right", title=title or None, title_fontsize=11)
+    ax.add_artist(leg)
+    proxies = [Line2D([], [], color="0.3", lw=1.5, label="sideband background fit"),
+               Patch(color="0.3", alpha=0.3, label=r"fit $\pm1\sigma$"),
+               Patch(color="0.85", alpha=0.5, label="signal region")]
+    if window.resonances:
+        proxies.append(Line2D([], [], color="0.4", ls=":", lw=1.2,
+                              label=", ".join(r.replace("Upsilon", "Υ").replace("psi", "ψ")
+                                              for r in window.resonances) + " mass"))
+    ax.legend(handles=proxies, fontsize=10, loc="upper left", bbox_to_anchor=(0.0, 0.9))
     rax.axhline(0, color="k", lw=1)
-    rax.set_ylim(-4, 4)
-    rax.set_ylabel("(data-fit)/σ", fontsize=14)
+    rax.set_ylim(-PULL_RANGE, PULL_RANGE)
+    rax.set_ylabel("(data−fit)/σ", fontsize=14)
     rax.set_xlabel(feature_label("dimu_mass"))
     rax.set_xlim(edges[0], edges[-1])
     _label(ax, labels)
@@ -175,9 +203,11 @@ def plot_z_vs_fpr(
     *,
     reweighting: float | None = None,
     no_cut: float | None = None,
+    toys_max_z: tuple[float, float] | None = None,
     title: str = "",
 ) -> Figure:
-    """Significance of the excess vs the false-positive rate of the cut, one line per method.
+    """Local significance of the excess vs the false-positive rate of the cut, one line per
+    method.
 
     Parameters
     ----------
@@ -187,9 +217,16 @@ def plot_z_vs_fpr(
         Z of the likelihood-reweighting method (horizontal line).
     no_cut : float, optional
         Z without any cut (horizontal line).
+    toys_max_z : (float, float), optional
+        Median and 95 % quantile of the largest local Z of background-only toys (band).
     """
     fig, axes = _figure(size=(10, 7.5))
     ax = axes[0, 0]
+    if toys_max_z is not None and all(v is not None and np.isfinite(v) for v in toys_max_z):
+        ax.axhspan(0, toys_max_z[1], color="0.88", lw=0,
+                   label=f"toys' largest Z: 95 % below {toys_max_z[1]:.2f}σ")
+        ax.axhline(toys_max_z[0], color="0.6", lw=1, ls="-.",
+                   label=f"toys' largest Z: median {toys_max_z[0]:.2f}σ")
     for i, (name, (fpr, z)) in enumerate(curves.items()):
         ax.plot(fpr, z, "o-", ms=4, lw=1.5, color=_COLORS[i % len(_COLORS)], label=name)
     if reweighting is not None and np.isfinite(reweighting):
@@ -197,37 +234,51 @@ def plot_z_vs_fpr(
                    label=f"likelihood reweighting ({reweighting:.2f}σ)")
     if no_cut is not None and np.isfinite(no_cut):
         ax.axhline(no_cut, color="0.5", ls=":", lw=1.5, label=f"no cut ({no_cut:.2f}σ)")
-    ax.axhline(2.0, color="tab:red", lw=0.8, alpha=0.4)
+    ax.axhline(2.0, color="tab:red", lw=0.8, alpha=0.5)
+    ax.annotate("Z = 2", xy=(1.0, 2.0), xycoords=("axes fraction", "data"), ha="right",
+                va="bottom", fontsize=11, color="tab:red")
     ax.set_xscale("log")
     ax.invert_xaxis()
-    ax.set_xlabel("false-positive rate on sideband data")
-    ax.set_ylabel(r"significance $Z$ [$\sigma$]")
+    ax.set_xlabel("false-positive rate of the cut on sideband data")
+    ax.set_ylabel(r"local significance $Z$ [$\sigma$]")
     finite = [np.asarray(z)[np.isfinite(z)] for _, z in curves.values()]
     values = np.concatenate([*finite, [v for v in (reweighting, no_cut, 2.0)
                                        if v is not None and np.isfinite(v)]])
-    ax.set_ylim(min(values.min(), 0.0) - 0.2, values.max() * 1.35 + 0.3)  # room for the legend
-    ax.legend(fontsize=12, loc="upper left", title=title or None, title_fontsize=12)
+    top = values.max() if toys_max_z is None else max(values.max(), toys_max_z[1] or 0)
+    ax.set_ylim(min(values.min(), 0.0) - 0.2, top * 1.6 + 0.5)  # room for the legend
+    ax.legend(fontsize=11, loc="upper left", title=title or None, title_fontsize=11, ncols=2)
     _label(ax, labels)
     return fig
 
 
-def _hist_pair(ax, a, b, bins, labels_ab, colors=("k", "tab:blue")) -> None:
-    for x, lab, col, style in ((a, labels_ab[0], colors[0], "step"),
-                               (b, labels_ab[1], colors[1], "stepfilled")):
-        if len(x) == 0:
-            continue
-        ax.hist(x, bins=bins, density=True, histtype=style, color=col, lw=1.5, label=lab,
-                alpha=1.0 if style == "step" else 0.35)
+#: Features drawn on a logarithmic axis (when positive): impact parameters in cm, whose prompt
+#: signal sits decades below the displaced background. Chosen per feature, not per array, so every
+#: panel of a feature has the same scale.
+LOG_FEATURES = ("ip3d", "sip3d", "dxy", "dz")
 
 
-def _feature_bins(*arrays: np.ndarray, n: int = 40) -> tuple[np.ndarray, bool]:
-    """Bins covering the data (to the 99.5 % quantile); log-spaced for positive features that
-    span more than two decades (ip3d in cm: the prompt signal sits at the low end)."""
+def _feature_bins(name: str, *arrays: np.ndarray, n: int = 40) -> tuple[np.ndarray, bool]:
+    """Bins covering the data (up to the 99.5 % quantile); log-spaced for the
+    :data:`LOG_FEATURES` when at least 95 % of the values are positive."""
     x = np.concatenate([a for a in arrays if len(a)])
-    lo, q01, hi = np.quantile(x, [0.0, 0.01, 0.995])
-    if lo > 0 and hi > 100 * q01:
-        return np.geomspace(lo, hi, n + 1), True
+    pos = x[x > 0]
+    logx = name.rsplit("_", 1)[-1] in LOG_FEATURES and len(pos) >= 0.95 * len(x)
+    if logx:  # (the few flow samples at or below zero fall outside the axis)
+        lo, hi = np.quantile(pos, [0.002, 0.995])
+        return np.geomspace(lo, hi if hi > lo else lo * 10, n + 1), True
+    lo, hi = np.quantile(x, [0.0, 0.995])
     return np.linspace(lo, hi if hi > lo else lo + 1.0, n + 1), False
+
+
+def _density_points(ax, x: np.ndarray, bins: np.ndarray, logx: bool, color: str,
+                    label: str, fmt: str = "o") -> None:
+    """Unit-normalized histogram of ``x`` as points with Poisson errors (empty bins left out)."""
+    h, _ = np.histogram(x, bins=bins)
+    norm = max(h.sum(), 1) * np.diff(bins)
+    c = np.sqrt(bins[1:] * bins[:-1]) if logx else 0.5 * (bins[1:] + bins[:-1])
+    ok = h > 0
+    ax.errorbar(c[ok], h[ok] / norm[ok], yerr=np.sqrt(h[ok]) / norm[ok], fmt=fmt, ms=4,
+                color=color, label=label)
 
 
 def plot_features_sr(
@@ -241,24 +292,30 @@ def plot_features_sr(
 ) -> Figure:
     """Feature distributions of SR data before and after the anomaly cut (unit-normalized)."""
     d = len(features)
-    fig, axes = _figure(1, d, size=(6 * d, 6))
+    fig, axes = _figure(1, d, size=(6 * d, 6.5))
     for j, name in enumerate(features):
         ax = axes[0, j]
-        bins, logx = _feature_bins(before[:, j], after[:, j])
+        bins, logx = _feature_bins(name, before[:, j], after[:, j],
+                                   *(() if template is None else (template[:, j],)))
         if logx:
             ax.set_xscale("log")
         if template is not None:
             ax.hist(template[:, j], bins=bins, density=True, histtype="stepfilled",
-                    color="0.8", label="background template")
-        _hist_pair(ax, before[:, j], after[:, j], bins,
-                   (f"SR data ({len(before)})", f"{cut_label} ({len(after)})"),
-                   colors=("k", "tab:red"))
+                    color="0.8", label=f"flow background template ({len(template):,})")
+        h, _ = np.histogram(before[:, j], bins=bins)
+        ax.stairs(h / max(h.sum(), 1) / np.diff(bins), bins, color="k", lw=1.5,
+                  label=f"SR data ({len(before):,})")
+        if len(after):
+            _density_points(ax, after[:, j], bins, logx, "tab:red",
+                            f"{cut_label} ({len(after):,})")
         ax.set_xlabel(feature_label(name))
         if not logx:
             ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.set_yscale("log")
-        ax.set_ylabel("density" if j == 0 else "")
-        ax.legend(fontsize=11)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi * 30)  # headroom: the legend sits above the data
+        ax.set_ylabel("density (unit area)" if j == 0 else "")
+        ax.legend(fontsize=10, loc="upper right")
     _label(axes[0, 0], labels, fontsize=13)
     return fig
 
@@ -277,7 +334,7 @@ def plot_closure(
     fig, axes = _figure(2, d, size=(6 * d, 7), gridspec_kw={"height_ratios": [3, 1]})
     for j, name in enumerate(features):
         ax, rax = axes[0, j], axes[1, j]
-        bins, logx = _feature_bins(data[:, j], samples[:, j])
+        bins, logx = _feature_bins(name, data[:, j], samples[:, j])
         if logx:
             ax.set_xscale("log")
             rax.set_xscale("log")
@@ -289,8 +346,10 @@ def plot_closure(
         c = np.sqrt(bins[1:] * bins[:-1]) if logx else 0.5 * (bins[1:] + bins[:-1])
         ax.errorbar(c, hd, yerr=np.sqrt(hd), fmt="o", ms=3, color="k", label="sideband data")
         ax.set_yscale("log")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi * 30)  # headroom: the legend sits above the data
         title = f"KS = {ks[name]:.3f}" if ks and name in ks else ""
-        ax.legend(fontsize=11, title=title or None, title_fontsize=11)
+        ax.legend(fontsize=11, title=title or None, title_fontsize=11, loc="upper right")
         ok = hs > 0
         ratio = hd[ok] / (hs[ok] * scale)
         rerr = np.sqrt(hd[ok]) / (hs[ok] * scale)
@@ -315,6 +374,7 @@ def plot_roc_sic(
     labels: PlotLabels,
     *,
     min_background: int | None = None,
+    n_background: Mapping[str, int] | None = None,
 ) -> Figure:
     """ROC (1/ε_B vs ε_S) and SIC (ε_S/√ε_B vs ε_S) for each method with truth labels.
 
@@ -323,7 +383,11 @@ def plot_roc_sic(
     curves : mapping of name to (eps_s, eps_b)
         Efficiencies on signal and background in the SR.
     min_background : int, optional
-        Shown in the title: SIC is only drawn where this many background events remain.
+        SIC is only drawn where at least this many background events pass the cut
+        (``eps_b * n_background[name]``; every point without ``n_background``), as in the
+        tabulated maximum SIC.
+    n_background : mapping of name to int, optional
+        Background events each curve's ``eps_b`` is a fraction of.
     """
     fig, axes = _figure(1, 2, size=(16, 7))
     ax, sax = axes[0]
@@ -332,7 +396,9 @@ def plot_roc_sic(
         ok = eb > 0
         col = _COLORS[i % len(_COLORS)]
         ax.plot(es[ok], 1.0 / eb[ok], color=col, label=name)
-        sax.plot(es[ok], es[ok] / np.sqrt(eb[ok]), color=col, label=name)
+        n_b = (n_background or {}).get(name)
+        enough = ok & (eb * n_b >= min_background) if min_background and n_b else ok
+        sax.plot(es[enough], es[enough] / np.sqrt(eb[enough]), color=col, label=name)
     x = np.linspace(1e-3, 1, 200)
     ax.plot(x, 1 / x, "k:", label="random")
     sax.plot(x, np.sqrt(x), "k:", label="random")
@@ -343,7 +409,8 @@ def plot_roc_sic(
     sax.set_ylabel(r"SIC $\epsilon_S/\sqrt{\epsilon_B}$")
     ax.legend(fontsize=12)
     if min_background:
-        sax.set_title(f"(≥ {min_background} background events)", fontsize=12, loc="right")
+        sax.set_title(f"cuts keeping ≥ {min_background} background events", fontsize=12,
+                      loc="right")
     _label(ax, labels, fontsize=14)
     return fig
 

@@ -247,8 +247,11 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
                                    for r in scan]),
                          np.array([_z(r) for r in scan]))
                   for name, scan in sig["scans"].items()}
+        q = (sig.get("look_elsewhere") or {}).get("max_z_quantiles") or {}
+        toys = (q.get("0.5"), q.get("0.95")) if q else None
         files[f"z_vs_fpr_{key}"] = plots.plot_z_vs_fpr(
             curves, labels, reweighting=_z(sig.get("reweighting")), no_cut=_z(nc),
+            toys_max_z=toys,
             title=f"{title}, window {cfg.window.name}")
     os_ = result.data.os
     best = best_of_scan(result.significance["os"]["scans"].get(CATHODE, []))
@@ -258,7 +261,7 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
     sr = os_.sr
     files["features_sr"] = plots.plot_features_sr(
         result.data.features, os_.X[sr], os_.X[sr & (s >= thr)], labels,
-        template=result.template, cut_label=f"CATHODE FPR {fpr:.3g}")
+        template=result.template, cut_label=f"after CATHODE cut, FPR {fmt_fpr(fpr)}")
     cl = result.closure
     files["closure"] = plots.plot_closure(
         result.data.features, os_.X[os_.sb], cl["samples"], labels, auc=cl["auc_mean"],
@@ -266,7 +269,10 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
     curves = {k: (v["eps_s"], v["eps_b"]) for k, v in result.references.items()
               if isinstance(v, dict) and v.get("eps_s")}
     if curves:
-        files["roc_sic"] = plots.plot_roc_sic(curves, labels, min_background=50)
+        files["roc_sic"] = plots.plot_roc_sic(
+            curves, labels, min_background=50,
+            n_background={k: v.get("n_background") for k, v in result.references.items()
+                          if isinstance(v, dict)})
     directory.mkdir(parents=True, exist_ok=True)
     for name, fig in files.items():
         plots.save_figure(fig, directory / name)

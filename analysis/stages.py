@@ -120,14 +120,16 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray, min_background: int = 50) 
     Returns
     -------
     dict with ``eps_s``, ``eps_b`` (thinned to ≤ 400 points), ``auc``, ``max_sic`` (only where at
-    least ``min_background`` background events pass) and ``sic_at_eps_s_0.2``.
+    least ``min_background`` background events pass), ``sic_at_eps_s_0.2`` and
+    ``n_background`` (background events the efficiencies are fractions of).
     """
     from ml.diagnostics import roc_sic
 
     labels = np.asarray(labels, dtype=bool)
     if labels.all() or not labels.any():
         nan = float("nan")
-        return {"eps_s": [], "eps_b": [], "auc": nan, "max_sic": nan, "sic_at_eps_s_0.2": nan}
+        return {"eps_s": [], "eps_b": [], "auc": nan, "max_sic": nan, "sic_at_eps_s_0.2": nan,
+                "n_background": int((~labels).sum())}
     r = roc_sic(scores, labels, min_background=min_background)
     idx = np.unique(np.linspace(0, len(r.tpr) - 1, min(400, len(r.tpr))).astype(int))
     return {
@@ -136,6 +138,7 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray, min_background: int = 50) 
         "auc": r.auc,
         "max_sic": r.max_sic,
         "sic_at_eps_s_0.2": float(r.sic_at(0.2)),
+        "n_background": int((~labels).sum()),
     }
 
 
