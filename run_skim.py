@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -127,6 +128,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="PATH|URL",
         help="golden JSON for data (overrides the fileset's golden_json)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds a remote server (root://, http(s)://) has to answer before the run stops "
+        "with one line (default: $DIMUON_AD_REMOTE_TIMEOUT, else 60)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument(
@@ -187,6 +196,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
     command = ["python", "run_skim.py", *(sys.argv[1:] if argv is None else argv)]
+    from processors.remote import TIMEOUT_ENV
+
+    timeout_before = os.environ.get(TIMEOUT_ENV)
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread: leave signals alone
@@ -199,6 +211,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
 
         for name in ("workers", "chunk_size", "max_files", "max_chunks"):
             _positive("--" + name.replace("_", "-"), getattr(args, name))
+        if args.timeout is not None:
+            if not 0 < args.timeout < float("inf"):
+                raise ConfigError(
+                    f"--timeout must be a positive number of seconds, got {args.timeout}"
+                )
+            # an environment variable: the futures executor's worker processes inherit it
+            os.environ[TIMEOUT_ENV] = str(args.timeout)
         check_output_dir(args.output_dir)
         _check_lumi_mask(args.lumi_mask)
         config = load_config(args.preset, args.config, parse_assignments(args.overrides))
@@ -232,6 +251,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if timeout_before is None:
+            os.environ.pop(TIMEOUT_ENV, None)
+        else:
+            os.environ[TIMEOUT_ENV] = timeout_before
     if not args.quiet:
         _print_summary(summary)
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,9 @@ def open_tree(path: str, treename: str):
         Empty (0 bytes), not a ROOT file, corrupt, or without ``treename``.
     ImportError
         A ``root://`` URL without fsspec-xrootd installed.
+    processors.remote.RemoteError
+        The server of a ``root://`` URL is unknown, refuses or does not answer within
+        :func:`processors.remote.remote_timeout` seconds.
     """
     fix = "fix or remove it in the fileset, or pass --skip-bad-files"
     if not _is_remote(path):
@@ -148,8 +152,14 @@ def open_tree(path: str, treename: str):
         if os.path.getsize(path) == 0:
             raise BadFileError(f"input file {path} is empty (0 bytes); {fix}")
         check_not_truncated(path)
+    options = {}
+    if path.startswith(("root://", "xroot://")):
+        from processors.remote import check_xrootd_server, remote_timeout
+
+        check_xrootd_server(path)  # one line for a host that is unknown, refuses or is silent
+        options["timeout"] = max(1, math.ceil(remote_timeout()))  # XRootD takes whole seconds
     try:
-        handle = uproot.open(path, array_cache=None)  # every chunk is read once: no cache
+        handle = uproot.open(path, array_cache=None, **options)  # each chunk read once: no cache
     except (ImportError, ModuleNotFoundError) as exc:
         raise XRootDMissingError(
             f"reading {path} needs XRootD support ({exc}); install it with "

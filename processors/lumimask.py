@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -81,10 +82,14 @@ class LumiMask:
         """
         text_source = str(source)
         if text_source.startswith(("http://", "https://")):
+            from processors.remote import remote_timeout
+
             try:
-                with urllib.request.urlopen(text_source, timeout=30) as response:  # noqa: S310
+                with urllib.request.urlopen(text_source, timeout=remote_timeout()) as response:
                     text = response.read().decode()
             except OSError as exc:
+                if isinstance(exc, urllib.error.HTTPError):
+                    exc.close()  # the error response holds the connection
                 raise InputOSError(
                     f"cannot fetch golden JSON {text_source} ({exc}); download it and pass the "
                     "local path with --lumi-mask PATH"

@@ -44,6 +44,7 @@ from processors.outputs import (
     save_chunk,
     write_histograms,
 )
+from processors.remote import RemoteError
 from processors.summary import PROGRESS_WRITE_S, RunState
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 ERROR_LOG = "errors.log"
 
 #: errors that make a file "bad" (skippable with skip_bad_files); anything else is a real error
-BAD_FILE_ERRORS = (FileNotFoundError, BadFileError)
+BAD_FILE_ERRORS = (FileNotFoundError, BadFileError, RemoteError)
 
 
 def _missing_synthetic(dataset: Dataset, path: str) -> InputNotFoundError:
@@ -126,7 +127,7 @@ def preflight(
             if ds.metadata.get("synthetic"):
                 return None, _missing_synthetic(ds, path)
             return None, exc
-        except BadFileError as exc:
+        except (BadFileError, RemoteError) as exc:
             return None, exc
 
     good: dict[str, list[FileInfo]] = {ds.name: [] for ds in datasets}
@@ -368,7 +369,7 @@ def _plan_and_run(
     for task in state.dropped_tasks():  # nothing of a file that failed part-way is kept
         remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
     merged = merge_partials(output_dir, [t.chunk_id for t in state.kept_tasks()])
-    paths = write_histograms(output_dir, merged["hists"])
+    paths = write_histograms(output_dir, merged["hists"], _histogram_metadata(config, metadata))
     atomic_write_json(output_dir / "cutflow.json", merged["cutflow"], default=str)
     elapsed = time.perf_counter() - started
     summary = state.summary(merged["cutflow"])
@@ -437,3 +438,17 @@ def _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_
             outcomes.close()
         TREES.clear()  # files the iterative executor opened in this process
         bar.close()
+
+
+def _histogram_metadata(config: SkimConfig, metadata: dict[str, dict]) -> dict:
+    """What every merged histogram records: preset, datasets (luminosity in fb⁻¹ or None, data
+    or simulation), toolkit version."""
+    from dimuon_ad._version import version
+
+    return {
+        "preset": config.preset,
+        "datasets": {name: {"lumi_fb": m.get("lumi_fb"), "is_data": m.get("is_data"),
+                            "synthetic": bool(m.get("synthetic", False))}
+                     for name, m in metadata.items()},
+        "toolkit_version": version(),
+    }

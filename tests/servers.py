@@ -133,19 +133,19 @@ def xrootd_server(export: Path, folder: Path) -> Iterator[int]:
     if binary is None:
         raise FileNotFoundError("xrootd")
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o777)
     port = free_port()
     config = folder / "xrootd.cfg"
     config.write_text(
-        f"xrd.port {port}\n"
-        f"all.export {export} r/o\n"
-        f"oss.localroot /\n"
-        "xrd.network nodnr\n"
-        f"all.adminpath {folder}\n"
-        f"all.pidpath {folder}\n"
+        f"xrd.port {port}\nall.export {export} r/o\nall.adminpath {folder}\nall.pidpath {folder}\n"
     )
     logs = open(folder / "xrootd.log", "w")  # noqa: SIM115 - closed below
+    # xrootd refuses to run as root: it then drops to 'nobody' (``folder`` and ``export`` must be
+    # readable by everyone, see :func:`open_folder`)
+    as_user = ["-R", "nobody"] if os.geteuid() == 0 else []
     proc = subprocess.Popen(
-        [binary, "-c", str(config), "-l", str(folder / "xrootd.out"), "-n", "dimuon-ad-test"],
+        [binary, "-c", str(config), "-l", str(folder / "xrootd.out"), "-n", "dimuon-ad-test",
+         *as_user],
         cwd=folder, stdout=logs, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -154,6 +154,20 @@ def xrootd_server(export: Path, folder: Path) -> Iterator[int]:
     finally:
         _stop([proc])
         logs.close()
+
+
+@contextlib.contextmanager
+def open_folder() -> Iterator[Path]:
+    """A new folder in the system's temporary directory that every user may read and write (the
+    xrootd server may run as 'nobody'); removed afterwards."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="dimuon-ad-xrootd-"))
+    try:
+        folder.chmod(0o777)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
