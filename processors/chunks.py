@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -30,7 +31,8 @@ from processors.lumimask import LumiMask
 TREES = TreeCache(capacity=2)
 
 #: bump when the skim columns or histogram definitions change (invalidates finished chunks)
-SKIM_FORMAT_VERSION = 2  # 2: partials record row counts; kinematics_only keeps ids
+SKIM_FORMAT_VERSION = 3  # 2: partials record row counts; kinematics_only keeps ids
+# 3: mass_upsilon_fit histogram; parquet key-value metadata (dataset, preset, lumi, units)
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,34 @@ def columns_to_table(columns: dict[str, np.ndarray]) -> pa.Table:
     return pa.table({name: pa.array(np.asarray(values)) for name, values in columns.items()})
 
 
-def table_to_parquet_bytes(table: pa.Table) -> bytes:
-    """Serialize a table as one parquet file (zstd) in memory."""
+def parquet_metadata(dataset: str, config: SkimConfig, metadata: dict) -> dict[str, str]:
+    """Key-value metadata of a skim part (``b"dimuon_ad"`` in the parquet schema, JSON):
+    dataset, preset, luminosity (fb⁻¹, null when unknown), data or simulation, the units of the
+    columns and the toolkit version. Read it with
+    ``json.loads(pyarrow.parquet.read_schema(path).metadata[b"dimuon_ad"])``."""
+    from dimuon_ad._version import version
+
+    return {
+        "dimuon_ad": json.dumps(
+            {
+                "dataset": dataset,
+                "preset": config.preset,
+                "lumi_fb": metadata.get("lumi_fb"),
+                "is_data": metadata.get("is_data"),
+                "synthetic": bool(metadata.get("synthetic", False)),
+                "units": {"momentum": "GeV", "mass": "GeV", "length": "cm"},
+                "toolkit_version": version(),
+            },
+            sort_keys=True,
+        )
+    }
+
+
+def table_to_parquet_bytes(table: pa.Table, metadata: dict[str, str] | None = None) -> bytes:
+    """Serialize a table as one parquet file (zstd) in memory, with optional key-value
+    ``metadata`` in its schema."""
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
@@ -125,7 +153,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         raise BadFileError(
             f"reading entries {chunk.entry_start}-{chunk.entry_stop} of {chunk.path} failed "
             f"({reason}); pass --skip-bad-files to go on without it"
-        ) from exc
+        ) from None  # (the reader's exception may not unpickle in the process that submitted)
     metadata = dict(task.metadata)
     metadata.update(
         dataset=chunk.dataset,
@@ -142,7 +170,9 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     partial = {"hists": output["hists"], "cutflow": output["cutflow"]}
     return ChunkResult(
         chunk_id=task.chunk_id,
-        parquet=table_to_parquet_bytes(table),
+        parquet=table_to_parquet_bytes(
+            table, parquet_metadata(chunk.dataset, task.config, task.metadata)
+        ),
         partial=partial,
         n_in=chunk.n_events,
         n_out=table.num_rows,

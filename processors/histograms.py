@@ -6,6 +6,10 @@ Every histogram has the categorical axes ``dataset``, ``charge`` (OS/SS) and ``i
 - ``mass``: fine log binning, 2000 bins from 0.2 to 200 GeV (≈0.35 % per bin, well below the
   1–2 % dimuon mass resolution);
 - ``mass_upsilon``: the Υ window 5–16 GeV in 440 bins of 25 MeV;
+- ``mass_upsilon_fit``: the analysis fit binning of the Υ window (``stats.binning.make_bins``:
+  0.1455 GeV bins with edges at the SR boundaries 9 and 10.6 GeV) split in
+  :data:`FIT_SUBDIVISION`; ``h[{"mass": slice(hist.loc(9.0), hist.loc(10.6))}]`` gives the
+  analysis' SR count and ``h[{"mass": hist.rebin(FIT_SUBDIVISION)}]`` its fit bins;
 - the main observables (``dimu_pt``, ``mumu_deltaR``, ``mu0_ip3d``, ...), filled when the preset
   computes them.
 """
@@ -21,6 +25,23 @@ import numpy as np
 from processors.selection import CHARGE_CATEGORIES, ISOLATION_CATEGORIES
 
 log = logging.getLogger(__name__)
+
+#: Fine bins per analysis fit bin in ``mass_upsilon_fit``.
+FIT_SUBDIVISION = 5
+
+#: Units of the observables (GeV, cm; the others are dimensionless), recorded in the metadata.
+UNITS = {"mass": "GeV", "dimu_mass": "GeV", "dimu_pt": "GeV", "mumu_deltapT": "GeV",
+         "mu0_pt": "GeV", "mu1_pt": "GeV", "mu0_ip3d": "cm", "mu1_ip3d": "cm"}
+
+#: ROOT (TLatex) titles of the observable axes for histograms.root.
+ROOT_TITLES = {
+    "mass": "m_{#mu#mu} [GeV]", "dimu_pt": "dimuon p_{T} [GeV]", "dimu_eta": "dimuon #eta",
+    "mumu_deltaR": "#DeltaR_{#mu#mu}", "mumu_deltapT": "p_{T,0} - p_{T,1} [GeV]",
+    "mu0_pt": "leading muon p_{T} [GeV]", "mu1_pt": "subleading muon p_{T} [GeV]",
+    "mu0_ip3d": "leading muon IP_{3D} [cm]", "mu1_ip3d": "subleading muon IP_{3D} [cm]",
+    "mu0_iso04": "leading muon pfRelIso04", "mu1_iso04": "subleading muon pfRelIso04",
+    "n_jets": "number of jets",
+}
 
 #: observable histograms: name -> (column, bins, low, high, label)
 OBSERVABLES = {
@@ -65,6 +86,10 @@ def make_histograms(columns) -> dict[str, hist.Hist]:
             *_category_axes(),
             hist.axis.Regular(440, 5.0, 16.0, name="mass", label=r"$m_{\mu\mu}$ [GeV]"),
         ),
+        "mass_upsilon_fit": hist.Hist(
+            *_category_axes(),
+            hist.axis.Variable(fit_edges(), name="mass", label=r"$m_{\mu\mu}$ [GeV]"),
+        ),
     }
     for name, (column, bins, low, high, label) in OBSERVABLES.items():
         if column in columns:
@@ -72,6 +97,25 @@ def make_histograms(columns) -> dict[str, hist.Hist]:
                 *_category_axes(), hist.axis.Regular(bins, low, high, name=column, label=label)
             )
     return out
+
+
+def fit_edges(window: str = "upsilon", subdivision: int = FIT_SUBDIVISION) -> np.ndarray:
+    """Edges (GeV) of the analysis fit binning of ``window`` (``stats.binning.make_bins``), each
+    bin split in ``subdivision``: every analysis edge is an edge, bit for bit."""
+    from stats.binning import make_bins
+
+    edges = np.asarray(make_bins(window).edges, dtype=np.float64)
+    fine = [np.linspace(a, b, subdivision + 1)[:-1] for a, b in zip(edges[:-1], edges[1:],
+                                                                     strict=True)]
+    return np.concatenate([*fine, edges[-1:]])
+
+
+def set_metadata(hists: Mapping[str, hist.Hist], **metadata) -> None:
+    """Record ``metadata`` (dataset(s), preset, luminosity, toolkit version, …) and the unit of
+    each histogram's observable in its ``.metadata`` dict, in place."""
+    for h in hists.values():
+        column = h.axes[-1].name
+        h.metadata = {**metadata, "observable": column, "unit": UNITS.get(column, "")}
 
 
 def fill_histograms(
@@ -98,7 +142,8 @@ def fill_histograms(
 
 
 def write_root(hists: Mapping[str, hist.Hist], path) -> None:
-    """Write 1D projections readable without this package: ``<dataset>/<name>_<charge>[_<iso>]``.
+    """Write 1D projections readable without this package: ``<dataset>/<name>_<charge>[_<iso>]``,
+    with ROOT (TLatex) axis titles; empty projections are left out.
 
     Parameters
     ----------
@@ -111,9 +156,27 @@ def write_root(hists: Mapping[str, hist.Hist], path) -> None:
 
     with uproot.recreate(path) as out:
         for name, h in hists.items():
+            title = ROOT_TITLES.get(h.axes[-1].name, h.axes[-1].name)
             for dataset in h.axes["dataset"]:
                 for charge in CHARGE_CATEGORIES:
                     base = h[{"dataset": dataset, "charge": charge}]
-                    out[f"{dataset}/{name}_{charge}"] = base[{"isolation": sum}]
-                    for iso in ISOLATION_CATEGORIES:
-                        out[f"{dataset}/{name}_{charge}_{iso}"] = base[{"isolation": iso}]
+                    projections = {f"{name}_{charge}": base[{"isolation": sum}]}
+                    projections.update({f"{name}_{charge}_{iso}": base[{"isolation": iso}]
+                                        for iso in ISOLATION_CATEGORIES})
+                    for key, proj in projections.items():
+                        if proj.sum() == 0:
+                            continue
+                        out[f"{dataset}/{key}"] = _root_hist(proj, key, title)
+
+
+def _root_hist(h: hist.Hist, name: str, xtitle: str):
+    """A TH1 of a 1D histogram with ROOT titles: ``name;xtitle;events``."""
+    import uproot
+
+    h = h.copy()
+    h.axes[0].label = xtitle
+    h.label = name
+    th1 = uproot.to_writable(h)
+    th1._bases[0]._bases[0]._members["fTitle"] = name  # TNamed of the TH1 (uproot's writable)
+    th1.member("fYaxis")._bases[0]._members["fTitle"] = "events"
+    return th1

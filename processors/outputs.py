@@ -157,12 +157,17 @@ def merge_partials(output_dir: Path, chunk_ids: Iterable[str]) -> dict:
     return merged if merged is not None else {"hists": {}, "cutflow": {}}
 
 
-def write_histograms(output_dir: Path, hists: Mapping) -> dict[str, str]:
-    """Save histograms as ``histograms.coffea`` and ``histograms.root``; returns the paths."""
+def write_histograms(output_dir: Path, hists: Mapping, metadata: Mapping | None = None
+                     ) -> dict[str, str]:
+    """Save histograms as ``histograms.coffea`` and ``histograms.root``; returns the paths.
+    ``metadata`` (preset, datasets with luminosity, toolkit version) goes into every
+    histogram's ``.metadata`` with the unit of its observable."""
     import coffea.util
 
-    from processors.histograms import write_root
+    from processors.histograms import set_metadata, write_root
 
+    if metadata is not None:
+        set_metadata(hists, **metadata)
     output_dir = Path(output_dir)
     coffea_path = output_dir / "histograms.coffea"
     with atomic_path(coffea_path) as tmp:

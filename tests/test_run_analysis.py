@@ -216,6 +216,49 @@ def test_one_workspace_file_per_fit_refits_to_the_reported_z(first_run, workdir)
             assert _pyhf_alone_z(ws) == pytest.approx(entry["Z"], abs=0.01)
 
 
+def test_skim_histograms_reproduce_the_analysis_counts_and_carry_metadata(first_run, workdir):
+    """The stored fit-binned mass histogram sliced at the SR edges gives the analysis' SR count,
+    rebinned it gives its fit bins; hist objects and parquet parts say what they are; the ROOT
+    file has ROOT titles and no empty histogram."""
+    import coffea.util
+    import hist
+    import pyarrow.parquet as pq
+    import uproot
+
+    from analysis.workspaces import fit_binning
+    from processors.histograms import FIT_SUBDIVISION
+
+    res = json.loads((workdir / "analysis" / "results.json").read_text())
+    hists = coffea.util.load(str(workdir / "skim" / "histograms.coffea"))
+    h = hists["mass_upsilon_fit"][{"dataset": "Tiny", "isolation": sum}]
+    for key, charge in (("os", "OS"), ("ss", "SS")):
+        hc = h[{"charge": charge}]
+        sr = hc[hist.loc(9.0):hist.loc(10.6)].sum()
+        assert sr == res["counts"][key]["SR"]
+    fit_edges = np.asarray(fit_binning(load_config(workdir / "tiny.yaml"))["edges"])
+    coarse = h[{"charge": "OS"}][::hist.rebin(FIT_SUBDIVISION)]
+    assert np.array_equal(coarse.axes[0].edges, fit_edges)
+    df = pd.read_parquet(workdir / "skim" / "skim")
+    sel = df[df.opposite_sign]
+    assert np.array_equal(coarse.values(), np.histogram(sel.dimu_mass, fit_edges)[0])
+    md = hists["mass"].metadata
+    assert md["preset"] == "upsilon_antiiso" and md["unit"] == "GeV" and md["toolkit_version"]
+    assert md["datasets"]["Tiny"]["lumi_fb"] is None and hists["mu0_ip3d"].metadata["unit"] == "cm"
+    part = next((workdir / "skim" / "skim").rglob("*.parquet"))
+    meta = json.loads(pq.read_schema(part).metadata[b"dimuon_ad"])
+    assert meta["dataset"] == "Tiny" and meta["preset"] == "upsilon_antiiso"
+    assert meta["units"]["mass"] == "GeV" and "lumi_fb" in meta
+    with uproot.open(workdir / "skim" / "histograms.root") as f:
+        names = [k for k, c in f.classnames().items() if c.startswith("TH1")]
+        assert names
+        for k in names:
+            th1 = f[k]
+            assert th1.values().sum() > 0
+            xt = th1.member("fXaxis").member("fTitle")
+            assert "$" not in xt and "\\" not in xt
+        assert f["Tiny/mass_upsilon_OS"].member("fXaxis").member("fTitle") == "m_{#mu#mu} [GeV]"
+
+
 def test_new_fpr_grid_and_binning_do_not_retrain(first_run, workdir):
     cfg = load_config(workdir / "tiny.yaml")
     cfg = dataclasses.replace(cfg, stats=dataclasses.replace(
