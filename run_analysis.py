@@ -97,10 +97,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return p
 
 
-def _configure_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+def _configure_logging(verbose: bool, quiet: bool):
+    """The toolkit's one log format (dimuon_ad.logs), repeated warnings collapsed; returns the
+    collapsing filter (flushed at the end: one line per repeated warning with its count)."""
+    from dimuon_ad.logs import configure_logging
+
+    collapse = configure_logging(verbose, quiet)
     if not verbose:
         # (the Dask cluster's start/stop chatter is silenced where it starts: dimuon_ad.dask)
         for noisy in ("matplotlib", "ml.diagnostics"):
@@ -114,6 +116,7 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger("stats").setLevel(logging.ERROR)
         # pyhf logs every failed minimization with a traceback; stats retries and reports them
         logging.getLogger("pyhf").setLevel(logging.CRITICAL)
+    return collapse
 
 
 def _headline(result, paths, elapsed: float) -> str:
@@ -161,7 +164,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     args = parse_args(build_parser(prog), argv)
     if isinstance(args, int):  # --help (0) or a usage error (2), already written to stderr
         return args
-    _configure_logging(args.verbose, args.quiet)
+    collapse = _configure_logging(args.verbose, args.quiet)
     t0 = time.perf_counter()
     try:
         from dataclasses import replace
@@ -213,6 +216,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         print(f"{prog}: interrupted; finished stages are cached, re-run to resume",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    collapse.flush(log)
     print(_headline(result, paths, time.perf_counter() - t0))
     return 0
 

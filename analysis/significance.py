@@ -132,9 +132,13 @@ def evaluate_sample(
     out: dict[str, Any] = {"no_cut": _as_dict(nocut, workspaces), "scans": {}, "spectra": {}}
     if nocut.converged:
         out["spectra"]["no cut"] = background_curve(m, nocut.params, window, stats)
-    for name, (score, high) in methods.items():
+    from tqdm.auto import tqdm
+
+    # one bar for the stage (methods), not one per method's FPR scan
+    for name, (score, high) in tqdm(methods.items(), desc="significance", unit="method",
+                                    disable=not progress, leave=False):
         res = scan_cut(m, score, window=win, fprs=list(stats.fprs), higher_is_signal=high,
-                       progress=progress, return_workspace=workspaces, **kw)
+                       progress=False, return_workspace=workspaces, **kw)
         out["scans"][name] = [_as_dict(r, workspaces, stats.min_sideband_events) for r in res]
         log.info("%s: best Z %.2f", name, best_of_scan(out["scans"][name]).get("Z", np.nan))
     if spectrum_method is not None:

@@ -105,8 +105,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         return EXIT_BAD_INPUT
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from dimuon_ad.logs import configure_logging
+
+    configure_logging(args.verbose, args.quiet)
     start = time.perf_counter()
     try:
         signal = _signal_from_args(args)
