@@ -193,8 +193,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         return args
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    logging.getLogger().setLevel(level)  # also when logging was configured before (-q holds)
     command = ["python", "run_skim.py", *(sys.argv[1:] if argv is None else argv)]
     from processors.remote import TIMEOUT_ENV
 

@@ -113,7 +113,8 @@ def dask_client(
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=":0",
-                    silence_logs=False if verbose else logging.ERROR,
+                    # a failed task's "Compute Failed" is logged at ERROR in the worker
+                    silence_logs=False if verbose else logging.CRITICAL,
                 )
             )
             client = stack.enter_context(Client(cluster))

@@ -71,6 +71,21 @@ def _futures(items, function, workers) -> Iterator[tuple[Any, Any, BaseException
             raise
 
 
+def _capturing(function: Callable, item: Any) -> tuple[bool, Any]:
+    """On a Dask worker: ``(True, result)``, or ``(False, error)`` for a bad-input error.
+
+    Such an error comes back as a value, pickled plainly: distributed pickles a task's exception
+    with its traceback (tblib), which the multiply-inherited errors of :mod:`dimuon_ad.errors`
+    do not survive (they would arrive as a bare ``Exception`` holding their repr).
+    """
+    from dimuon_ad.errors import DimuonADError
+
+    try:
+        return True, function(item)
+    except DimuonADError as exc:
+        return False, exc
+
+
 def _dask(items, function, workers, scheduler) -> Iterator[tuple[Any, Any, BaseException | None]]:
     from distributed import wait
 
@@ -82,12 +97,16 @@ def _dask(items, function, workers, scheduler) -> Iterator[tuple[Any, Any, BaseE
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
 
         def submit(item):
-            return client.submit(function, item, pure=False, retries=0)
+            return client.submit(_capturing, function, item, pure=False, retries=0)
 
         def wait_any(futures):
             return wait(futures, return_when="FIRST_COMPLETED").done
 
-        yield from _bounded(submit, items, 2 * n_workers, wait_any)
+        for item, result, exc in _bounded(submit, items, 2 * n_workers, wait_any):
+            if exc is None and not result[0]:
+                yield item, None, result[1]
+            else:
+                yield item, (None if exc is not None else result[1]), exc
 
 
 def execute(

@@ -144,3 +144,54 @@ def test_analysis_on_workers_without_the_toolkit_gives_the_in_process_numbers(
         )
     np.testing.assert_allclose(remote.scores["os"], local.scores["os"], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(remote.scores["ss"], local.scores["ss"], rtol=1e-6, atol=1e-9)
+
+
+def _corrupt_copy(source: Path, target: Path) -> Path:
+    """``source`` with zeros in the middle: it passes the pre-flight, a chunk cannot be read."""
+    data = bytearray(source.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 2000] = bytes(2000)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_bad_chunk_on_workers_is_one_line_or_skipped(fileset, dask_cluster_address, tmp_path):
+    bad = _corrupt_copy(fileset.parent / "toy.root", tmp_path / "bad.root")
+    files = {"files": {str(bad): "Events"}, "metadata": {"is_data": False, "synthetic": True}}
+    (tmp_path / "bad.json").write_text(json.dumps({"toy": files}))
+    failed = _skim_cli(tmp_path / "bad.json", tmp_path / "out", "-q", "--scheduler",
+                       dask_cluster_address)  # fmt: skip
+    assert failed.returncode == 2
+    assert failed.stderr.count("\n") == 1 and "bad.root failed (" in failed.stderr
+    skipped = _skim_cli(tmp_path / "bad.json", tmp_path / "skip", "-q", "--skip-bad-files",
+                        "--scheduler", dask_cluster_address)  # fmt: skip
+    assert skipped.returncode == 0, skipped.stderr
+    summary = json.loads((tmp_path / "skip" / "summary.json").read_text())
+    assert [f["path"] for f in summary["skipped_files"]] == [str(bad)]
+
+
+def _broken_chunk(task):
+    raise RuntimeError(f"bug in chunk {task.chunk_id}")
+
+
+def test_failing_chunk_on_dask_is_one_line_with_a_log(fileset, tmp_path, monkeypatch):
+    from distributed import LocalCluster
+
+    import processors.skim
+    from processors.config import load_config
+    from processors.fileset import load_fileset
+    from processors.skim import run_skim
+
+    monkeypatch.setattr(processors.skim, "run_chunk", _broken_chunk)
+    datasets = list(load_fileset(fileset).values())
+    config = load_config("upsilon_antiiso", None, {})
+    expected = (
+        r"chunk \w+ of .*toy\.root \(entries 0-\d+\) failed: RuntimeError: bug in chunk "
+        r".*traceback in .*errors\.log"
+    )
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+        address = cluster.scheduler_address
+        with pytest.raises(TaskError, match=expected) as err:
+            run_skim(datasets, config, tmp_path / "out", executor="dask", scheduler=address,
+                     progress=False)  # fmt: skip
+    assert "\n" not in str(err.value)
+    assert "RuntimeError: bug in chunk" in (tmp_path / "out" / "errors.log").read_text()
