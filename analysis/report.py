@@ -221,7 +221,7 @@ def _levels(spectra: dict[str, Any]) -> list[plots.SpectrumLevel]:
     out = []
     for label, c in spectra.items():
         z = c.get("Z")
-        lab = label if z is None else f"{label}: Z = {z:.2f}σ"
+        lab = label if z is None else f"{label}: Z = {fmt_z(z, missing='failed', unit='σ')}"
         out.append(plots.SpectrumLevel(lab, c["counts"], c["expected"], c["band"]))
     return out
 
@@ -240,7 +240,7 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
         levels = _levels(sig["spectra"])
         if levels:
             edges = next(iter(sig["spectra"].values()))["edges"]
-            levels[0].label = f"no cut: Z = {_z(nc):.2f}σ"
+            levels[0].label = f"no cut: Z = {fmt_z(_z(nc), missing='failed', unit='σ')}"
             files[f"mass_{key}"] = plots.plot_mass_spectra(
                 np.asarray(edges), levels, cfg.window, labels, title=title)
         curves = {name: (np.array([r["fpr_sideband"] if r.get("fpr_sideband") else r["fpr"]

@@ -134,13 +134,16 @@ def evaluate_sample(
         out["spectra"]["no cut"] = background_curve(m, nocut.params, window, stats)
     from tqdm.auto import tqdm
 
+    from analysis.fmt import fmt_z
+
     # one bar for the stage (methods), not one per method's FPR scan
     for name, (score, high) in tqdm(methods.items(), desc="significance", unit="method",
                                     disable=not progress, leave=False):
         res = scan_cut(m, score, window=win, fprs=list(stats.fprs), higher_is_signal=high,
                        progress=False, return_workspace=workspaces, **kw)
         out["scans"][name] = [_as_dict(r, workspaces, stats.min_sideband_events) for r in res]
-        log.info("%s: best Z %.2f", name, best_of_scan(out["scans"][name]).get("Z", np.nan))
+        log.info("%s: best Z %s", name,
+                 fmt_z(best_of_scan(out["scans"][name]).get("Z"), missing="no usable cut"))
     if spectrum_method is not None:
         score, high = methods[spectrum_method]
         res = scan_cut(m, score, window=win, fprs=list(stats.spectrum_fprs),
