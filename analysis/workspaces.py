@@ -61,7 +61,8 @@ def _fits(sig: dict[str, Any]) -> list[tuple[str, float | None, dict[str, Any]]]
 
 def write_workspaces(result: Any, directory: str | Path) -> list[Path]:
     """Write every fit's workspace of ``result`` (an ``AnalysisResult``) and its sidecar into
-    ``directory``; returns the workspace paths (fits without a workspace are skipped)."""
+    ``directory``, removing the ``.json`` files of earlier runs that this one did not write;
+    returns the workspace paths (fits without a workspace are skipped)."""
     directory = Path(directory)
     binning = fit_binning(result.config)
     paths = []
@@ -85,4 +86,9 @@ def write_workspaces(result: Any, directory: str | Path) -> list[Path]:
             atomic_write_text(directory / f"{name}.meta.json",
                               json.dumps(to_jsonable(meta), indent=1))
             paths.append(path)
+    # a re-run with another FPR grid leaves no stale workspace of the previous one
+    keep = {q.name for q in paths} | {f"{q.stem}.meta.json" for q in paths}
+    for old in directory.glob("*.json"):
+        if old.name not in keep:
+            old.unlink()
     return paths

@@ -441,3 +441,21 @@ def test_unknown_method_is_a_config_error():
     with pytest.raises(KeyError, match=r"m.yaml: unknown method 'CATHOD' in methods \(did you "
                                        r"mean 'CATHODE'\?\)"):
         config_from_mapping({"methods": ["CATHOD", "random"]}, source="m.yaml")
+
+
+def test_workspace_files_of_an_earlier_run_are_removed(first_run, workdir, tmp_path):
+    from types import SimpleNamespace
+
+    from analysis.workspaces import write_workspaces
+
+    res = json.loads((workdir / "analysis" / "results.json").read_text())
+    ws = res["significance"]["os"]["no_cut"]["workspace"]
+    (tmp_path / "os_cathode_fpr0.3.json").write_text("{}")
+    (tmp_path / "os_cathode_fpr0.3.meta.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("kept")
+    fake = SimpleNamespace(config=load_config(workdir / "tiny.yaml"),
+                           significance={"os": {"no_cut": {"workspace": ws, "Z": 1.0}}, "ss": {}})
+    paths = write_workspaces(fake, tmp_path)
+    assert [p.name for p in paths] == ["os_no_cut.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "os_no_cut.json",
+                                                          "os_no_cut.meta.json"]
