@@ -231,7 +231,7 @@ def write_report(result: AnalysisResult, output_dir: str | Path, *,
         "body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
         "td,th{border:1px solid #ccc;padding:3px 10px;text-align:right}"
-        "th{background:#eee}td:first-child{text-align:left}"
+        "th{background:#eee}td:first-child{text-align:left}.kv td{text-align:left}"
         ".concl{background:#f3f7fb;border-left:4px solid #2a6099;padding:0.6em 1em}"
         "nav{background:#fafafa;border:1px solid #ddd;padding:0.3em 1em;display:inline-block}"
         "a.anchor{color:#bbb;text-decoration:none;font-size:70%}"

@@ -65,7 +65,7 @@ def block_html(block: tuple, plot_dir: Path) -> str:
         rows = "".join("<tr>" + "".join(f"<td>{md_inline(str(c))}</td>" for c in r) + "</tr>"
                        for r in block[2])
         return f"<table><tr>{head}</tr>{rows}</table>" if any(block[1]) else \
-            f"<table>{rows}</table>"
+            f"<table class=\"kv\">{rows}</table>"
     n = block[1]
     b64 = base64.b64encode((plot_dir / f"{n}.png").read_bytes()).decode("ascii")
     return (f'<figure id="fig-{n}"><a href="plots/{n}.pdf"><img alt="{n}" '
