@@ -108,6 +108,8 @@ def test_toys_do_not_log_their_expected_failed_and_bad_fits(caplog):
     m = 5.0 + rng.exponential(3.5, 3000)
     m = m[m < 16.0][:300]
     stats = StatsSettings(fprs=(1.0, 0.1, 0.03, 0.01), min_sideband_events=20)
+    # (a CLI run earlier in the session may have left the stats logger at ERROR)
+    caplog.set_level(logging.WARNING, logger="stats")
     with caplog.at_level(logging.WARNING):
         look_elsewhere(m, window=stats_window(UPSILON), fprs=look_elsewhere_fprs(stats),
                        n_toys=2, degree=stats.degree, **degree_options(stats),
