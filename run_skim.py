@@ -191,11 +191,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     args = parse_args(build_parser(prog), argv)
     if isinstance(args, int):  # --help (0) or a usage error (2), already written to stderr
         return args
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    logging.getLogger().setLevel(level)  # also when logging was configured before (-q holds)
+    from dimuon_ad.logs import configure_logging
+
+    # the toolkit's one log format; the level holds also when logging was configured before
+    configure_logging(args.verbose, args.quiet)
     command = ["python", "run_skim.py", *(sys.argv[1:] if argv is None else argv)]
     from processors.remote import TIMEOUT_ENV
 

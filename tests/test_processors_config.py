@@ -83,7 +83,7 @@ def test_yaml_config(tmp_path):
     with pytest.raises(FileNotFoundError, match="--config file .*missing.yaml not found"):
         load_config(None, tmp_path / "missing.yaml")
     path.write_text("preset: upsilon\n")
-    with pytest.raises(ValueError, match=f"unknown preset 'upsilon' \\(key 'preset' of --config"):
+    with pytest.raises(ValueError, match="unknown preset 'upsilon' \\(key 'preset' of --config"):
         load_config(None, path)
     with pytest.raises(ValueError, match=r"unknown preset 'upsilon' \(--preset\)"):
         load_config("upsilon")
