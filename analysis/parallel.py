@@ -91,26 +91,34 @@ class TaskRunner:
                 future.cancel()
 
     def as_completed(
-        self, fn: Callable[..., Any], args: Sequence[tuple], desc: str = ""
+        self, fn: Callable[..., Any], args: Sequence[tuple], desc: str = "",
+        progress: bool = False,
     ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, fn(*args[index]))`` as each task finishes (in order when local).
 
         Lets the caller store each result as soon as it exists, so an interrupted run keeps the
-        tasks that had finished.
+        tasks that had finished. With ``progress`` a bar on stderr counts the finished tasks of
+        a Dask cluster (in-process tasks show their own progress).
         """
         if self._client is None:
             for i, a in enumerate(args):
                 yield i, fn(*a)
             return
         from distributed import as_completed
+        from tqdm.auto import tqdm
 
         log.info("submitting %d %s task(s) to Dask", len(args), desc or fn.__name__)
         futures = {self._client.submit(fn, *a, pure=False): i for i, a in enumerate(args)}
+        bar = tqdm(total=len(futures), desc=f"{desc or fn.__name__} (Dask)", unit="task",
+                   disable=not progress or not futures, leave=False)
         try:
             for future in as_completed(futures):
                 i = futures[future]
-                yield i, self._result(future, f"Dask task {fn.__name__} #{i}")
+                result = self._result(future, f"Dask task {fn.__name__} #{i}")
+                bar.update(1)
+                yield i, result
         finally:
+            bar.close()
             for future in futures:
                 future.cancel()
 

@@ -208,7 +208,7 @@ def run_pipeline(
         t0 = time.perf_counter()
         for j, flow in runner.as_completed(
             fit_flow, [(*chain.flow_task(X_sb, m_sb, i), verbose, 1) for i in missing],
-            desc="flow",
+            desc="flow", progress=progress,
         ):
             i = missing[j]
             flows[i] = flow
@@ -335,7 +335,7 @@ def _look_elsewhere(
             found[key] = value
     missing = [j for j in jobs if j[1] not in found]
     for k, value in runner.as_completed(look_elsewhere_toys, [j[2] for j in missing],
-                                        desc="toys"):
+                                        desc="toys", progress=progress):
         name, key, args = missing[k]
         found[key] = value
         cache.store("look_elsewhere", key, value,
