@@ -19,7 +19,9 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import uproot
 from tqdm import tqdm
@@ -193,6 +195,30 @@ def _dataset_digest(config: SkimConfig, mask: LumiMask | None) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class SkimOptions:
+    """How a skim runs (see :func:`run_skim` for each option); not physics settings."""
+
+    executor: str = "iterative"
+    workers: int = 1
+    scheduler: str | None = None
+    chunk_size: int = 250_000
+    max_files: int | None = None
+    max_chunks: int | None = None
+    skip_bad_files: bool = False
+    lumi_mask: str | None = None
+    progress: bool = True
+
+    #: the options recorded in ``summary.json``
+    RECORDED: ClassVar[tuple[str, ...]] = (
+        "executor", "workers", "chunk_size", "max_files", "max_chunks", "skip_bad_files",
+    )
+
+    def settings(self) -> dict:
+        """The recorded options as a dict (``summary.json``)."""
+        return {name: getattr(self, name) for name in self.RECORDED}
+
+
 def run_skim(
     datasets: Sequence[Dataset],
     config: SkimConfig,
@@ -253,25 +279,16 @@ def run_skim(
     output_dir = check_output_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     command = list(command) if command is not None else None
+    options = SkimOptions(
+        executor=executor, workers=workers, scheduler=scheduler, chunk_size=chunk_size,
+        max_files=max_files, max_chunks=max_chunks, skip_bad_files=skip_bad_files,
+        lumi_mask=lumi_mask, progress=progress,
+    )
     with OutputLock(output_dir, command if command is not None else sys.argv):
-        return _run_locked(
-            datasets,
-            config,
-            output_dir,
-            executor=executor,
-            workers=workers,
-            scheduler=scheduler,
-            chunk_size=chunk_size,
-            max_files=max_files,
-            max_chunks=max_chunks,
-            skip_bad_files=skip_bad_files,
-            lumi_mask=lumi_mask,
-            progress=progress,
-            command=command,
-        )
+        return _run_locked(datasets, config, output_dir, options, command=command)
 
 
-def _run_locked(datasets, config, output_dir, *, command, **options) -> dict:
+def _run_locked(datasets, config, output_dir, options: SkimOptions, *, command) -> dict:
     """The run, once ``output_dir`` is locked: any failure is recorded in ``summary.json``."""
     # from here on the directory no longer holds a finished skim: an older complete summary must
     # not outlive a run that stops, even in its pre-flight
@@ -285,7 +302,7 @@ def _run_locked(datasets, config, output_dir, *, command, **options) -> dict:
     atomic_write_json(output_dir / "summary.json", marker, default=str)
     holder: list[RunState] = []
     try:
-        summary = _plan_and_run(datasets, config, output_dir, holder, command=command, **options)
+        summary = _plan_and_run(datasets, config, output_dir, holder, options, command=command)
     except BaseException as exc:
         error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if holder:
@@ -298,33 +315,17 @@ def _run_locked(datasets, config, output_dir, *, command, **options) -> dict:
     return summary
 
 
-def _plan_and_run(
-    datasets,
-    config,
-    output_dir,
-    holder,
-    *,
-    executor,
-    workers,
-    scheduler,
-    chunk_size,
-    max_files,
-    max_chunks,
-    skip_bad_files,
-    lumi_mask,
-    progress,
-    command,
-) -> dict:
+def _plan_and_run(datasets, config, output_dir, holder, opt: SkimOptions, *, command) -> dict:
     """Pre-flight, plan, resume checks, processing and merge; returns the complete summary
     (``holder`` gets the :class:`RunState` as soon as the plan exists)."""
     started = time.perf_counter()
     if n := remove_temporaries(output_dir):
         log.info("removed %d temporary files of an interrupted run", n)
-    masks = load_lumi_masks(datasets, config, lumi_mask)
+    masks = load_lumi_masks(datasets, config, opt.lumi_mask)
     files, bad_files = preflight(
-        datasets, config, max_files=max_files, skip_bad_files=skip_bad_files
+        datasets, config, max_files=opt.max_files, skip_bad_files=opt.skip_bad_files
     )
-    plan = plan_chunks(datasets, files, chunk_size, max_chunks)
+    plan = plan_chunks(datasets, files, opt.chunk_size, opt.max_chunks)
     metadata = {ds.name: dict(ds.metadata) for ds in datasets}
     digests = {ds.name: _dataset_digest(config, masks.get(ds.name)) for ds in datasets}
     tasks = [
@@ -340,14 +341,7 @@ def _plan_and_run(
         bad_files=bad_files,
         tasks=tasks,
         command=command,
-        settings={
-            "executor": executor,
-            "workers": workers,
-            "chunk_size": chunk_size,
-            "max_files": max_files,
-            "max_chunks": max_chunks,
-            "skip_bad_files": skip_bad_files,
-        },
+        settings=opt.settings(),
     )
     holder.append(state)
     state.write(output_dir)  # planned, before anything of an older run is touched
@@ -362,10 +356,10 @@ def _plan_and_run(
         sum(len(v) for v in files.values()),
         len(state.reused),
         len(pending),
-        executor,
+        opt.executor,
     )
     state.write(output_dir)
-    _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_files, progress)
+    _process(pending, state, output_dir, opt)
     for task in state.dropped_tasks():  # nothing of a file that failed part-way is kept
         remove_chunk(output_dir, task.chunk.dataset, task.chunk_id)
     merged = merge_partials(output_dir, [t.chunk_id for t in state.kept_tasks()])
@@ -387,7 +381,7 @@ def _plan_and_run(
     return summary
 
 
-def _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_files, progress):
+def _process(pending, state, output_dir, opt: SkimOptions):
     """Run the pending chunks, saving each as it arrives; a bad file's chunks are dropped."""
     tasks = state.tasks
     bar = tqdm(
@@ -395,19 +389,20 @@ def _process(pending, state, output_dir, executor, workers, scheduler, skip_bad_
         unit="ev",
         unit_scale=True,
         file=sys.stderr,
-        disable=not progress,
+        disable=not opt.progress,
         desc="skim",
         dynamic_ncols=True,
     )
     bar.update(sum(t.chunk.n_events for t in tasks if t.chunk_id in state.reused))
-    outcomes = execute(pending, run_chunk, executor=executor, workers=workers, scheduler=scheduler)
+    outcomes = execute(pending, run_chunk, executor=opt.executor, workers=opt.workers,
+                       scheduler=opt.scheduler)
     last_write = time.monotonic()
     try:
         for task, result, error in outcomes:
             key = (task.chunk.dataset, task.chunk.path)
             if error is not None:
-                if not (skip_bad_files and isinstance(error, BAD_FILE_ERRORS)):
-                    if executor == "iterative" or isinstance(error, DimuonADError):
+                if not (opt.skip_bad_files and isinstance(error, BAD_FILE_ERRORS)):
+                    if opt.executor == "iterative" or isinstance(error, DimuonADError):
                         raise error
                     # a chunk that failed in another process: one line, its traceback in a file
                     c = task.chunk
