@@ -121,7 +121,7 @@ def _configure_logging(verbose: bool, quiet: bool):
 
 def _headline(result, paths, elapsed: float) -> str:
     from analysis.fmt import fmt_fpr, fmt_num, fmt_z
-    from analysis.report import conclusion, headline, headline_rows, report_notes
+    from analysis.summary import conclusion, headline, headline_rows, report_notes
 
     rows = headline_rows(result)
     widths = [max(len(str(r[i])) for r in [("method", "OS Z", "FPR", "SS Z"), *rows])

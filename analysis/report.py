@@ -22,34 +22,13 @@ from analysis.report_render import block_html, block_md, md_inline
 from analysis.report_sections import intro
 from analysis.report_sections import sections as report_sections
 from analysis.significance import best_of_scan
-from analysis.summary import (
-    BAD_FIT_MARK,
-    HEADLINE_FPRS,
-    _z,
-    bad_fit_lines,
-    conclusion,
-    fit_quality,
-    headline,
-    headline_rows,
-    report_notes,
-)
+from analysis.summary import conclusion, headline, report_notes, usable_z
 from dimuon_ad.io import atomic_write_text, to_jsonable
 
-__all__ = [
-    "bad_fit_lines",
-    "conclusion",
-    "fit_quality",
-    "headline",
-    "headline_rows",
-    "report_notes",
-    "results_dict",
-    "write_report",
-]
+__all__ = ["results_dict", "write_report"]
 
 log = logging.getLogger(__name__)
 
-# (BAD_FIT_MARK and HEADLINE_FPRS are re-exported from analysis.summary)
-_REEXPORTED = (BAD_FIT_MARK, HEADLINE_FPRS)
 
 
 def results_dict(result: AnalysisResult, plot_files: list[str] | None = None, *,
@@ -116,17 +95,17 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
         levels = _levels(sig["spectra"])
         if levels:
             edges = next(iter(sig["spectra"].values()))["edges"]
-            levels[0].label = f"no cut: Z = {fmt_z(_z(nc), missing='failed', unit='σ')}"
+            levels[0].label = f"no cut: Z = {fmt_z(usable_z(nc), missing='failed', unit='σ')}"
             files[f"mass_{key}"] = plots.plot_mass_spectra(
                 np.asarray(edges), levels, cfg.window, labels, title=title)
         curves = {name: (np.array([r["fpr_sideband"] if r.get("fpr_sideband") else r["fpr"]
                                    for r in scan]),
-                         np.array([_z(r) for r in scan]))
+                         np.array([usable_z(r) for r in scan]))
                   for name, scan in sig["scans"].items()}
         q = (sig.get("look_elsewhere") or {}).get("max_z_quantiles") or {}
         toys = (q.get("0.5"), q.get("0.95")) if q else None
         files[f"z_vs_fpr_{key}"] = plots.plot_z_vs_fpr(
-            curves, labels, reweighting=_z(sig.get("reweighting")), no_cut=_z(nc),
+            curves, labels, reweighting=usable_z(sig.get("reweighting")), no_cut=usable_z(nc),
             toys_max_z=toys,
             title=f"{title}, window {cfg.window.name}")
     os_ = result.data.os

@@ -7,7 +7,7 @@ from typing import Any
 
 from analysis.fmt import MISSING, fmt_count, fmt_fpr, fmt_num, fmt_p, fmt_z, is_number
 from analysis.pipeline import AnalysisResult
-from analysis.summary import BAD_FIT_MARK, _at, _bad_p, headline_rows
+from analysis.summary import BAD_FIT_MARK, bad_fit_p, entry_at, headline_rows
 
 __all__ = ["intro", "sections"]
 
@@ -21,7 +21,7 @@ def _scan_table(sig: dict[str, Any]) -> tuple[list[str], list[tuple]]:
     for f in fprs:
         cells = []
         for scan in scans.values():
-            r = _at(scan, f)
+            r = entry_at(scan, f)
             if not r:
                 cells.append(MISSING)
             elif not r.get("converged"):
@@ -79,7 +79,7 @@ def sections(result: AnalysisResult, res: dict[str, Any],
              [(fmt_num(nc.get("s_fit")), fmt_num(nc.get("b_fit")), fmt_num(nc.get("b_fit_unc")),
                fmt_z(nc.get("Z"), missing="failed"), fmt_p(nc.get("p_value")))]),
             ("p", _degree_note(result.config.stats.degree, hl["os"]["fit_quality"])
-             + f" '{BAD_FIT_MARK.strip()}' marks a saturated-model p below {_bad_p():g}."),
+             + f" '{BAD_FIT_MARK.strip()}' marks a saturated-model p below {bad_fit_p():g}."),
             ("table", ["sample", "fit", "χ²/ndf", "saturated p", "degree", "flag"],
              [(k.upper(), f["fit"], f"{fmt_num(f['chi2'])}/{f['ndf']}",
                fmt_p(f["p_saturated"]), f["degree"] if f["degree"] is not None else MISSING,

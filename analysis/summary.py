@@ -17,11 +17,14 @@ __all__ = [
     "BAD_FIT_MARK",
     "HEADLINE_FPRS",
     "bad_fit_lines",
+    "bad_fit_p",
     "conclusion",
+    "entry_at",
     "fit_quality",
     "headline",
     "headline_rows",
     "report_notes",
+    "usable_z",
 ]
 
 #: Appended to a Z whose background fit is bad (saturated-model p below the stats threshold).
@@ -30,13 +33,13 @@ BAD_FIT_MARK = " !"
 HEADLINE_FPRS = (0.25, 0.1, 0.05, 0.01, 0.005, 0.001)
 
 
-def _z(entry: dict[str, Any] | None) -> float:
+def usable_z(entry: dict[str, Any] | None) -> float:
     if not entry or not entry.get("converged") or not entry.get("usable", True):
         return float("nan")
     return float(entry["Z"])
 
 
-def _at(scan: list[dict[str, Any]], fpr: float) -> dict[str, Any]:
+def entry_at(scan: list[dict[str, Any]], fpr: float) -> dict[str, Any]:
     for r in scan:
         if r.get("fpr") is not None and math.isclose(r["fpr"], fpr, rel_tol=1e-6):
             return r
@@ -57,18 +60,19 @@ def headline(sig: dict[str, Any]) -> dict[str, Any]:
     reweighting, every other method's best cut (local Z and, with look-elsewhere toys, global
     Z), and the best single-feature cut."""
     scans = sig["scans"]
-    out: dict[str, Any] = {"no_cut": _z(sig["no_cut"])}
+    out: dict[str, Any] = {"no_cut": usable_z(sig["no_cut"])}
     best = best_of_scan(scans.get(CATHODE, []))
-    out["CATHODE_best"] = {"Z": _z(best), "fpr": best.get("fpr"), **_global(sig, CATHODE)}
-    out["CATHODE_at_fpr"] = {f"{f:g}": _z(_at(scans.get(CATHODE, []), f)) for f in HEADLINE_FPRS
-                             if _at(scans.get(CATHODE, []), f)}
+    out["CATHODE_best"] = {"Z": usable_z(best), "fpr": best.get("fpr"), **_global(sig, CATHODE)}
+    cathode = scans.get(CATHODE, [])
+    out["CATHODE_at_fpr"] = {f"{f:g}": usable_z(entry_at(cathode, f)) for f in HEADLINE_FPRS
+                             if entry_at(cathode, f)}
     rw = sig.get("reweighting", {})
-    out["reweighting"] = _z(rw)
+    out["reweighting"] = usable_z(rw)
     out["reweighting_message"] = rw.get("message", "")
     out["methods_best"] = {}
     for name, scan in scans.items():
         b = best_of_scan(scan)
-        out["methods_best"][name] = {"Z": _z(b), "fpr": b.get("fpr"), **_global(sig, name)}
+        out["methods_best"][name] = {"Z": usable_z(b), "fpr": b.get("fpr"), **_global(sig, name)}
     singles = {k: v for k, v in out["methods_best"].items() if k not in (CATHODE, "random")}
     if singles:
         name = max(singles, key=lambda k: np.nan_to_num(singles[k]["Z"], nan=-1))
@@ -218,7 +222,8 @@ def conclusion(result: AnalysisResult) -> str:
     ps = [f for f in fits if is_number(f["p_saturated"])]
     if bad:
         parts.append(f"**{len(bad)} of {len(fits)} background fits are bad** (saturated-model p "
-                     f"< {_bad_p():g}: {', '.join(f['fit'] for f in bad)}); do not trust their Z.")
+                     f"< {bad_fit_p():g}: {', '.join(f['fit'] for f in bad)}); "
+                     "do not trust their Z.")
     elif ps:
         worst = min(ps, key=lambda f: f["p_saturated"])
         parts.append(f"All {len(fits)} background fits describe the sidebands (worst "
@@ -248,7 +253,7 @@ def _global_text(entry: dict[str, Any]) -> str:
     return f" (global Z {zg} after the look-elsewhere effect over the FPR grid)"
 
 
-def _bad_p() -> float:
+def bad_fit_p() -> float:
     from stats.gof import BAD_FIT_P_VALUE
 
     return BAD_FIT_P_VALUE

@@ -55,7 +55,8 @@ def _f(x: float | None) -> str:
 
 def _run(label, skim, config, out_dir):
     from analysis.pipeline import run_pipeline
-    from analysis.report import headline, write_report
+    from analysis.report import write_report
+    from analysis.summary import headline
 
     t0 = time.perf_counter()
     result = run_pipeline(skim, config, out_dir)

@@ -6,8 +6,8 @@ import numpy as np
 
 from analysis.config import StatsSettings
 from analysis.presets import MassWindow
-from analysis.report import BAD_FIT_MARK, fit_quality, headline
 from analysis.significance import evaluate_sample
+from analysis.summary import BAD_FIT_MARK, fit_quality, headline
 
 WINDOW = MassWindow("test", 8.0, 9.0, 10.6, 12.0)
 STATS = StatsSettings(fprs=(1.0, 0.5), spectrum_fprs=(), n_toys=0)

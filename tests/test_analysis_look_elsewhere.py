@@ -11,7 +11,6 @@ from scipy.stats import norm
 
 from analysis.config import StatsSettings
 from analysis.presets import WINDOW_PRESETS
-from analysis.report import headline
 from analysis.significance import (
     best_of_scan,
     degree_options,
@@ -21,6 +20,7 @@ from analysis.significance import (
     look_elsewhere_toys,
     stats_window,
 )
+from analysis.summary import headline
 from stats.toys import look_elsewhere
 
 UPSILON = WINDOW_PRESETS["upsilon"]

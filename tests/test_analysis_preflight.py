@@ -158,7 +158,8 @@ def test_kinematics_only_os_only_sample_runs_with_ss_skipped(samples, tmp_path):
     assert os_["no_cut"]["converged"]
     # the baselines are the configured features, not hard-coded impact-parameter columns
     assert set(os_["scans"]) == {"CATHODE", "dimu_pt (high)", "mumu_deltaR (low)", "random"}
-    from analysis.report import headline_rows, write_report
+    from analysis.report import write_report
+    from analysis.summary import headline_rows
 
     rows = headline_rows(result)
     assert rows[0][3] == "skipped" and all(r[3] == "skipped" for r in rows)

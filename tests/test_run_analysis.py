@@ -407,7 +407,7 @@ def test_methods_are_registered_objects_selected_in_the_yaml(first_run, workdir,
     """Every method is one registered object: a new one is one class and one registration, and
     the significance stage, the toys and the report treat it like the built-in ones."""
     from analysis.methods import METHODS, Method, register
-    from analysis.report import headline_rows
+    from analysis.summary import headline_rows
 
     @register("pt_over_m")
     class PtOverM(Method):
