@@ -62,3 +62,41 @@ def dask_cluster_address(tmp_path_factory) -> str:
     (other / "__init__.py").write_text(OTHER_PROCESSORS)
     with dask_cluster(folder, n_workers=2, python_path=[str(folder / "site")]) as address:
         yield address
+
+
+def tiny_analysis(
+    *,
+    n_seeds: int = 1,
+    max_epochs: int = 2,
+    n_estimators: int = 20,
+    oversampling: float = 1.0,
+    fprs: tuple[float, ...] = (1.0, 0.2),
+    n_toys: int = 0,
+) -> dict:
+    """An analysis configuration (YAML mapping) small enough for tests: the fast profile with
+    ``n_seeds`` flows × ``max_epochs``, one BDT of ``n_estimators`` trees per fold, 3 folds,
+    the FPR grid ``fprs`` (plots at FPR 0.2) and ``n_toys`` look-elsewhere toys."""
+    return {
+        "profile": "fast",
+        "flow": {"n_seeds": n_seeds, "max_epochs": max_epochs, "early_stopping": None},
+        "classifier": {"n_models": 1, "params": {"n_estimators": n_estimators}},
+        "n_folds": 3,
+        "oversampling": oversampling,
+        "stats": {"fprs": list(fprs), "spectrum_fprs": [0.2], "n_toys": n_toys},
+    }
+
+
+def toy_fileset(folder: Path, *, n_events: int, seed: int, metadata: dict | None = None) -> Path:
+    """A toymc NanoAOD file ``toy.root`` in ``folder`` and a fileset JSON naming it as dataset
+    ``toy`` (relative path, as a user's fileset beside its files); returns the fileset path."""
+    import json
+
+    import toymc
+
+    toymc.write_nanoaod(folder / "toy.root", n_events=n_events, seed=seed, progress=False)
+    entry: dict = {"files": {"toy.root": "Events"}}
+    if metadata is not None:
+        entry["metadata"] = metadata
+    path = folder / "fs.json"
+    path.write_text(json.dumps({"toy": entry}))
+    return path

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_analysis
 
 import run_analysis
 from analysis.cache import StageCache, fingerprint
@@ -24,15 +25,7 @@ from analysis.preflight import PreflightError, check_output_dir
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # one flow seed × 2 epochs, 1 small BDT per fold, 3 folds, 2 FPRs, no toys
-TINY = {
-    "profile": "fast",
-    "flow": {"n_seeds": 1, "max_epochs": 2, "early_stopping": None},
-    "classifier": {"n_models": 1, "params": {"n_estimators": 20}},
-    "n_folds": 3,
-    "oversampling": 1.0,
-    "references": False,
-    "stats": {"fprs": [1.0, 0.2], "spectrum_fprs": [0.2], "n_toys": 0},
-}
+TINY = {**tiny_analysis(), "references": False}
 # what a kinematics-only skim (no ID, isolation or impact parameters) supports
 KINEMATIC = {**TINY, "cuts": {"iso04_min": None},
              "features": {"columns": ["dimu_pt", "mumu_deltaR"]}}

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from conftest import tiny_analysis
 from distributed import Client
 
 from dimuon_ad.errors import error_line
@@ -107,14 +109,7 @@ def test_code_hash_is_of_the_source():
 
 
 # two flow seeds x 2 epochs, 1 BDT per fold, 3 folds, 2 FPRs, 10 toys
-TINY = """\
-profile: fast
-flow: {n_seeds: 2, max_epochs: 2, early_stopping: null}
-classifier: {n_models: 1, params: {n_estimators: 20}}
-n_folds: 3
-oversampling: 1.0
-stats: {fprs: [1.0, 0.2], spectrum_fprs: [0.2], n_toys: 10}
-"""
+TINY = yaml.safe_dump(tiny_analysis(n_seeds=2, n_toys=10))
 
 
 @pytest.mark.slow  # ~55 s: the workers import torch and pyro the first time

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import tiny_analysis
 
 import run_analysis
 from analysis.config import load_config
@@ -15,14 +17,8 @@ from analysis.parallel import TaskRunner
 from analysis.pipeline import run_pipeline
 
 # A tiny profile: one flow seed × 3 epochs, 1 BDT per fold, 3 folds, 3 FPRs, 60 toys (2 chunks).
-TINY = """\
-profile: fast
-flow: {n_seeds: 1, max_epochs: 3, early_stopping: null}
-classifier: {n_models: 1, params: {n_estimators: 40}}
-n_folds: 3
-oversampling: 2.0
-stats: {fprs: [1.0, 0.2, 0.05], spectrum_fprs: [0.2], n_toys: 60}
-"""
+TINY = yaml.safe_dump(tiny_analysis(max_epochs=3, n_estimators=40, oversampling=2.0,
+                                    fprs=(1.0, 0.2, 0.05), n_toys=60))
 
 
 @pytest.fixture(scope="module")

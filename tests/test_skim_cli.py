@@ -1,9 +1,9 @@
 """Every run_skim.py error is one line that names its flag or setting, found before slow work."""
 
-import json
 import re
 
 import pytest
+from conftest import toy_fileset
 
 from run_skim import main
 
@@ -12,13 +12,8 @@ toymc = pytest.importorskip("toymc")
 
 @pytest.fixture(scope="module")
 def fileset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli")
-    toymc.write_nanoaod(folder / "toy.root", n_events=500, seed=2, progress=False)
-    path = folder / "fs.json"
-    path.write_text(
-        json.dumps({"toy": {"files": {"toy.root": "Events"}, "metadata": {"is_data": True}}})
-    )
-    return path
+    return toy_fileset(tmp_path_factory.mktemp("cli"), n_events=500, seed=2,
+                       metadata={"is_data": True})
 
 
 def _fails(capsys, argv, pattern, code=2):

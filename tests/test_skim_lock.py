@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import toy_fileset
 
 from processors.integrity import check_skim_complete
 from processors.lock import LOCK_NAME, OutputLock, OutputLockedError
@@ -24,11 +25,7 @@ toymc = pytest.importorskip("toymc")
 
 @pytest.fixture(scope="module")
 def fileset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("lock")
-    toymc.write_nanoaod(folder / "toy.root", n_events=20_000, seed=5, progress=False)
-    path = folder / "fs.json"
-    path.write_text(json.dumps({"toy": {"files": {"toy.root": "Events"}}}))
-    return path
+    return toy_fileset(tmp_path_factory.mktemp("lock"), n_events=20_000, seed=5)
 
 
 def _argv(fileset, out, *extra):
