@@ -14,7 +14,9 @@ What is computed (per clustering; ``N[c, w]`` = events of cluster ``c`` in windo
    the deviation of the sum-normalised cluster spectrum from the sum-normalised inclusive one,
    in units of its expected statistical error;
 3. "maxdev" labelling: a cluster is *anomaly-rich* when ``max_w z[c, w] > threshold`` (the seed
-   repository's ``maxdev3`` / ``maxdev5``), *anomaly-poor* otherwise;
+   repository's ``maxdev3`` / ``maxdev5``), *anomaly-poor* otherwise; when no cluster passes, the
+   one with the largest pull is rich (so the statistic has no atom at 0 and its p-values stay
+   uniform also for small ``k``);
 4. aggregated spectra ``R[w]`` (rich clusters) and ``P[w]`` (poor), and the poor spectrum scaled
    to the rich total, ``r P[w]`` with ``r = sum R / sum P``;
 5. the local statistic of window ``w``: the rich excess over the scaled poor spectrum in units of
@@ -160,11 +162,15 @@ def rich_poor_statistic(counts: np.ndarray, threshold: float = 3.0):
     t : ndarray (n_clusterings, n_windows)
         Rich excess over the scaled poor spectrum, in units of its error.
     rich : bool ndarray (n_clusterings, k)
+        At least one rich cluster per clustering (the largest pull when none passes).
     pulls : ndarray (n_clusterings, k, n_windows)
     """
     counts = np.asarray(counts, dtype=float)
     pulls = cluster_pulls(counts)
-    rich = pulls.max(axis=-1) > threshold
+    top = pulls.max(axis=-1)
+    rich = top > threshold
+    none = ~rich.any(axis=-1)
+    rich[none, np.argmax(top[none], axis=-1)] = True
     R = np.einsum("eck,ec->ek", counts, rich.astype(float))
     P = counts.sum(axis=1) - R
     with np.errstate(divide="ignore", invalid="ignore"):
