@@ -33,6 +33,7 @@ from stats.significance import DEFAULT_FPRS
 __all__ = [
     "AnalysisConfig",
     "ClassifierSettings",
+    "ClusterScanSettings",
     "Cuts",
     "Features",
     "FlowSettings",
@@ -186,6 +187,43 @@ class ClassifierSettings:
 
 
 @dataclass(frozen=True)
+class ClusterScanSettings:
+    """Cluster scanning of the whole mass range (:func:`ml.cluster_scan.cluster_scan`;
+    arXiv:2402.17714).
+
+    Off unless the YAML has a ``cluster_scan:`` section (or ``enabled: true``). It runs on the
+    opposite-sign sample's classifier features, independent of the CATHODE chain.
+
+    Attributes
+    ----------
+    enabled : bool
+        Run the stage.
+    mass_range : (float, float) or None
+        Scanned range in GeV, inside the window; None: the whole window (sb_left to sb_right).
+    window_width, step : float
+        Sliding-window width and step in GeV.
+    k, n_clusterings : int
+        MiniBatchKMeans clusters and ensemble size.
+    n_bootstrap : int
+        Null resamplings (mass permutations with the clusterings fixed).
+    threshold : float
+        "maxdev" pull above which a cluster is anomaly-rich.
+    block_width : float or None
+        GeV; permute masses only within blocks of this width (None: the whole range).
+    """
+
+    enabled: bool = False
+    mass_range: tuple[float, ...] | None = None
+    window_width: float = 0.5
+    step: float = 0.25
+    k: int = 50
+    n_clusterings: int = 10
+    n_bootstrap: int = 200
+    threshold: float = 3.0
+    block_width: float | None = None
+
+
+@dataclass(frozen=True)
 class StatsSettings:
     """Binning, background fit and cut grid (reference §5).
 
@@ -266,7 +304,7 @@ class AnalysisConfig:
     ----------
     window : MassWindow
         Sidebands and SR in GeV.
-    cuts, features, flow, classifier, stats, report
+    cuts, features, flow, classifier, stats, report, cluster_scan
         The sections above.
     n_folds : int
         k of the out-of-fold scoring (every event scored once by models that never saw it).
@@ -296,6 +334,7 @@ class AnalysisConfig:
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    cluster_scan: ClusterScanSettings = field(default_factory=ClusterScanSettings)
     n_folds: int = 5
     oversampling: float = 4.0
     kde_bandwidth: float = 0.01

@@ -18,6 +18,7 @@ from analysis.config import (
     SKIM_COLUMNS,
     AnalysisConfig,
     ClassifierSettings,
+    ClusterScanSettings,
     Cuts,
     Features,
     FlowSettings,
@@ -40,6 +41,7 @@ _SECTIONS: dict[str, type] = {
     "classifier": ClassifierSettings,
     "stats": StatsSettings,
     "report": ReportSettings,
+    "cluster_scan": ClusterScanSettings,
 }
 _PAIR_FIELDS = {"params", "single_feature_cuts"}
 
@@ -233,6 +235,7 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
         (config.report.com_tev is None or config.report.com_tev > 0, "report.com_tev",
          config.report.com_tev, "> 0 TeV"),
     ]
+    checks += _cluster_scan_checks(config)
     for ok, key, value, expected in checks:
         if not ok:
             errors.append(ConfigError(f"{source}: {key} = {value!r}; expected {expected}"))
@@ -259,6 +262,26 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
                          for i, e in enumerate(errors, 1))
         raise ConfigError(f"{source}: {len(errors)} problems: {text}")
     return config
+
+
+def _cluster_scan_checks(config: AnalysisConfig) -> list[tuple[bool, str, Any, str]]:
+    """(ok, key, value, expected) of the ``cluster_scan`` section (GeV)."""
+    cs, w = config.cluster_scan, config.window
+    rng = cs.mass_range
+    in_window = rng is None or (len(rng) == 2 and w.sb_left <= rng[0] < rng[1] <= w.sb_right)
+    width = (w.sb_right - w.sb_left) if rng is None or not in_window else rng[1] - rng[0]
+    return [
+        (in_window, "cluster_scan.mass_range", None if rng is None else list(rng),
+         f"[low, high] in GeV inside the window {w.sb_left:g}-{w.sb_right:g} (or null)"),
+        (0 < cs.window_width <= width, "cluster_scan.window_width", cs.window_width,
+         f"> 0 and at most the scanned range ({width:g} GeV)"),
+        (cs.step > 0, "cluster_scan.step", cs.step, "> 0 GeV"),
+        (cs.k >= 2, "cluster_scan.k", cs.k, "an integer >= 2 (the paper: 50)"),
+        (cs.n_clusterings >= 1, "cluster_scan.n_clusterings", cs.n_clusterings, ">= 1"),
+        (cs.n_bootstrap >= 1, "cluster_scan.n_bootstrap", cs.n_bootstrap, ">= 1"),
+        (cs.block_width is None or cs.block_width > 0, "cluster_scan.block_width",
+         cs.block_width, "null or > 0 GeV"),
+    ]
 
 
 def _estimator_param_errors(config: AnalysisConfig, source: str) -> list[Exception]:
@@ -328,6 +351,9 @@ def config_from_mapping(
     for key, value in data.items():
         if key == "window":
             changes[key] = _window(value, source)
+        elif key == "cluster_scan":  # a section given means: run it (unless enabled: false)
+            given = {"enabled": True, **value} if isinstance(value, Mapping) else value
+            changes[key] = _section(ClusterScanSettings, config.cluster_scan, given, key, source)
         elif key in _SECTIONS:
             changes[key] = _section(_SECTIONS[key], getattr(config, key), value, key, source)
         elif key == "exclude_processes":

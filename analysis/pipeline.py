@@ -11,6 +11,8 @@ references     OS SR features and truth, signal codes, classifier settings (trut
 significance   masses and every score, window, binning, degree, FPR grids
 look_elsewhere masses of the sample, window, binning, degree, FPR grid, min. sideband events,
                seed — one entry per chunk of 50 toys, so more toys reuse the first ones
+cluster_scan   OS features and masses, cluster_scan settings, window, seed (only when the
+               ``cluster_scan:`` section is given; :mod:`analysis.cluster_scan`)
 =============  ===============================================================================
 
 So changing the FPR grid, binning or degree only redoes ``significance`` and the toys; adding a
@@ -80,6 +82,8 @@ class AnalysisResult:
         Wall seconds per stage.
     cache : dict
         Per-stage cache hits and computations.
+    cluster_scan : ml.cluster_scan.ClusterScanResult or None
+        The scan of the OS sample over the mass range, when configured.
     """
 
     config: AnalysisConfig
@@ -92,6 +96,7 @@ class AnalysisResult:
     references: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
+    cluster_scan: Any = None
 
 
 def _save_flow(flow: Any, directory: Path) -> None:
@@ -301,10 +306,22 @@ def run_pipeline(
         for name, (max_z, n_tests, error) in toys.items():
             significance[name]["look_elsewhere"] = global_significances(
                 significance[name], max_z, n_tests, error)
+    scan = None
+    if config.cluster_scan.enabled and not os_.skipped:
+        from analysis.cluster_scan import run_cluster_scan
+
+        scan_args = (os_.X, os_.m, data.features, config.cluster_scan, config.window,
+                     stage_seed(seed0, "cluster_scan"))
+        scan = timer.run("cluster_scan", lambda: cache.get_or_compute(
+            "cluster_scan", fingerprint("cluster_scan", scan_args),
+            lambda: run_cluster_scan(*scan_args, map=runner.map if runner.distributed else None,
+                                     progress=progress),
+            describe={"cluster_scan": config.cluster_scan.__dict__},
+        ))
     return AnalysisResult(
         config=config, data=data, flows=flows_info, closure=closure, template=X_template,
         scores=scores, significance=significance, references=references,
-        timings=timer.seconds, cache=cache.summary(),
+        timings=timer.seconds, cache=cache.summary(), cluster_scan=scan,
     )
 
 

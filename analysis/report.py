@@ -63,6 +63,8 @@ def results_dict(result: AnalysisResult, plot_files: list[str] | None = None, *,
         "references": refs,
         "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
         "cache": result.cache,
+        "cluster_scan": (result.cluster_scan.summary()
+                         if result.cluster_scan is not None else None),
         "plots": plot_files or [],
         "workspaces": workspace_files or [],
     })
@@ -128,6 +130,13 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
             curves, labels, min_background=50,
             n_background={k: v.get("n_background") for k, v in result.references.items()
                           if isinstance(v, dict)})
+    if result.cluster_scan is not None:
+        from analysis.cluster_scan import plot_cluster_spectra, plot_scan_statistic
+
+        files["cluster_scan_statistic"] = plot_scan_statistic(result.cluster_scan, labels,
+                                                              cfg.window)
+        files["cluster_scan_spectra"] = plot_cluster_spectra(result.cluster_scan, labels,
+                                                             cfg.window)
     directory.mkdir(parents=True, exist_ok=True)
     for name, fig in files.items():
         plots.save_figure(fig, directory / name)

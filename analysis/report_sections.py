@@ -100,6 +100,12 @@ def sections(result: AnalysisResult, res: dict[str, Any],
         title, header, rows, note = _look_elsewhere_table(result)
         sections.append({"id": "look-elsewhere", "title": title,
                          "blocks": [("p", note), ("table", header, rows)]})
+    if result.cluster_scan is not None:
+        from analysis.cluster_scan import report_section
+
+        section = report_section(result.cluster_scan)
+        section["blocks"] = [b for b in section["blocks"] if b[0] != "fig" or b[1] in figs]
+        sections.append(section)
     sel: list[tuple] = []
     if d.skim_cutflow:
         first = next(iter(d.skim_cutflow.values())) or 1
