@@ -94,7 +94,7 @@ def plot_cluster_spectra(res, labels: PlotLabels, window: MassWindow, top: int =
     for a in (ax, ax2):
         _mark_window(a, window)
         a.axvspan(*res.best_window, color="tab:red", alpha=0.12, lw=0)
-    ax.set_ylabel("fraction of the cluster per window")
+    ax.set_ylabel("fraction per window")
     ax.legend(fontsize=10, loc="upper right")
     rich = res.rich[e0]
     R, P = res.counts[e0][rich].sum(axis=0), res.counts[e0][~rich].sum(axis=0)
@@ -104,7 +104,7 @@ def plot_cluster_spectra(res, labels: PlotLabels, window: MassWindow, top: int =
     ax2.plot(x, scale * P, color="0.3", lw=1.5,
              label=f"anomaly-poor × {scale:.3g} ({int((~rich).sum())} clusters)")
     ax2.set_xlabel(r"window centre $m_{\mu\mu}$ [GeV]")
-    ax2.set_ylabel("events per window")
+    ax2.set_ylabel("events / window")
     ax2.legend(fontsize=10, loc="upper right", title=f"clustering {e0}", title_fontsize=10)
     _label(ax, labels)
     return fig

@@ -192,10 +192,15 @@ def null_chunk(labels, fine, m, ref_labels, ref_fine, bins, k, threshold, block_
             idx = rng.integers(0, ref_labels.shape[1], size=n)
             lab, fb = ref_labels[:, idx], ref_fine[idx]
         counts = np.stack([window_counts(row, fb, bins, k) for row in lab])
-        t, _, _ = rich_poor_statistic(counts, threshold)
+        t, _, _ = rich_poor_statistic(counts, threshold, _totals(lab, k))
         T.append(t.mean(axis=0))
         chi2.append(float((t**2).mean()))
     return np.array(T), np.array(chi2)
+
+
+def _totals(labels: np.ndarray, k: int) -> np.ndarray:
+    """Events per cluster (every event is inside the scanned range), shape (n_clusterings, k)."""
+    return np.stack([np.bincount(row, minlength=k) for row in labels]).astype(float)
 
 
 def _p_value(null: np.ndarray, observed) -> np.ndarray:
@@ -304,7 +309,7 @@ def cluster_scan(
     bins = FineBins(windows)
     fine = bins.index(m)
     counts = np.stack([window_counts(row, fine, bins, k) for row in labels])
-    t, rich, pulls = rich_poor_statistic(counts, threshold)
+    t, rich, pulls = rich_poor_statistic(counts, threshold, _totals(labels, k))
     T = t.mean(axis=0)
     chi2 = float((t**2).mean())
     ref_labels = ref_fine = None

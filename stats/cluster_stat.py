@@ -18,10 +18,14 @@ What is computed (per clustering; ``N[c, w]`` = events of cluster ``c`` in windo
    one with the largest pull is rich (so the statistic has no atom at 0 and its p-values stay
    uniform also for small ``k``);
 4. aggregated spectra ``R[w]`` (rich clusters) and ``P[w]`` (poor), and the poor spectrum scaled
-   to the rich total, ``r P[w]`` with ``r = sum R / sum P``;
+   to the rich one *outside* the window, ``r_w P[w]`` with ``r_w = (R_all - R[w]) / (P_all -
+   P[w])`` (``R_all``, ``P_all``: events of the scanned range, each counted once), so a
+   resonance inside the window does not inflate its own background prediction;
 5. the local statistic of window ``w``: the rich excess over the scaled poor spectrum in units of
-   its error, ``t[w] = (R - r P) / sqrt(r P (1 + r))`` (0 where r P = 0 or no cluster is rich);
-   and, as in the paper, ``chi2_ndof = mean_w t[w]^2`` over the whole scan.
+   its error, ``t[w] = (R - r_w P) / sqrt(r_w P (1 + r_w))`` (0 where r_w P = 0); and, as in the
+   paper, ``chi2_ndof = mean_w t[w]^2`` over the whole scan. With a resonance present, ``t`` is
+   slightly negative in the other windows (its events raise ``r_w`` there); the look-elsewhere
+   test uses only the largest ``t``.
 
 Differences from the seed repository (arXiv:2402.17714): there the deviations of step 2 are
 standardised with a robust spread across clusters and the test statistic is the single
@@ -147,7 +151,8 @@ def cluster_pulls(counts: np.ndarray) -> np.ndarray:
     return np.where(expected > 0, z, 0.0)
 
 
-def rich_poor_statistic(counts: np.ndarray, threshold: float = 3.0):
+def rich_poor_statistic(counts: np.ndarray, threshold: float = 3.0,
+                        totals: np.ndarray | None = None):
     """Local statistic per window from one or more clusterings (module steps 3-5).
 
     Parameters
@@ -156,6 +161,9 @@ def rich_poor_statistic(counts: np.ndarray, threshold: float = 3.0):
         Events per cluster and window of each clustering.
     threshold : float
         "maxdev" threshold on the largest pull of a cluster (rich when exceeded).
+    totals : ndarray (n_clusterings, k), optional
+        Events per cluster in the whole scanned range, each counted once; default
+        ``counts.sum(-1)`` (right for windows that do not overlap).
 
     Returns
     -------
@@ -171,10 +179,13 @@ def rich_poor_statistic(counts: np.ndarray, threshold: float = 3.0):
     rich = top > threshold
     none = ~rich.any(axis=-1)
     rich[none, np.argmax(top[none], axis=-1)] = True
+    totals = counts.sum(axis=-1) if totals is None else np.asarray(totals, dtype=float)
     R = np.einsum("eck,ec->ek", counts, rich.astype(float))
     P = counts.sum(axis=1) - R
+    R_all = (totals * rich).sum(axis=-1, keepdims=True)
+    P_all = totals.sum(axis=-1, keepdims=True) - R_all
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = R.sum(axis=-1, keepdims=True) / P.sum(axis=-1, keepdims=True)
+        r = (R_all - R) / (P_all - P)
         pred = r * P
         t = (R - pred) / np.sqrt(pred * (1.0 + r))
     t = np.where((pred > 0) & np.isfinite(t), t, 0.0)
