@@ -201,7 +201,8 @@ class ClusterScanSettings:
     mass_range : (float, float) or None
         Scanned range in GeV, inside the window; None: the whole window (sb_left to sb_right).
     window_width, step : float
-        Sliding-window width and step in GeV.
+        Sliding-window width and step in GeV; 0.3 GeV is about ±1.5σ of the Υ(1S) peak
+        (mass resolution 1-2 %, reference §3).
     k, n_clusterings : int
         MiniBatchKMeans clusters and ensemble size.
     n_bootstrap : int
@@ -214,8 +215,8 @@ class ClusterScanSettings:
 
     enabled: bool = False
     mass_range: tuple[float, ...] | None = None
-    window_width: float = 0.5
-    step: float = 0.25
+    window_width: float = 0.3
+    step: float = 0.15
     k: int = 50
     n_clusterings: int = 10
     n_bootstrap: int = 200
