@@ -110,6 +110,8 @@ class PseudoDataset:
     memo : dict
         Results methods share on this dataset (e.g. one CATHODE classifier for the cut and the
         reweighting), with the CPU seconds they took in ``memo_seconds``.
+    notes : dict
+        JSON-able extras a method reports besides its Z (kept in the harness' table).
     """
 
     X: np.ndarray
@@ -123,6 +125,7 @@ class PseudoDataset:
     seed: int
     memo: dict[str, Any] = field(default_factory=dict)
     memo_seconds: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def bands(self) -> dict[str, np.ndarray]:

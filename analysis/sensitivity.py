@@ -151,7 +151,7 @@ def run_pseudo_experiment(
         own = time.process_time() - t0 - new
         cpu[method.name] = own + sum(pseudo.memo_seconds.get(k, 0.0) for k in method.uses)
     return {"strength": int(n_signal), "index": int(index), "seed": int(seed),
-            **pseudo.truth_counts(), "z": z, "cpu_seconds": cpu}
+            **pseudo.truth_counts(), "z": z, "cpu_seconds": cpu, "notes": pseudo.notes}
 
 
 def run_sensitivity(

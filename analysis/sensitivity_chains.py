@@ -69,8 +69,11 @@ class ChainScorer:
         self.needed.update(names)
 
     def settings(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
         c = self.config
-        return {"profile": self.profile, "flow": c.flow, "classifier": c.classifier,
+        return {"profile": self.profile, "flow": asdict(c.flow),
+                "classifier": asdict(c.classifier),
                 "n_folds": c.n_folds, "oversampling": c.oversampling,
                 "kde_bandwidth": c.kde_bandwidth}
 
