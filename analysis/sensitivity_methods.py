@@ -171,12 +171,13 @@ class NoCutBumpHunt(SensitivityMethod):
 class BestSingleFeature(SensitivityMethod):
     """One feature cut, chosen once on the truth of the whole pool (a fixed rule).
 
-    Among ``features.baseline_cuts()`` and the FPRs of ``stats.fprs`` that are >= ``fpr_min``,
-    the (feature, side, FPR) with the highest SIC ε_S/√ε_B of truth signal vs truth background
-    in the pool's SR (thresholds from the pool's sideband background, as the analysis places them
-    on sideband data). The choice is made before the pseudo-experiments and never looks at them,
-    so their Z needs no look-elsewhere correction; it uses truth, so it is the best a
-    single-feature analyst could design from simulation (an optimistic baseline).
+    Among the columns of ``features.baseline_cuts()``, both sides (high and low values: a
+    displaced signal wants high ip3d, a prompt one low), and the FPRs of ``stats.fprs`` that are
+    >= ``fpr_min``, the (feature, side, FPR) with the highest SIC ε_S/√ε_B of truth signal vs
+    truth background in the pool's SR (thresholds from the pool's sideband background, as the
+    analysis places them on sideband data). The choice is made before the pseudo-experiments
+    and never looks at them, so their Z needs no look-elsewhere correction; it uses truth, so it
+    is the best a single-feature analyst could design from simulation (an optimistic baseline).
     """
 
     fpr_min = 0.01
@@ -193,7 +194,8 @@ class BestSingleFeature(SensitivityMethod):
         sb, sr = bands["SBL"] | bands["SBR"], bands["SR"]
         fprs = [f for f in self.context.config.stats.fprs if self.fpr_min <= f < 1.0]
         best = None
-        for col, side in self.context.config.features.baseline_cuts():
+        columns = dict.fromkeys(c for c, _ in self.context.config.features.baseline_cuts())
+        for col, side in ((c, s) for c in columns for s in ("high", "low")):
             x, high = pool.columns[col], side == "high"
             for fpr, thr in zip(fprs, cut_thresholds(x[sb & ~pool.is_signal], fprs,
                                                      higher_is_signal=high), strict=True):
