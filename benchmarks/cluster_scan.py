@@ -16,7 +16,7 @@ configuration, its three classifier features) prints, side by side:
   disjoint quarters of the truth background (independent samples).
 
     python -m benchmarks.cluster_scan [--skim output/skim] [--k 50] [--n-clusterings 10]
-        [--n-bootstrap 200] [--n-pseudo 40] [--pseudo-clusterings 5] [--pseudo-bootstrap 100]
+        [--n-bootstrap 200] [--n-pseudo 200] [--pseudo-clusterings 5] [--pseudo-bootstrap 100]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=50)
     p.add_argument("--n-clusterings", type=int, default=10)
     p.add_argument("--n-bootstrap", type=int, default=200)
-    p.add_argument("--n-pseudo", type=int, default=40)
+    p.add_argument("--n-pseudo", type=int, default=200)
     p.add_argument("--pseudo-clusterings", type=int, default=5)
     p.add_argument("--pseudo-bootstrap", type=int, default=100)
     p.add_argument("--threshold", type=float, default=3.0)
