@@ -347,8 +347,8 @@ def write_sensitivity(result: SensitivityResult, output_dir: str | Path) -> list
 
     out = Path(output_dir)
     st = result.settings
-    title = (f"{'/'.join(st.signal_processes)} in {result.pool['window']} GeV, "
-             f"{st.n_pseudo} pseudo-data per S")
+    title = (f"signal {'+'.join(st.signal_processes)}\nwindow {result.pool['window']} GeV, "
+             f"{st.n_pseudo} pseudo-datasets per S")
     paths = [atomic_write_json(out / "sensitivity.json", result.to_dict())]
     paths += plot_sensitivity(result.summary, out / "sensitivity", title=title)
     return paths

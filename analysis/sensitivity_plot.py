@@ -40,7 +40,7 @@ def plot_sensitivity(summary: dict[str, Any], stem: str | Path, title: str = "")
     ax.set_xlabel("injected signal events S")
     ax.set_ylabel("Z (median, 68 % band)")
     ax.set_xlim(s[0], s[-1])
-    ax.legend(loc="upper left", fontsize=13, title=title or None, title_fontsize=13)
+    ax.legend(loc="upper left", fontsize=13, title=title or None, title_fontsize=12)
     ratio = np.asarray(summary["s_over_sqrt_b"], dtype=float)
     if s[-1] > 0 and ratio[-1] > 0:
         k = ratio[-1] / s[-1]  # S/√B per injected event (B is the same in every block)
