@@ -35,6 +35,7 @@ def _row(name: str, res, cpu: float) -> str:
     lo, hi = res.best_window
     return (f"{name:<22} {lo:5.2f}-{hi:5.2f} GeV  T={res.statistic[res.best_index]:6.2f}  "
             f"p_loc={res.p_local[res.best_index]:.4f}  "
+            f"Zloc(tail)={res.z_local_tail[res.best_index]:5.2f}  "
             f"Zloc(gauss)={res.z_local_gauss[res.best_index]:5.2f}  p_glob={res.p_global:.3f}  "
             f"Zglob(gumbel)={res.z_global_gumbel:5.2f}  chi2/ndof={res.chi2_ndof:.2f} "
             f"(p={res.p_chi2:.3f})  cpu: clustering {res.timing['clustering_cpu_s']:.1f} s, "
@@ -112,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{sps.kstest(p_glob, 'uniform').pvalue:.3f}, KS p (local p at 9.46 GeV) = "
           f"{sps.kstest(p_loc, 'uniform').pvalue:.3f}, P(global p < 0.05) = "
           f"{np.mean(p_glob < 0.05):.3f}, median global p = {np.median(p_glob):.2f}; "
-          f"cpu per scan {np.mean(cpu):.2f} s")
+          f"cpu per scan {np.mean(cpu):.2f} s; global p-values per tenth of [0, 1]: "
+          f"{np.histogram(p_glob, bins=10, range=(0, 1))[0].tolist()}")
     quarters = np.array_split(rng.permutation(len(mb)), 4)
     p_q = [cluster_scan(Xb[q], mb[q], **scan, k=args.k, n_clusterings=args.pseudo_clusterings,
                         n_bootstrap=args.pseudo_bootstrap, seed=args.seed + 200 + i).p_global

@@ -36,6 +36,7 @@ chi2/ndof of step 5; here the error is the Poisson error of the expectation, and
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats as sps
 
 from dimuon_ad.errors import InputError
 
@@ -43,6 +44,7 @@ __all__ = [
     "FineBins",
     "cluster_pulls",
     "make_windows",
+    "pooled_tail_pvalues",
     "rich_poor_statistic",
     "window_counts",
 ]
@@ -190,3 +192,48 @@ def rich_poor_statistic(counts: np.ndarray, threshold: float = 3.0,
         t = (R - pred) / np.sqrt(pred * (1.0 + r))
     t = np.where((pred > 0) & np.isfinite(t), t, 0.0)
     return t, rich, pulls
+
+
+def pooled_tail_pvalues(null: np.ndarray, observed: np.ndarray, tail: float = 0.1,
+                        min_exceedances: int = 20) -> np.ndarray:
+    """Local p-values beyond the resamplings: a generalised Pareto tail of the pooled null.
+
+    Each window's null is standardised (its mean and standard deviation over the resamplings)
+    and all windows are pooled, so ``n_resamplings x n_windows`` values describe the shape of
+    the standardised null. Below the pooled ``1 - tail`` quantile ``u`` the p-value is the pooled
+    empirical fraction; above it, ``tail x GPD.sf(z - u)`` with the generalised Pareto
+    distribution fitted to the pooled exceedances (peaks over threshold). On the default skim's
+    background (0.3 and 1.6 GeV windows, 100-200 resamplings to fit, thousands to test) it gave
+    P(Z > 3) = 0.19-0.21 % where a Gaussian extrapolation of each window gave 0.49-1.0 %
+    (nominal 0.135 %).
+
+    Parameters
+    ----------
+    null : ndarray (n_resamplings, n_windows)
+    observed : ndarray (n_windows,)
+    tail : float
+        Fraction of the pooled null above the threshold ``u``.
+    min_exceedances : int
+        With fewer pooled values above ``u``, only the empirical p-value (floored at
+        ``1/(n + 1)``) is returned.
+
+    Returns
+    -------
+    ndarray (n_windows,) of p-values
+    """
+    null = np.asarray(null, dtype=float)
+    observed = np.asarray(observed, dtype=float)
+    mu, sd = null.mean(axis=0), null.std(axis=0)
+    ok = sd > 0
+    z = np.where(ok, (observed - mu) / np.where(ok, sd, 1.0), 0.0)
+    pooled = np.sort(((null[:, ok] - mu[ok]) / sd[ok]).ravel())
+    if pooled.size == 0:
+        return np.ones_like(observed)
+    emp = (1.0 + pooled.size - np.searchsorted(pooled, z, side="left")) / (1.0 + pooled.size)
+    u = np.quantile(pooled, 1.0 - tail)
+    exceed = pooled[pooled > u] - u
+    if exceed.size < min_exceedances:
+        return np.where(ok, emp, 1.0)
+    c, _, scale = sps.genpareto.fit(exceed, floc=0.0)
+    p_tail = tail * sps.genpareto.sf(z - u, c, 0.0, scale)
+    return np.where(ok, np.where(z > u, np.maximum(p_tail, 1e-300), emp), 1.0)

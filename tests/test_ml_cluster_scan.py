@@ -11,6 +11,7 @@ from stats.cluster_stat import (
     FineBins,
     cluster_pulls,
     make_windows,
+    pooled_tail_pvalues,
     rich_poor_statistic,
     window_counts,
 )
@@ -87,6 +88,18 @@ def test_block_permutation_keeps_masses_in_their_block():
     assert np.mean(perm != np.arange(len(m))) > 0.9
 
 
+def test_pooled_tail_pvalues_known_answers():
+    rng = np.random.default_rng(0)
+    null = rng.exponential(1.0, size=(500, 20))  # standardised: z = x - 1, P(X > x) = exp(-x)
+    p = pooled_tail_pvalues(null, np.array([8.0] * 19 + [0.5]))
+    assert p[0] == pytest.approx(np.exp(-8.0), rel=0.35)
+    assert p[-1] == pytest.approx(np.exp(-0.5), abs=0.06)  # below the tail: empirical
+    gauss = pooled_tail_pvalues(rng.normal(size=(500, 20)), np.full(20, 3.0))
+    assert 0.5 < gauss[0] / stats.norm.sf(3.0) < 2.0  # a Gaussian tail: GPD slightly above
+    flat = pooled_tail_pvalues(np.zeros((50, 3)), np.array([1.0, 0.0, -1.0]))
+    np.testing.assert_array_equal(flat, 1.0)
+
+
 def test_no_signal_global_p_values_uniform():
     p = [cluster_scan(*_toy(s), **SCAN, k=10, n_clusterings=2, n_bootstrap=50, seed=s).p_global
          for s in range(16)]
@@ -101,7 +114,7 @@ def test_narrow_resonance_found_in_its_window_and_clusters():
     lo, hi = res.best_window
     assert lo <= 9.5 <= hi
     assert res.p_global == pytest.approx(1 / 101)  # beyond every resampling
-    assert res.z_global_gumbel > 5 and res.z_local_gauss[res.best_index] > 5
+    assert res.z_global_gumbel > 5 and res.z_local_tail[res.best_index] > 5
     top = res.best_clusters[0]
     assert top["centroid"]["a"] > 1.5 and top["centroid"]["b"] > 1.5
     assert res.p_chi2 == pytest.approx(1 / 101)
