@@ -166,7 +166,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     collapse = configure_logging(args.verbose, args.quiet)
     if not args.verbose:
         for name, level in (("stats", logging.ERROR), ("pyhf", logging.CRITICAL),
-                            ("matplotlib", logging.WARNING)):
+                            ("matplotlib", logging.WARNING),
+                            ("matplotlib.font_manager", logging.ERROR),
+                            ("matplotlib.mathtext", logging.ERROR)):
             logging.getLogger(name).setLevel(level)
     t0 = time.perf_counter()
     try:

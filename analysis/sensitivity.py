@@ -340,9 +340,10 @@ def summarise(
 
 
 def write_sensitivity(result: SensitivityResult, output_dir: str | Path) -> list[Path]:
-    """Write ``sensitivity.json`` and the figure ``sensitivity.png``/``.pdf`` atomically;
+    """Write ``sensitivity.json``, the Z-vs-S figure ``sensitivity.png``/``.pdf`` (two or more
+    strengths) and the zero-injection p-values ``sensitivity_null.png``/``.pdf`` atomically;
     returns their paths."""
-    from analysis.sensitivity_plot import plot_sensitivity
+    from analysis.sensitivity_plot import plot_null_pvalues, plot_sensitivity
     from dimuon_ad.io import atomic_write_json
 
     out = Path(output_dir)
@@ -350,5 +351,9 @@ def write_sensitivity(result: SensitivityResult, output_dir: str | Path) -> list
     title = (f"signal {'+'.join(st.signal_processes)}\nwindow {result.pool['window']} GeV, "
              f"{st.n_pseudo} pseudo-datasets per S")
     paths = [atomic_write_json(out / "sensitivity.json", result.to_dict())]
-    paths += plot_sensitivity(result.summary, out / "sensitivity", title=title)
+    if len(result.settings.strengths) > 1:
+        paths += plot_sensitivity(result.summary, out / "sensitivity", title=title)
+    if 0 in result.settings.strengths:
+        paths += plot_null_pvalues(result.rows, list(result.summary["methods"]),
+                                   out / "sensitivity_null", title=title)
     return paths
