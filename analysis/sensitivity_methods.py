@@ -278,13 +278,14 @@ for _name in ("CATHODE", "LaCATHODE", "reweighting", "random"):
 class ClusterScanMethod(SensitivityMethod):
     """Cluster scanning (arXiv:2402.17714, :func:`ml.cluster_scan.cluster_scan`).
 
-    ``Z`` is the local significance (``z_local_gauss``: Gaussian extrapolation of the resampled
-    null, since the empirical one stops at ``1/(n_bootstrap + 1)``) of the sliding window whose
-    centre is nearest the SR centre, the same hypothesis as the fixed-window methods; the
-    look-elsewhere-corrected ``z_global`` of the whole scan is kept in ``pseudo.notes``.
-    Defaults: the scan covers the analysis window, windows as wide as the SR moved by a quarter
-    of it, k = 50, 5 clusterings, 100 resamplings; any of
-    them can be overridden by ``SensitivitySettings.cluster_scan``.
+    ``Z`` is the local significance (``z_local_tail``: a generalised-Pareto tail of the pooled
+    resampled null, since the empirical one stops at ``1/(n_bootstrap + 1)`` and the Gaussian
+    extrapolation overstates Z > 3) of the sliding window whose centre is nearest the SR
+    centre, the same hypothesis as the fixed-window methods; the look-elsewhere-corrected
+    ``z_global`` of the whole scan is kept in ``pseudo.notes``. Defaults: the scan covers the
+    analysis window, windows as wide as the SR moved by a quarter of it, k = 50,
+    5 clusterings, 100 resamplings; any of them can be overridden by
+    ``SensitivitySettings.cluster_scan``.
     """
 
     def __init__(self, name: str, context: Any = None) -> None:
@@ -307,4 +308,4 @@ class ClusterScanMethod(SensitivityMethod):
         pseudo.notes[self.name] = {"z_global": float(res.z_global),
                                    "best_window": [float(x) for x in res.best_window]}
         k = int(np.argmin(np.abs(res.centers - 0.5 * (w.sr_left + w.sr_right))))
-        return float(res.z_local_gauss[k])
+        return float(res.z_local_tail[k])
