@@ -57,3 +57,6 @@ DIPHOTON_COLUMNS: tuple[str, ...] = tuple(DIPHOTON_DTYPES)
 
 #: ``sample`` labels of the five Higgs MC samples, by dataset channel number
 MC_SAMPLES: dict[int, str] = {343981: "ggH", 345041: "VBF", 345318: "WH", 345319: "ZH", 341081: "ttH"}
+
+#: ``truth_mode`` of each Higgs MC sample, by dataset channel number
+CHANNEL_MODES: dict[int, int] = {343981: 0, 345041: 1, 345318: 2, 345319: 3, 341081: 4}
