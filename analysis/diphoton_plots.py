@@ -95,7 +95,8 @@ def plot_confusion(matrices: Mapping[str, np.ndarray], modes: Sequence[str],
         ax.imshow(np.nan_to_num(frac), cmap="Blues", vmin=0, vmax=1)
         for i in range(len(modes)):
             for j in range(len(modes)):
-                ax.text(j, i, f"{frac[i, j] + 0.0:.2f}".replace("-0.00", "0.00"), ha="center", va="center", fontsize=14,
+                text = f"{frac[i, j]:.2f}".replace("-0.00", "0.00")
+                ax.text(j, i, text, ha="center", va="center", fontsize=14,
                         color="white" if frac[i, j] > 0.6 else "black")
         ax.set_xticks(range(len(modes)), modes)
         ax.set_yticks(range(len(modes)), modes)
