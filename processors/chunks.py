@@ -133,6 +133,17 @@ def table_to_parquet_bytes(table: pa.Table, metadata: dict[str, str] | None = No
     return sink.getvalue()
 
 
+def make_processor(task: ChunkTask):
+    """The processor of a task's settings: diphoton for a
+    :class:`~processors.diphoton_config.DiphotonConfig`, else the dimuon one (with its lumi mask)."""
+    if getattr(task.config, "analysis", "dimuon") == "diphoton":
+        from processors.diphoton import DiphotonProcessor
+
+        return DiphotonProcessor(task.config)
+    masks = {task.chunk.dataset: task.lumi_mask} if task.lumi_mask is not None else {}
+    return DimuonProcessor(task.config, lumi_masks=masks)
+
+
 def run_chunk(task: ChunkTask) -> ChunkResult:
     """Process one chunk: read, select, compute columns and histograms (runs on a worker).
 
@@ -163,8 +174,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         fileuuid=chunk.file_uuid,
     )
     events = ak.with_parameter(events, "metadata", metadata)
-    masks = {chunk.dataset: task.lumi_mask} if task.lumi_mask is not None else {}
-    output = DimuonProcessor(task.config, lumi_masks=masks).process(events)
+    output = make_processor(task).process(events)
     columns = {k: v.value for k, v in output["skim"][chunk.dataset].items()}
     table = columns_to_table(columns)
     partial = {"hists": output["hists"], "cutflow": output["cutflow"]}

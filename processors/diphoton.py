@@ -104,6 +104,43 @@ def check_mev(photon_pt, path: str) -> None:
         )
 
 
+def _expected_kind(name: str) -> tuple[str, str]:
+    if name in (*EVENT_IDS, TRUTH_BRANCH):
+        return "iu", "an integer type"
+    if name in ("trigP", "photon_isTightID", "photon_trigMatched", "lep_isTightID"):
+        return "biu", "a boolean flag"
+    return "f", "a floating-point type (MeV for energies and momenta)"
+
+
+def inspect_diphoton_tree(tree, path: str, config: DiphotonConfig) -> tuple[str, ...]:
+    """Pre-flight of one ``mini`` tree: every needed branch present with its type and photon pT in
+    MeV (from the first 2000 entries). Returns the branches to read (the needed ones, plus
+    ``truth_mode`` when present).
+
+    Raises
+    ------
+    MissingBranchError, BranchTypeError, UnitError
+        One line naming the file and what is wrong.
+    """
+    from processors.checks import BranchTypeError, _branch_dtype
+
+    keys = set(tree.keys())
+    needed = required_diphoton_branches(config)
+    missing = [b for b in needed if b not in keys]
+    if missing:
+        raise MissingBranchError(missing_diphoton_message(missing, path, config))
+    branches = tuple(needed + ([TRUTH_BRANCH] if TRUTH_BRANCH in keys else []))
+    for name in branches:
+        kinds, expected = _expected_kind(name)
+        dtype = _branch_dtype(tree[name])
+        if dtype is None or dtype.kind not in kinds:
+            raise BranchTypeError(f"branch {name} of file {path} has type {tree[name].typename}; "
+                                  f"the diphoton skim expects {expected}; fix the file or remove "
+                                  "it from the fileset")
+    check_mev(tree["photon_pt"].array(entry_stop=min(2000, tree.num_entries)), path)
+    return branches
+
+
 def branch(events, name: str):
     """Branch ``name`` of events read flat (``events.photon_pt``) or grouped by prefix
     (``events.photon.pt``, :func:`processors.inputs.read_events`)."""
