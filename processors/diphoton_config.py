@@ -150,3 +150,52 @@ def make_diphoton_config(preset: str = "hgg", overrides: Mapping[str, Any] | Non
                               f"{', '.join(known)}")
         updates[key] = coerce(value, hints[key], key, source, text=True)
     return dataclasses.replace(base, **updates)
+
+
+def load_diphoton_config(preset: str | None = None, yaml_path=None,
+                         overrides: Mapping[str, Any] | None = None) -> DiphotonConfig:
+    """Settings from a preset (default ``hgg``), then a YAML mapping (optionally with
+    ``preset:``), then ``--set`` overrides (later ones win).
+
+    Raises
+    ------
+    dimuon_ad.errors.InputNotFoundError, dimuon_ad.errors.ConfigError
+        Missing or invalid YAML file, unknown preset or setting, invalid value.
+    """
+    merged: dict[str, Any] = {}
+    if yaml_path is not None:
+        from pathlib import Path
+
+        import yaml
+
+        from dimuon_ad.errors import InputNotFoundError
+
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise InputNotFoundError(f"--config file {path} not found; expected a YAML mapping "
+                                     "of diphoton settings")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--config file {path} is not valid YAML: "
+                              f"{str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"--config file {path} must hold a mapping of settings")
+        data = dict(data)
+        yaml_preset = data.pop("preset", None)
+        preset = preset or yaml_preset
+        make_diphoton_config(preset or "hgg", data, source=f"--config {path}")
+        merged.update(data)
+    merged.update(overrides or {})
+    return make_diphoton_config(preset or "hgg", merged, source="--set")
+
+
+def check_diphoton_datasets(datasets) -> None:
+    """Raise one line when a simulated dataset lacks ``lumi_fb`` (its weights need it)."""
+    for ds in datasets:
+        if not ds.is_data and "lumi_fb" not in ds.metadata:
+            raise ConfigError(
+                f"simulated dataset '{ds.name}' has no \"lumi_fb\" in its fileset metadata; the "
+                "diphoton MC weight (XSection / SumWeights x luminosity) needs the luminosity to "
+                "normalise to, e.g. \"lumi_fb\": 10.0"
+            )
