@@ -62,7 +62,8 @@ def signal_strength_workspace(spec: Mapping[str, Any], expected: np.ndarray, *,
         raise InputError(f"workspace has no channel {channel!r}; channels: {sorted(chans)}")
     samples = {s["name"]: s for s in chans[channel]["samples"]}
     if sample not in samples:
-        raise InputError(f"channel {channel!r} has no sample {sample!r}; samples: {sorted(samples)}")
+        raise InputError(
+            f"channel {channel!r} has no sample {sample!r}; samples: {sorted(samples)}")
     old = np.asarray(samples[sample]["data"], dtype=np.float64)
     if exp.shape != old.shape or not exp.sum() > 0 or np.any(exp < 0):
         raise InputError(
@@ -137,6 +138,12 @@ def profile_interval(spec: Mapping[str, Any], poi: str = "mu", *, level: float =
         ends = []
         for sign, bound in ((-1.0, lo_b), (1.0, hi_b)):
             step = max(0.05 * abs(mu_hat), 0.02)
+            probe = mu_hat + sign * step
+            if (probe - lo_b) * (hi_b - probe) > 0:
+                # parabola through the probe: the first try lands just beyond the crossing
+                rise = excess(probe) + level
+                if math.isfinite(rise) and rise > 0:
+                    step = max(step, 1.2 * step * math.sqrt(level / rise))
             inner, outer = mu_hat, mu_hat
             end = math.nan
             for _ in range(40):
@@ -145,7 +152,7 @@ def profile_interval(spec: Mapping[str, Any], poi: str = "mu", *, level: float =
                     break
                 val = excess(outer)
                 if math.isfinite(val) and val > 0:
-                    end = brentq(excess, min(inner, outer), max(inner, outer), xtol=1e-4)
+                    end = brentq(excess, min(inner, outer), max(inner, outer), xtol=1e-3)
                     break
                 inner, step = outer, step * 2.0
             ends.append(end)
