@@ -18,9 +18,9 @@ each side, starting ``alpha_lo`` / ``alpha_hi`` widths from the mean with expone
 negative ones included) by the weighted likelihood ``-Σ_b W_b ln p_b`` on 25 MeV bins (``W_b``:
 sum of weights in bin ``b``, ``p_b``: the DSCB fraction in it; at this bin width, far below the
 ≈1.7 GeV resolution, the same as the unbinned weighted fit and independent of the sample size);
-integrals are numerical (Gauss–Legendre, :func:`stats.background.integrate_shape`).  Parameter uncertainties are not reported: with
-weighted events they need the sandwich estimator, and only the shape (fractions per bin) enters
-the signal model.
+integrals are numerical (Gauss–Legendre, :func:`stats.background.integrate_shape`).  Parameter
+uncertainties are not reported: with weighted events they need the sandwich estimator, and only
+the shape (fractions per bin) enters the signal model.
 """
 
 from __future__ import annotations
