@@ -105,8 +105,9 @@ def _cast(values, typename: str):
 
 
 def simulate(truth_modes: np.ndarray, rng: np.random.Generator, *, fake_fraction: float = 0.0,
-             ) -> tuple[dict, np.ndarray]:
-    """Generate and reconstruct events of the given truth modes (-1: continuum).
+             efficiency=None) -> tuple[dict, np.ndarray]:
+    """Generate and reconstruct events of the given truth modes (-1: continuum, with the
+    selection ``efficiency`` polynomial of :func:`toymc.gamgam.processes.continuum_density`).
 
     Returns the reconstructed objects of the events that pass the pre-skim and their indices.
     """
@@ -118,7 +119,7 @@ def simulate(truth_modes: np.ndarray, rng: np.random.Generator, *, fake_fraction
             higgs_events(mode, idx, rng, col)
     idx = np.flatnonzero(truth_modes == NON_HIGGS)
     if len(idx):
-        continuum_events(idx, rng, col, fake_fraction)
+        continuum_events(idx, rng, col, fake_fraction, efficiency)
     reco = reconstruct(col, n, rng)
     keep = ak.to_numpy(ak.sum(reco["photon"]["pt"] > PRESKIM_PT * MEV, axis=1)) >= 2
     return _take(reco, keep), np.flatnonzero(keep)
@@ -149,7 +150,7 @@ def mc_chunks(sample: MCSample, n_generated: int, seed: int, chunk_size: int = 1
 
 
 def data_chunks(period: str, counts: dict[int, int], seed: int, fake_fraction: float,
-                chunk_size: int = 100_000) -> Iterator[dict]:
+                chunk_size: int = 100_000, efficiency=None) -> Iterator[dict]:
     """Branch dicts of a data-like period file: ``counts`` events per truth mode (-1 continuum),
     shuffled; run numbers spread over the period, ``channelNumber`` = ``runNumber``."""
     shuffle = stream(seed, "data", period, "order")
@@ -159,7 +160,7 @@ def data_chunks(period: str, counts: dict[int, int], seed: int, fake_fraction: f
     for k, start in enumerate(range(0, len(modes), chunk_size)):
         rng = stream(seed, "data", period, k)
         chunk = modes[start:start + chunk_size]
-        reco, kept = simulate(chunk, rng, fake_fraction=fake_fraction)
+        reco, kept = simulate(chunk, rng, fake_fraction=fake_fraction, efficiency=efficiency)
         runs = np.sort(rng.integers(first, last + 1, len(chunk)))[kept]
         event = {
             "runNumber": runs, "eventNumber": start + kept + 1, "channelNumber": runs,

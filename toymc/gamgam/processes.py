@@ -164,21 +164,32 @@ def continuum_shape() -> np.polynomial.Polynomial:
     return np.polynomial.Polynomial.fit(centres, np.log(counts), 2, w=np.sqrt(counts))
 
 
-def sample_continuum_mass(n: int, rng: np.random.Generator) -> np.ndarray:
-    """m_γγ (GeV) of continuum events, distributed as :func:`continuum_shape` on
+def continuum_density(grid: np.ndarray, efficiency=None) -> np.ndarray:
+    """Generated continuum density on ``grid`` (GeV): :func:`continuum_shape`, divided by the
+    selection ``efficiency`` polynomial of m_γγ when given (clipped at 0.01), so that the
+    *selected* spectrum follows the seed's shape."""
+    density = np.exp(continuum_shape()(grid))
+    if efficiency is not None:
+        density = density / np.clip(efficiency(grid), 0.01, None)
+    return density
+
+
+def sample_continuum_mass(n: int, rng: np.random.Generator, efficiency=None) -> np.ndarray:
+    """m_γγ (GeV) of continuum events, distributed as :func:`continuum_density` on
     :data:`CONTINUUM_RANGE` (inverse-CDF sampling on a fine grid)."""
     grid = np.linspace(*CONTINUUM_RANGE, 2001)
-    density = np.exp(continuum_shape()(grid))
+    density = continuum_density(grid, efficiency)
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]))])
     return np.interp(rng.uniform(0.0, cdf[-1], n), cdf, grid)
 
 
 def continuum_events(events: np.ndarray, rng: np.random.Generator, col: TruthObjects,
-                     fake_fraction: float) -> np.ndarray:
-    """Add continuum diphoton events; a ``fake_fraction`` of them are γ-jet events whose second
-    "photon" is a jet. Returns the per-event number of fake photons (0 or 1)."""
+                     fake_fraction: float, efficiency=None) -> np.ndarray:
+    """Add continuum diphoton events (masses: :func:`sample_continuum_mass`); a
+    ``fake_fraction`` of them are γ-jet events whose second "photon" is a jet. Returns the
+    per-event number of fake photons (0 or 1)."""
     n = len(events)
-    mass = sample_continuum_mass(n, rng)
+    mass = sample_continuum_mass(n, rng, efficiency)
     pt = rng.gamma(1.3, 15.0, n)
     system = from_pt_y_phi_m(pt, rng.normal(0.0, 1.3, n), rng.uniform(-np.pi, np.pi, n), mass)
     g1, g2 = two_body_decay(system, rng)

@@ -3,8 +3,9 @@ periods A–D, with a ``truth.json`` of what was generated and the generator's t
 
 The data-like continuum is calibrated so that, after the ``hgg`` selection, its m_γγ spectrum
 has the seed's shape and size per GeV (:func:`toymc.gamgam.processes.continuum_shape`): a pilot
-of continuum events measures the selection efficiency (:mod:`toymc.gamgam.validation`), and each
-period gets Poisson(target × period luminosity / total / efficiency) events. Each period also
+of continuum events measures the selection efficiency as a line in m_γγ
+(:mod:`toymc.gamgam.validation`), the continuum is generated with the seed's shape divided by it,
+and each period gets its luminosity's share (Poisson) of the events that need. Each period also
 gets Poisson(μ × XSection × luminosity) Higgs events per production mode (all produced events,
 before any selection): the signal of the expected size, labelled by ``truth_mode``.
 """
@@ -43,16 +44,42 @@ def continuum_target() -> float:
     return float(np.sum(0.5 * (density[1:] + density[:-1]) * np.diff(grid)))
 
 
-def continuum_efficiency(seed: int, n: int = PILOT_EVENTS) -> float:
-    """Fraction of generated continuum events passing the reference selection (a pilot run)."""
+def continuum_efficiency(seed: int, n: int = PILOT_EVENTS) -> np.polynomial.Polynomial:
+    """Selection efficiency of generated continuum events as a straight line in m_γγ (GeV),
+    from a pilot run with the seed's shape: selected events (reference selection) over
+    generated ones in 5 GeV bins of 105–160 GeV (relative isolation makes it rise with m)."""
     from toymc.gamgam.generator import _branches
+    from toymc.gamgam.processes import CONTINUUM_RANGE, continuum_density
+    from toymc.gamgam.validation import reference_selection
 
     rng = stream(seed, "pilot")
     reco, kept = simulate(np.full(n, NON_HIGGS, np.int32), rng, fake_fraction=FAKE_FRACTION)
     zeros = np.zeros(len(kept))
     event = {"runNumber": zeros, "eventNumber": zeros, "channelNumber": zeros,
              "mcWeight": zeros, "XSection": zeros, "SumWeights": zeros, "truth_mode": zeros}
-    return float(reference_pass(_branches(reco, event, rng, is_data=True)).sum() / n)
+    passed, mass = reference_selection(_branches(reco, event, rng, is_data=True))
+    edges = np.arange(105.0, 160.1, 5.0)
+    selected, _ = np.histogram(mass[passed], bins=edges)
+    grid = np.linspace(*CONTINUUM_RANGE, 8001)
+    density = continuum_density(grid)
+    share = np.diff(np.interp(edges, grid, _cumulative(grid, density))) / _cumulative(
+        grid, density)[-1]
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    return np.polynomial.Polynomial.fit(centres, selected / (n * share), 1,
+                                        w=np.sqrt(np.maximum(selected, 1)))
+
+
+def _cumulative(grid, density):
+    return np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
+
+
+def continuum_events_needed(efficiency) -> float:
+    """Continuum events (A–D) to generate with density :func:`continuum_density` so that
+    :func:`continuum_target` are selected in 105–160 GeV: ∫ f / ε over the generated range."""
+    from toymc.gamgam.processes import CONTINUUM_RANGE, continuum_density
+
+    grid = np.linspace(*CONTINUUM_RANGE, 8001)
+    return float(_cumulative(grid, continuum_density(grid, efficiency))[-1])
 
 
 def _tracked(chunks: Iterator[dict], record: dict) -> Iterator[dict]:
@@ -100,19 +127,23 @@ def generate_samples(output_dir: str | Path, *, samples: Sequence[str] = SAMPLES
     if "data" in samples:
         eff = continuum_efficiency(seed)
         target = continuum_target()
-        truth["continuum"] = {"selected_target": target, "pilot_efficiency": eff,
+        needed = continuum_events_needed(eff)
+        truth["continuum"] = {"selected_target": target, "generated_expected": needed,
+                              "efficiency_at_105_132p5_160": [float(eff(m)) for m in
+                                                              (105.0, 132.5, 160.0)],
                               "fake_fraction_generated": FAKE_FRACTION}
         total_lumi = truth["lumi_fb"]
         for period, lumi in tqdm(PERIOD_LUMI_FB.items(), desc="gamgam data", disable=not progress):
             rng = stream(seed, "data", period, "counts")
-            n_of = {NON_HIGGS: int(rng.poisson(target * lumi / total_lumi / eff))}
+            n_of = {NON_HIGGS: int(rng.poisson(needed * lumi / total_lumi))}
             for s in MC.values():
                 n_of[s.truth_mode] = int(rng.poisson(signal_strength * s.xsection_pb * lumi
                                                      * 1000.0))
             record = {"lumi_fb": lumi, "generated": {str(k): v for k, v in n_of.items()},
                       "n_written": 0, "n_pass": 0, "weighted_pass": 0.0,
                       "file": data_filename(period)}
-            chunks = _tracked(data_chunks(period, n_of, seed, FAKE_FRACTION), record)
+            chunks = _tracked(data_chunks(period, n_of, seed, FAKE_FRACTION, efficiency=eff),
+                              record)
             write_mini(output_dir / data_filename(period), chunks)
             del record["weighted_pass"]  # data carry mcWeight = 0
             truth["data"][period] = record

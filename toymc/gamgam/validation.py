@@ -23,6 +23,11 @@ def _second(values, fill):
 def reference_pass(branches: dict) -> np.ndarray:
     """Events of a branch dict (``photon_*`` lists in MeV, ``trigP``) that pass the ``hgg``
     selection, by the generator's own reckoning."""
+    return reference_selection(branches)[0]
+
+
+def reference_selection(branches: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(pass, m_γγ in GeV) of every event of a branch dict (see :func:`reference_pass`)."""
     c = _HGG
     get = {k: _second(branches[f"photon_{k}"], 0) for k in
            ("pt", "eta", "phi", "E", "ptcone30", "etcone20")}
@@ -43,7 +48,7 @@ def reference_pass(branches: dict) -> np.ndarray:
     m = np.sqrt(np.maximum(e.sum(1) ** 2 - px.sum(1) ** 2 - py.sum(1) ** 2 - pz.sum(1) ** 2, 0))
     with np.errstate(divide="ignore", invalid="ignore"):
         ok &= (pt[:, 0] > c.pt0_over_m_min * m) & (pt[:, 1] > c.pt1_over_m_min * m)
-    return ok & (m >= c.mass_min) & (m <= c.mass_max)
+    return ok & (m >= c.mass_min) & (m <= c.mass_max), m
 
 
 def weighted_pass(branches: dict, scale_factors=_HGG.scale_factors) -> float:
