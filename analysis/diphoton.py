@@ -31,6 +31,7 @@ import pandas as pd
 from dimuon_ad.errors import FitError, InputError
 from processors.diphoton_columns import NON_HIGGS, TRUTH_MODES
 from stats.binning import Binning, Window, make_bins
+from stats.model import BumpModel
 from stats.signal_shape import DSCB, fit_dscb
 from stats.signal_strength import profile_interval, signal_strength_workspace
 from stats.significance import significance_from_counts
@@ -112,6 +113,11 @@ class HiggsPeak:
     p_value: float
     workspace: dict
     truth: dict[str, Any] = field(default_factory=dict)
+
+    def background(self) -> tuple[np.ndarray, np.ndarray]:
+        """Fitted background and its ±1σ in every bin of :attr:`binning` (events)."""
+        model = BumpModel.from_counts(self.binning, self.data_counts, int(self.fit.info["degree"]))
+        return model.background_band(np.array([self.fit.params[n] for n in model.par_names]))
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready numbers of the fit."""

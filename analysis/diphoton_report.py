@@ -20,7 +20,6 @@ from analysis.plots import PlotLabels, save_figure
 from analysis.provenance import provenance
 from analysis.report_render import write_pages
 from dimuon_ad.io import atomic_write_text, to_jsonable
-from stats.model import BumpModel
 from stats.workspace import write_workspace
 
 log = logging.getLogger(__name__)
@@ -40,9 +39,7 @@ def _labels(result: DiphotonResult) -> PlotLabels:
 def _plots(result: DiphotonResult, plot_dir: Path) -> list[str]:
     peak = result.peak
     b = peak.binning
-    model = BumpModel.from_counts(b, peak.data_counts, int(peak.fit.info["degree"]))
-    expected, band = model.background_band(
-        np.array([peak.fit.params[n] for n in model.par_names]))
+    expected, band = peak.background()
     fig = plot_higgs_peak(np.asarray(b.edges), peak.data_counts, expected, band, peak.mc_counts,
                           (b.window.sr_left, b.window.sr_right), _labels(result), mu=peak.mu,
                           z=peak.z)

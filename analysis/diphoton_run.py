@@ -12,7 +12,8 @@ classifier against the seed's baseline, categories and the per-mode signal-stren
    (confusion matrices raw and weighted, recall, purity, balanced accuracy);
 4. categories = the classifier's argmax: the test half's signal per category and mode
    (weights × 2), the data's sideband counts per category, the inclusive fit's SR/sideband
-   background ratio → :func:`stats.categories.category_workspace`; expected per-mode μ
+   background ratio and its background shape over the 1 GeV SR bins, the DSCB's signal
+   fractions over them → :func:`stats.categories.category_workspace`; expected per-mode μ
    precision on Asimov data, a check on Poisson pseudo-data, and the fit of the observed data.
 """
 
@@ -187,12 +188,16 @@ def run_diphoton(skim: str | Path, *, random_state: int = 0, test_fraction: floa
     sb_data, sr_data = window.in_sb(m_data), window.in_sr(m_data)
     n_sb = np.bincount(cat_data[sb_data], minlength=n).astype(float)
     n_sr = np.bincount(cat_data[sr_data], minlength=n).astype(float)
+    sr_edges = peak.binning.sr_edges
+    sr_hist = np.array([np.histogram(m_data[cat_data == c], sr_edges)[0] for c in range(n)])
     in_bins = peak.binning.in_sidebands(m_data)
     transfer = float(peak.fit.b_fit / max(in_bins.sum(), 1))
     b_sb = n_sb * in_bins.sum() / max(sb_data.sum(), 1)  # sidebands as binned by the fit
-    asimov = category_workspace(s_sr, b_sb, transfer, MODES, signal_sb=s_sb)
+    shapes = {"background_shape": peak.background()[0][peak.binning.sr_mask],
+              "signal_shape": peak.shape.fractions(sr_edges)}
+    asimov = category_workspace(s_sr, b_sb, transfer, MODES, signal_sb=s_sb, **shapes)
     observed = category_workspace(s_sr, b_sb, transfer, MODES, signal_sb=s_sb,
-                                  observed_sr=n_sr, observed_sb=b_sb)
+                                  observed_sr=sr_hist, observed_sb=b_sb, **shapes)
     expected = mode_precision(asimov, MODES)
     toys = pseudo_data_fits(asimov, MODES, n_toys=n_toys, random_state=random_state)
     try:

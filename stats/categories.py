@@ -7,7 +7,9 @@ has two counting channels:
   free) and the signal that leaks there (per mode, normfactor ``mu_<mode>``);
 * ``cat<c>_sr``: the signal region, holding ``T · B_c`` (same ``bkg_<c>``; ``T`` = SR/sideband
   ratio of the inclusive background fit, the same in every category) and the expected signal
-  ``S_cm`` of every mode, each scaled by its ``mu_<mode>``.
+  ``S_cm`` of every mode, each scaled by its ``mu_<mode>``; one counting bin, or the fine mass
+  bins of the SR when the shapes of background (the inclusive fit's fractions) and signal (the
+  DSCB's fractions) over them are given — the peak then sits on less background.
 
 The sidebands measure each category's background, ``T`` carries it under the peak; the
 assumption is that the mγγ shape of the continuum does not depend on the category.  Observations
@@ -52,7 +54,9 @@ def category_yields(category: np.ndarray, mode: np.ndarray, weight: np.ndarray,
 def category_workspace(signal_sr: np.ndarray, background_sb: np.ndarray, transfer: float,
                        modes: Sequence[str], *, signal_sb: np.ndarray | None = None,
                        observed_sr: np.ndarray | None = None,
-                       observed_sb: np.ndarray | None = None) -> dict:
+                       observed_sb: np.ndarray | None = None,
+                       background_shape: np.ndarray | None = None,
+                       signal_shape: np.ndarray | None = None) -> dict:
     """pyhf workspace of the categorised counting fit (POI ``mu_<modes[0]>``).
 
     Parameters
@@ -67,7 +71,11 @@ def category_workspace(signal_sr: np.ndarray, background_sb: np.ndarray, transfe
     modes : sequence of str
         Mode names (normfactors ``mu_<mode>``).
     observed_sr, observed_sb : ndarray, optional
-        Observed counts; default the Asimov data (all μ = 1, ``bkg = 1``).
+        Observed counts, (n_categories,) or with SR shapes (n_categories, n_sr_bins); default
+        the Asimov data (all μ = 1, ``bkg = 1``).
+    background_shape, signal_shape : ndarray, optional
+        Fractions of the SR background and of the SR signal in each fine SR bin (both or
+        neither; normalised here).
     """
     s_sr = np.clip(np.asarray(signal_sr, np.float64), 0.0, None)
     n_cat, n_modes = s_sr.shape
@@ -79,18 +87,31 @@ def category_workspace(signal_sr: np.ndarray, background_sb: np.ndarray, transfe
     if b_sb.shape != (n_cat,) or not np.isfinite(transfer) or transfer <= 0:
         raise InputError(f"background_sb must have {n_cat} entries and transfer > 0, got "
                          f"{b_sb.shape}, {transfer}")
+    if (background_shape is None) != (signal_shape is None):
+        raise InputError("give both background_shape and signal_shape over the SR bins, or "
+                         "neither")
+    one = np.ones(1)
+    fb = one if background_shape is None else np.asarray(background_shape, np.float64)
+    fs = one if signal_shape is None else np.asarray(signal_shape, np.float64)
+    if fb.shape != fs.shape or np.any(fb <= 0) or np.any(fs < 0) or fs.sum() <= 0:
+        raise InputError(f"SR shapes must be positive fractions of one length, got "
+                         f"{fb.tolist()} and {fs.tolist()}")
+    fb, fs = fb / fb.sum(), fs / fs.sum()
     channels, obs = [], {}
     for c in range(n_cat):
-        for region, b, s, o in (("sb", b_sb[c], s_sb[c], observed_sb),
-                                ("sr", b_sb[c] * transfer, s_sr[c], observed_sr)):
+        for region, b, s, o, f_b, f_s in (
+                ("sb", b_sb[c], s_sb[c], observed_sb, one, one),
+                ("sr", b_sb[c] * transfer, s_sr[c], observed_sr, fb, fs)):
             name = f"cat{c}_{region}"
-            samples = [{"name": "background", "data": [float(b)],
+            samples = [{"name": "background", "data": (b * f_b).tolist(),
                         "modifiers": [{"name": f"bkg_{c}", "type": "normfactor", "data": None}]}]
-            samples += [{"name": f"signal_{m}", "data": [float(s[j])],
+            samples += [{"name": f"signal_{m}", "data": (s[j] * f_s).tolist(),
                          "modifiers": [{"name": f"mu_{m}", "type": "normfactor", "data": None}]}
                         for j, m in enumerate(modes) if s[j] > 0]
             channels.append({"name": name, "samples": samples})
-            obs[name] = [float(b + s.sum()) if o is None else float(np.asarray(o)[c])]
+            asimov = b * f_b + s.sum() * f_s
+            obs[name] = asimov.tolist() if o is None else \
+                np.atleast_1d(np.asarray(o, np.float64)[c]).tolist()
     params = [{"name": f"mu_{m}", "bounds": [list(MU_BOUNDS)], "inits": [1.0]} for m in modes]
     params += [{"name": f"bkg_{c}", "bounds": [[0.0, 10.0]], "inits": [1.0]} for c in range(n_cat)]
     return make_workspace({"channels": channels}, obs, poi=f"mu_{modes[0]}", parameters=params)

@@ -218,3 +218,16 @@ def test_cli_diphoton_bad_input(tmp_path, capsys):
     pd.DataFrame({"mgg": [125.0]}).to_parquet(tmp_path / "x.parquet")
     assert main(["--analysis", "diphoton", "--skim", str(tmp_path / "x.parquet")]) == 2
     assert "lacks columns" in capsys.readouterr().err
+
+
+def test_category_fit_with_sr_shapes_is_sharper_than_counting():
+    modes = ("a",)
+    s, b_sb, t = np.array([[50.0]]), np.array([800.0]), 0.25
+    counting = mode_precision(category_workspace(s, b_sb, t, modes), modes)["a"]
+    flat, peaked = np.ones(10), np.array([0.01, 0.02, 0.07, 0.2, 0.2, 0.2, 0.2, 0.07, 0.02, 0.01])
+    shaped = mode_precision(category_workspace(s, b_sb, t, modes, background_shape=flat,
+                                               signal_shape=peaked), modes)["a"]
+    assert shaped["value"] == pytest.approx(1.0, abs=1e-3)
+    assert shaped["err_high"] < 0.9 * counting["err_high"]
+    with pytest.raises(InputError, match="both background_shape and signal_shape"):
+        category_workspace(s, b_sb, t, modes, background_shape=flat)
