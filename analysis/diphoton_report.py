@@ -88,7 +88,8 @@ def _sections(result: DiphotonResult, ws_files: list[str]) -> list[dict[str, Any
         e = exp[mode]
         o = obs.get(mode) if isinstance(obs, dict) else None
         mu_rows.append((mode, f"−{_f(e['err_low'])} +{_f(e['err_high'])}",
-                        f"{_f(toys[mode]['mean'])} ± {_f(toys[mode]['std'])}",
+                        f"{_f(toys[mode]['median'])} [{_f(toys[mode]['q16'])}, "
+                        f"{_f(toys[mode]['q84'])}]",
                         "–" if not o else
                         f"{_f(o['value'])} −{_f(o['err_low'])} +{_f(o['err_high'])}"))
     cat_rows = [(f"cat {MODES[i]}", *[f"{v:.2f}" for v in row], f"{cat['data_sb'][i]:.0f}",
@@ -126,7 +127,8 @@ def _sections(result: DiphotonResult, ws_files: list[str]) -> list[dict[str, Any
             ("table", ["category", *MODES, "data SB", "data SR"], cat_rows),
             ("p", f"Each category's background is measured in its sidebands and carried into "
                   f"the SR with the inclusive fit's ratio T = {cat['transfer']:.4f}. Expected "
-                  "68 % intervals on Asimov data (μ = 1), mean ± std of the fitted μ on "
+                  "68 % intervals on Asimov data (μ = 1), median [16 %, 84 % quantiles] of "
+                  "the fitted μ on "
                   f"{toys[MODES[0]]['n_toys']} Poisson pseudo-data sets, and the fit of the "
                   "observed data:"),
             ("table", ["mode", "expected 68 % interval", "pseudo-data μ", "observed μ"],

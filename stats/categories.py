@@ -125,7 +125,9 @@ def mode_precision(spec: dict, modes: Sequence[str]) -> dict[str, dict[str, floa
 def pseudo_data_fits(spec: dict, modes: Sequence[str], *, n_toys: int = 50,
                      random_state: int = 0) -> dict[str, dict[str, float]]:
     """Fit Poisson pseudo-data drawn from the workspace's expectation at its initial values
-    (μ = 1): mean and standard deviation of every fitted ``mu_<mode>`` over ``n_toys`` toys."""
+    (μ = 1): mean, standard deviation, median and 16 / 84 % quantiles of every fitted
+    ``mu_<mode>`` over ``n_toys`` toys (the quantiles are robust where a category holds a few
+    events and some fits end on a bound)."""
     rng = np.random.default_rng(random_state)
     with numpy_backend(), np.errstate(all="ignore"):
         ws = pyhf.Workspace(spec)
@@ -145,6 +147,8 @@ def pseudo_data_fits(spec: dict, modes: Sequence[str], *, n_toys: int = 50,
     for m in modes:
         i = model.config.par_slice(f"mu_{m}").start
         vals = fits[:, i] if len(fits) else np.array([np.nan])
+        q16, q50, q84 = np.quantile(vals, [0.16, 0.5, 0.84])
         out[m] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1))
-                  if len(vals) > 1 else float("nan"), "n_toys": int(len(fits))}
+                  if len(vals) > 1 else float("nan"), "median": float(q50),
+                  "q16": float(q16), "q84": float(q84), "n_toys": int(len(fits))}
     return out
