@@ -96,8 +96,17 @@ class ChunkResult:
 
 
 def columns_to_table(columns: dict[str, np.ndarray]) -> pa.Table:
-    """Arrow table of skim columns (types kept: float32, int32, bool, uint32/64 ids)."""
-    return pa.table({name: pa.array(np.asarray(values)) for name, values in columns.items()})
+    """Arrow table of skim columns (types kept: float32, int32, bool, uint32/64 ids; a text
+    column is dictionary-encoded, read back by pandas as a categorical)."""
+    return pa.table({name: _arrow(np.asarray(values)) for name, values in columns.items()})
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    if values.dtype.kind in "US":  # e.g. the diphoton skim's ``sample`` label
+        labels, codes = np.unique(values, return_inverse=True)
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                              pa.array(labels.tolist()))
+    return pa.array(values)
 
 
 def parquet_metadata(dataset: str, config: SkimConfig, metadata: dict) -> dict[str, str]:
@@ -135,7 +144,8 @@ def table_to_parquet_bytes(table: pa.Table, metadata: dict[str, str] | None = No
 
 def make_processor(task: ChunkTask):
     """The processor of a task's settings: diphoton for a
-    :class:`~processors.diphoton_config.DiphotonConfig`, else the dimuon one (with its lumi mask)."""
+    :class:`~processors.diphoton_config.DiphotonConfig`, else the dimuon one (with its lumi
+    mask)."""
     if getattr(task.config, "analysis", "dimuon") == "diphoton":
         from processors.diphoton import DiphotonProcessor
 

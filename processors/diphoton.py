@@ -1,4 +1,4 @@
-"""The diphoton (H → γγ) skim processor for ATLAS Open Data ``mini`` ntuples (coffea ``ProcessorABC``).
+"""The diphoton (H → γγ) skim processor of ATLAS Open Data ``mini`` ntuples (coffea processor).
 
 Inputs are in **MeV** (the release's ``mini`` schema); every output momentum and mass is in
 **GeV**. ``process(events)`` takes the record arrays of :func:`processors.inputs.read_events`
@@ -26,6 +26,7 @@ from coffea.analysis_tools import PackedSelection
 from coffea.processor import ProcessorABC, column_accumulator
 
 from dimuon_ad.errors import ConfigError, InputError
+from processors.dimuon import events_metadata
 from processors.diphoton_columns import (
     CHANNEL_MODES,
     DIPHOTON_DTYPES,
@@ -45,7 +46,6 @@ from processors.diphoton_physics import (
     pair_pt_gev,
     photon_eta_mask,
 )
-from processors.dimuon import events_metadata
 from processors.inputs import MissingBranchError
 
 log = logging.getLogger(__name__)
@@ -162,19 +162,20 @@ def has_branch(events, name: str) -> bool:
     return True
 
 
-def make_mgg_histograms() -> dict[str, hist.Hist]:
+def make_mgg_histograms(cuts: list[str]) -> dict[str, hist.Hist]:
     """Empty histograms: weighted m_γγ by dataset and truth mode (1 GeV bins, 105–160 GeV), and
-    the weighted cutflow by dataset and cut."""
+    the weighted cutflow by dataset and cut (``cuts`` in order)."""
     modes = hist.axis.IntCategory([NON_HIGGS, *TRUTH_MODES.values()], name="truth_mode",
                                   label="truth mode")
-    dataset = hist.axis.StrCategory([], growth=True, name="dataset", label="dataset")
     return {
-        "mgg": hist.Hist(dataset, modes,
-                         hist.axis.Regular(*MGG_BINS, name="mgg", label=r"$m_{\gamma\gamma}$ [GeV]"),
+        "mgg": hist.Hist(hist.axis.StrCategory([], growth=True, name="dataset", label="dataset"),
+                         modes,
+                         hist.axis.Regular(*MGG_BINS, name="mgg",
+                                           label=r"$m_{\gamma\gamma}$ [GeV]"),
                          storage=hist.storage.Weight()),
         "cutflow_weighted": hist.Hist(
             hist.axis.StrCategory([], growth=True, name="dataset", label="dataset"),
-            hist.axis.StrCategory([], growth=True, name="cut", label="cut"),
+            hist.axis.StrCategory(list(cuts), name="cut", label="cut"),
             storage=hist.storage.Weight()),
     }
 
@@ -279,7 +280,7 @@ class DiphotonProcessor(ProcessorABC):
         channel = ak.to_numpy(branch(ev, "channelNumber")).astype(np.int64)
         sample = meta.get("sample") or (MC_SAMPLES.get(int(channel[0])) if len(channel) and
                                         not is_data else None) or str(meta.get("dataset"))
-        out["sample"] = np.full(len(rows), sample, dtype=object)
+        out["sample"] = np.full(len(rows), sample)  # fixed-width unicode: fast to arrow
         out["truth_mode"] = truth_modes(ev, channel, is_data)
         for name in EVENT_IDS:
             out[name] = ak.to_numpy(branch(ev, name))
@@ -296,12 +297,13 @@ class DiphotonProcessor(ProcessorABC):
         sel, names, ph = self.select(events)
         weight = self.weights(events, meta, is_data)
         counts = {"all": len(events)}
-        hists = make_mgg_histograms()
-        _fill_cut(hists["cutflow_weighted"], dataset, "all", weight)
+        sums = [(weight.sum(), np.square(weight).sum())]
         for k, name in enumerate(names):
             passed = sel.all(*names[: k + 1])
             counts[name] = int(passed.sum())
-            _fill_cut(hists["cutflow_weighted"], dataset, name, weight[passed])
+            sums.append((weight[passed].sum(), np.square(weight[passed]).sum()))
+        hists = make_mgg_histograms(list(counts))
+        _set_cutflow(hists["cutflow_weighted"], dataset, sums)
         rows = np.flatnonzero(sel.all(*names))
         columns = self.columns(events, ph, rows, weight, meta, is_data)
         hists["mgg"].fill(dataset=dataset, truth_mode=columns["truth_mode"],
@@ -317,9 +319,13 @@ class DiphotonProcessor(ProcessorABC):
         return accumulator
 
 
-def _fill_cut(h: hist.Hist, dataset: str, cut: str, weight: np.ndarray) -> None:
-    """Add the events of ``weight`` (sum and variance) to one cutflow bin."""
-    h.fill(dataset=np.full(len(weight), dataset), cut=np.full(len(weight), cut), weight=weight)
+def _set_cutflow(h: hist.Hist, dataset: str, sums: list[tuple[float, float]]) -> None:
+    """Set the weighted cutflow of ``dataset``: (Σw, Σw²) per cut, in the cut axis' order."""
+    h.fill(dataset=[dataset], cut=[h.axes["cut"][0]], weight=[0.0])  # adds the dataset bin
+    view = h.view()
+    index = h.axes["dataset"].index(dataset)
+    view.value[index, : len(sums)] = [s[0] for s in sums]
+    view.variance[index, : len(sums)] = [s[1] for s in sums]
 
 
 def truth_modes(events, channel: np.ndarray, is_data: bool) -> np.ndarray:

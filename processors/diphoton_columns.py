@@ -44,7 +44,7 @@ DIPHOTON_DTYPES: dict[str, type] = {
     "met_et": np.float32,
     "weight": np.float64,
     "mc_weight_sign": np.int8,
-    "sample": object,
+    "sample": np.str_,
     "truth_mode": np.int32,
     "runNumber": np.int64,
     "eventNumber": np.int64,
@@ -56,7 +56,9 @@ DIPHOTON_DTYPES: dict[str, type] = {
 DIPHOTON_COLUMNS: tuple[str, ...] = tuple(DIPHOTON_DTYPES)
 
 #: ``sample`` labels of the five Higgs MC samples, by dataset channel number
-MC_SAMPLES: dict[int, str] = {343981: "ggH", 345041: "VBF", 345318: "WH", 345319: "ZH", 341081: "ttH"}
+MC_SAMPLES: dict[int, str] = {
+    343981: "ggH", 345041: "VBF", 345318: "WH", 345319: "ZH", 341081: "ttH"
+}
 
 #: ``truth_mode`` of each Higgs MC sample, by dataset channel number
 CHANNEL_MODES: dict[int, int] = {343981: 0, 345041: 1, 345318: 2, 345319: 3, 341081: 4}

@@ -10,28 +10,40 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from processors.selection import leading_pair_indices, take_pair
+
 #: MeV per GeV
 MEV_PER_GEV = 1000.0
 
 
 def leading_pair(pt, *fields) -> list[tuple[np.ndarray, np.ndarray]]:
     """The two highest-pT entries of per-event lists: ``[(pt0, pt1), (f0, f1), ...]`` for ``pt``
-    and every array of ``fields`` (same layout); NaN (False for booleans) where fewer than two."""
-    order = ak.argsort(pt, axis=1, ascending=False)
+    and every array of ``fields`` (same layout); NaN (False for booleans) where fewer than two.
+    Works on flat numpy arrays (:func:`processors.selection.leading_pair_indices` /
+    :func:`~processors.selection.take_pair`), whatever order the file stores the objects in."""
+    counts = ak.to_numpy(ak.num(pt, axis=1)).astype(np.int64)
+    flats = [ak.to_numpy(ak.flatten(v, axis=1)) for v in (pt, *fields)]
+    return leading_pair_flat(counts, *flats)
+
+
+def leading_pair_flat(counts, flat_pt, *flat_fields) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`leading_pair` of flattened per-object arrays with ``counts`` objects per event."""
+    counts = np.asarray(counts, dtype=np.int64)
+    idx0, idx1 = leading_pair_indices(counts)  # the first two of each event
+    event = np.repeat(np.arange(len(counts)), counts)
+    same_event = event[1:] == event[:-1]
+    if np.any(same_event & (flat_pt[1:] > flat_pt[:-1])):  # not pT-ordered: sort each event
+        order = np.lexsort((-flat_pt, event))
+        idx0 = np.where(idx0 >= 0, order[np.maximum(idx0, 0)], -1)
+        idx1 = np.where(idx1 >= 0, order[np.maximum(idx1, 0)], -1)
     out = []
-    for values in (pt, *fields):
-        ranked = ak.pad_none(values[order], 2, axis=1, clip=True)
-        fill = False if _is_bool(values) else np.nan
-        pair = []
-        for k in (0, 1):
-            col = ak.fill_none(ranked[:, k], fill)
-            pair.append(ak.to_numpy(col).astype(bool if fill is False else np.float64))
-        out.append(tuple(pair))
+    for flat in (flat_pt, *flat_fields):
+        flat = np.asarray(flat)
+        if flat.dtype == bool:
+            out.append(take_pair(flat, idx0, idx1, fill=False))
+        else:
+            out.append(take_pair(flat.astype(np.float64), idx0, idx1, fill=np.nan))
     return out
-
-
-def _is_bool(values) -> bool:
-    return str(ak.type(values)).endswith("bool")
 
 
 def photon_eta_mask(eta: np.ndarray, abs_eta_max: float, crack: tuple[float, ...]) -> np.ndarray:
@@ -77,16 +89,23 @@ def jet_columns(pt, eta, phi, e, mv2c10, *, pt_min: float, abs_eta_max: float,
     """Jet columns (GeV) of jets with pT > ``pt_min`` GeV and |η| < ``abs_eta_max``:
     ``n_jets``, ``jet0_pt/eta``, ``jet1_pt/eta``, ``mjj``, ``deta_jj`` (NaN without two jets) and
     ``n_bjets`` (MV2c10 > ``btag_min``)."""
-    keep = (pt > pt_min * MEV_PER_GEV) & (np.abs(eta) < abs_eta_max)
-    pt, eta, phi, e, mv2c10 = pt[keep], eta[keep], phi[keep], e[keep], mv2c10[keep]
-    (pt0, pt1), (eta0, eta1), (phi0, phi1), (e0, e1) = leading_pair(pt, eta, phi, e)
+    counts = ak.to_numpy(ak.num(pt, axis=1)).astype(np.int64)
+    flat = {k: ak.to_numpy(ak.flatten(v, axis=1))
+            for k, v in (("pt", pt), ("eta", eta), ("phi", phi), ("e", e), ("mv2", mv2c10))}
+    keep = (flat["pt"] > pt_min * MEV_PER_GEV) & (np.abs(flat["eta"]) < abs_eta_max)
+    event = np.repeat(np.arange(len(counts)), counts)[keep]
+    n_jets = np.bincount(event, minlength=len(counts))
+    flat = {k: v[keep] for k, v in flat.items()}
+    (pt0, pt1), (eta0, eta1), (phi0, phi1), (e0, e1) = leading_pair_flat(
+        n_jets, flat["pt"], flat["eta"], flat["phi"], flat["e"])
     return {
-        "n_jets": ak.to_numpy(ak.num(pt, axis=1)).astype(np.int32),
+        "n_jets": n_jets.astype(np.int32),
         "jet0_pt": pt0 / MEV_PER_GEV, "jet0_eta": eta0,
         "jet1_pt": pt1 / MEV_PER_GEV, "jet1_eta": eta1,
         "mjj": _massive_pair_mass(pt0, eta0, phi0, e0, pt1, eta1, phi1, e1),
         "deta_jj": np.abs(eta0 - eta1),
-        "n_bjets": ak.to_numpy(ak.sum(mv2c10 > btag_min, axis=1)).astype(np.int32),
+        "n_bjets": np.bincount(event, weights=flat["mv2"] > btag_min,
+                               minlength=len(counts)).astype(np.int32),
     }
 
 

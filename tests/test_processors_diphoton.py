@@ -13,7 +13,12 @@ import pytest
 from processors.diphoton import DiphotonProcessor, check_mev
 from processors.diphoton_columns import DIPHOTON_COLUMNS
 from processors.diphoton_config import PRESETS, make_diphoton_config
-from processors.diphoton_physics import jet_columns, mc_event_weight, pair_mass_gev
+from processors.diphoton_physics import (
+    jet_columns,
+    leading_pair,
+    mc_event_weight,
+    pair_mass_gev,
+)
 from run_skim import main
 from toymc.gamgam.generator import mc_chunks
 from toymc.gamgam.production import generate_samples
@@ -27,6 +32,15 @@ LUMI_FB = 10.0
 def test_back_to_back_photons_of_62p5_gev_make_125_gev():
     m = pair_mass_gev(62_500.0, 0.0, 0.0, 62_500.0, 62_500.0, 0.0, np.pi, 62_500.0)
     assert m == pytest.approx(125.0)
+
+
+def test_leading_pair_sorts_each_event_by_pt():
+    pt = ak.Array([[1.0, 3.0, 2.0], [5.0], [], [4.0, 6.0]])
+    tag = ak.Array([[10.0, 30.0, 20.0], [50.0], [], [40.0, 60.0]])
+    (pt0, pt1), (t0, t1), (b0, b1) = leading_pair(pt, tag, pt > 2)
+    np.testing.assert_array_equal(pt0, [3.0, 5.0, np.nan, 6.0])
+    np.testing.assert_array_equal(t1, [20.0, np.nan, np.nan, 40.0])
+    np.testing.assert_array_equal(b1, [False, False, False, True])
 
 
 def test_jet_columns_in_gev_with_thresholds_and_btag():
