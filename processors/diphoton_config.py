@@ -34,6 +34,8 @@ from dimuon_ad.errors import ConfigError
 SCALE_FACTOR_NAMES = ("PILEUP", "ELE", "MUON", "PHOTON", "TAU", "BTAG", "LepTRIGGER",
                       "PhotonTRIGGER")
 ISOLATION_MODES = ("relative", "raw_mev", "none")
+#: bump when the diphoton skim columns or histograms change (invalidates finished chunks)
+DIPHOTON_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,10 @@ class DiphotonConfig:
         return {"analysis": self.analysis, **out}
 
     def digest(self) -> str:
-        """Short stable hash of the settings (part of the chunk ids)."""
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        """Short stable hash of the settings and :data:`DIPHOTON_FORMAT_VERSION` (part of the
+        chunk ids: a resumed skim never reuses chunks of another format)."""
+        text = json.dumps({**self.to_dict(), "format": DIPHOTON_FORMAT_VERSION}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 PRESETS: dict[str, DiphotonConfig] = {
