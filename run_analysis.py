@@ -60,7 +60,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--analysis", choices=("dimuon", "diphoton"), default="dimuon",
                    help="dimuon: the resonant anomaly detection chain; diphoton: the H→γγ peak, "
                         "production-mode classifier and per-mode signal strengths on a diphoton "
-                        "skim (uses --skim, --output-dir, --seed, -v/-q only)")
+                        "skim (uses --skim, --output-dir, --seed, --allow-incomplete, -v/-q)")
     p.add_argument("--skim", default="output/skim",
                    help="run_skim.py output directory, hive dataset directory or parquet file")
     p.add_argument("--dataset", default=None,
@@ -228,8 +228,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
 
 
 #: options of the dimuon chain that the diphoton analysis does not take
-_DIMUON_ONLY = ("dataset", "config", "window", "profile", "remove_signal", "allow_incomplete",
-                "scheduler", "workers", "no_cache")
+_DIMUON_ONLY = ("dataset", "config", "window", "profile", "remove_signal", "scheduler", "workers",
+                "no_cache")
 
 
 def _diphoton_main(args: argparse.Namespace, argv: Sequence[str] | None, prog: str,
@@ -240,14 +240,15 @@ def _diphoton_main(args: argparse.Namespace, argv: Sequence[str] | None, prog: s
         given = [f"--{k.replace('_', '-')}" for k in _DIMUON_ONLY if getattr(args, k)]
         if given:
             raise ConfigError(f"--analysis diphoton does not take {', '.join(given)}; it uses "
-                              "--skim, --output-dir and --seed")
+                              "--skim, --output-dir, --seed and --allow-incomplete")
         seed = 0 if args.seed is None else args.seed
         if not 0 <= seed < 2**31:
             raise ConfigError(f"--seed {seed}: expected an integer in 0..{2**31 - 1}")
         from analysis.diphoton_report import write_diphoton_report
         from analysis.diphoton_run import run_diphoton
 
-        result = run_diphoton(args.skim, random_state=seed)
+        result = run_diphoton(args.skim, random_state=seed,
+                              allow_incomplete=args.allow_incomplete)
         paths = write_diphoton_report(result, Path(args.output_dir), command=shlex.join(
             [prog, *(sys.argv[1:] if argv is None else argv)]))
     except DimuonADError as err:

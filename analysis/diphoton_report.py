@@ -173,8 +173,8 @@ def write_diphoton_report(result: DiphotonResult, output_dir: str | Path, *,
     title = "H→γγ: Higgs peak, production-mode classifier and per-mode signal strengths"
     intro_text = (f"Diphoton skim `{result.source}`: data and the five Higgs MC samples with "
                   "their full event weights (GeV throughout).")
-    md_path, html_path = write_pages(out, title, intro_text, concl, [], _sections(result,
-                                                                                    ws_files))
+    md_path, html_path = write_pages(out, title, intro_text, concl, result.notes,
+                                       _sections(result, ws_files))
     log.info("diphoton report written to %s", html_path)
     return {"html": html_path, "md": md_path, "json": json_path, "plots": plot_dir,
             "workspaces": ws_dir}

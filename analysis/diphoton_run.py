@@ -51,16 +51,21 @@ log = logging.getLogger(__name__)
 __all__ = ["DiphotonResult", "load_diphoton_skim", "run_diphoton"]
 
 
-def load_diphoton_skim(path: str | Path) -> pd.DataFrame:
+def load_diphoton_skim(path: str | Path, *, allow_incomplete: bool = False,
+                       notes: list[str] | None = None) -> pd.DataFrame:
     """All rows of a diphoton skim: a parquet file, a directory of parquet files or a
     ``dataset=<name>`` hive directory (a skim output directory's ``skim/`` folder is used).
+
+    A ``run_skim.py`` output must be complete (:func:`analysis.preflight.skim_status`, as for the
+    dimuon analysis) unless ``allow_incomplete``; what the report must say is appended to
+    ``notes``.
 
     Raises
     ------
     InputNotFoundError
         Nothing at ``path``.
     InputError
-        No parquet files, or columns of the contract missing.
+        No parquet files, an incomplete skim, or columns of the contract missing.
     """
     p = Path(path)
     if not p.exists():
@@ -73,6 +78,13 @@ def load_diphoton_skim(path: str | Path) -> pd.DataFrame:
                          "directory or its skim/ folder")
     import pyarrow.dataset as ds
 
+    from analysis.preflight import skim_status
+
+    status = skim_status(p, None, allow_incomplete=allow_incomplete)
+    if status["problem"]:
+        raise InputError(status["problem"])
+    if notes is not None:
+        notes.extend(status["notes"])
     dataset = ds.dataset(str(p), format="parquet", partitioning="hive")
     missing = [c for c in DIPHOTON_COLUMNS if c not in dataset.schema.names]
     if missing:
@@ -91,12 +103,13 @@ class DiphotonResult:
     categories: dict[str, Any]
     workspaces: dict[str, dict]
     synthetic: bool
+    notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"analysis": "diphoton", "source": self.source, "synthetic": self.synthetic,
-                "settings": self.settings,
+                "settings": self.settings, "notes": self.notes,
                 "higgs_peak": self.peak.summary(), "classifier": self.classifier,
                 "categories": self.categories, "timing_s": self.timing}
 
@@ -109,7 +122,7 @@ def _evaluate(model: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[s
 
 
 def run_diphoton(skim: str | Path, *, random_state: int = 0, test_fraction: float = 0.5,
-                 n_toys: int = 50) -> DiphotonResult:
+                 n_toys: int = 50, allow_incomplete: bool = False) -> DiphotonResult:
     """Run the diphoton analysis on a skim.
 
     Parameters
@@ -122,6 +135,8 @@ def run_diphoton(skim: str | Path, *, random_state: int = 0, test_fraction: floa
         Fraction of the MC held out for evaluation and category yields.
     n_toys : int
         Pseudo-data sets of the per-mode μ check.
+    allow_incomplete : bool
+        Analyse a skim whose run did not finish (the report says so).
 
     Raises
     ------
@@ -132,7 +147,8 @@ def run_diphoton(skim: str | Path, *, random_state: int = 0, test_fraction: floa
         raise InputError(f"test_fraction {test_fraction}: expected a number in (0, 1)")
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    frame = load_diphoton_skim(skim)
+    notes: list[str] = []
+    frame = load_diphoton_skim(skim, allow_incomplete=allow_incomplete, notes=notes)
     data, mc = split_data_mc(frame)
     if data.empty or mc.empty:
         raise InputError(f"diphoton skim {skim} has {len(data)} data and {len(mc)} Higgs MC "
@@ -218,7 +234,7 @@ def run_diphoton(skim: str | Path, *, random_state: int = 0, test_fraction: floa
     }
     timing["categories"] = time.perf_counter() - t0
     return DiphotonResult(source=str(skim), peak=peak, classifier=classifier,
-                          categories=categories, synthetic=synthetic, timing=timing,
+                          categories=categories, synthetic=synthetic, timing=timing, notes=notes,
                           settings={"random_state": random_state, "test_fraction": test_fraction,
                                     "n_toys": n_toys},
                           workspaces={"higgs_peak": peak.workspace, "categories_asimov": asimov,

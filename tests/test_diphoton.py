@@ -231,3 +231,15 @@ def test_category_fit_with_sr_shapes_is_sharper_than_counting():
     assert shaped["err_high"] < 0.9 * counting["err_high"]
     with pytest.raises(InputError, match="both background_shape and signal_shape"):
         category_workspace(s, b_sb, t, modes, background_shape=flat)
+
+
+def test_cli_diphoton_refuses_an_incomplete_skim(tmp_path, capsys):
+    from run_analysis import main
+
+    frame = diphoton_frame(5, n_background=500, mc_per_mode=100)
+    part = tmp_path / "run" / "skim" / "dataset=all"
+    part.mkdir(parents=True)
+    frame.to_parquet(part / "part-0.parquet", index=False)
+    (tmp_path / "run" / "summary.json").write_text(json.dumps({"complete": False}))
+    assert main(["--analysis", "diphoton", "--skim", str(tmp_path / "run")]) == 2
+    assert "incomplete" in capsys.readouterr().err
