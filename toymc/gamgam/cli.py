@@ -41,6 +41,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         + ", ".join(f"{k} {v:,}" for k, v in DEFAULT_MC_EVENTS.items()) + ")")
     parser.add_argument("--signal-strength", type=float, default=1.0,
                         help="mu of the Higgs signal in the data-like sample")
+    parser.add_argument("--seed-selection", choices=("hgg", "seed_raw_mev"), default="hgg",
+                        help="selection after which the data-like continuum has the seed's "
+                        "spectrum (seed_raw_mev: the seed's own raw-MeV isolation cut)")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
@@ -78,6 +81,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         try:
             truth = generate_samples(args.output_dir, samples=samples, n_events=n_events,
                                      seed=args.seed, signal_strength=args.signal_strength,
+                                     seed_selection=args.seed_selection,
                                      progress=not args.quiet)
         except OSError as exc:
             if isinstance(exc, DimuonADError):
@@ -92,7 +96,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         print(f"{prog}: interrupted; re-run the command", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
-        lines = [f"wrote GamGam samples to {args.output_dir} in {time.perf_counter() - start:.1f} s"]
+        elapsed = time.perf_counter() - start
+        lines = [f"wrote GamGam samples to {args.output_dir} in {elapsed:.1f} s"]
         for label, r in truth["mc"].items():
             lines.append(f"  {label}: {r['n_written']:,} of {r['n_generated']:,} events written, "
                          f"expected selected yield {r['expected_yield']:.2f}")

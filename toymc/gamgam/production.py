@@ -44,7 +44,8 @@ def continuum_target() -> float:
     return float(np.sum(0.5 * (density[1:] + density[:-1]) * np.diff(grid)))
 
 
-def continuum_efficiency(seed: int, n: int = PILOT_EVENTS) -> np.polynomial.Polynomial:
+def continuum_efficiency(seed: int, n: int = PILOT_EVENTS, preset: str = "hgg",
+                         ) -> np.polynomial.Polynomial:
     """Selection efficiency of generated continuum events as a straight line in m_γγ (GeV),
     from a pilot run with the seed's shape: selected events (reference selection) over
     generated ones in 5 GeV bins of 105–160 GeV (relative isolation makes it rise with m)."""
@@ -57,7 +58,7 @@ def continuum_efficiency(seed: int, n: int = PILOT_EVENTS) -> np.polynomial.Poly
     zeros = np.zeros(len(kept))
     event = {"runNumber": zeros, "eventNumber": zeros, "channelNumber": zeros,
              "mcWeight": zeros, "XSection": zeros, "SumWeights": zeros, "truth_mode": zeros}
-    passed, mass = reference_selection(_branches(reco, event, rng, is_data=True))
+    passed, mass = reference_selection(_branches(reco, event, rng, is_data=True), preset)
     edges = np.arange(105.0, 160.1, 5.0)
     selected, _ = np.histogram(mass[passed], bins=edges)
     grid = np.linspace(*CONTINUUM_RANGE, 8001)
@@ -92,7 +93,8 @@ def _tracked(chunks: Iterator[dict], record: dict) -> Iterator[dict]:
 
 def generate_samples(output_dir: str | Path, *, samples: Sequence[str] = SAMPLES,
                      n_events: dict[str, int] | None = None, seed: int = 1,
-                     signal_strength: float = 1.0, progress: bool = True) -> dict:
+                     signal_strength: float = 1.0, seed_selection: str = "hgg",
+                     progress: bool = True) -> dict:
     """Write the synthetic files into ``output_dir`` and ``truth.json``; returns the truth dict.
 
     Parameters
@@ -103,6 +105,11 @@ def generate_samples(output_dir: str | Path, *, samples: Sequence[str] = SAMPLES
         Generated events per MC label (default :data:`DEFAULT_MC_EVENTS`).
     signal_strength : float
         μ of the Higgs signal injected into the data-like sample.
+    seed_selection : {"hgg", "seed_raw_mev"}
+        The selection after which the data-like continuum has the seed's spectrum: the ATLAS one
+        (default; the continuum is then ≈10× smaller than 10 fb⁻¹ of real data and S/B ≈10×
+        larger), or the seed's raw-MeV isolation with which the seed made it (≈8× more continuum
+        after the ATLAS selection: the real data's size).
     """
     output_dir = Path(output_dir)
     counts = {**DEFAULT_MC_EVENTS, **(n_events or {})}
@@ -125,10 +132,11 @@ def generate_samples(output_dir: str | Path, *, samples: Sequence[str] = SAMPLES
                                     * record["truth_efficiency"])
         truth["mc"][label] = record
     if "data" in samples:
-        eff = continuum_efficiency(seed)
+        eff = continuum_efficiency(seed, preset=seed_selection)
         target = continuum_target()
         needed = continuum_events_needed(eff)
-        truth["continuum"] = {"selected_target": target, "generated_expected": needed,
+        truth["continuum"] = {"seed_selection": seed_selection, "selected_target": target,
+                              "generated_expected": needed,
                               "efficiency_at_105_132p5_160": [float(eff(m)) for m in
                                                               (105.0, 132.5, 160.0)],
                               "fake_fraction_generated": FAKE_FRACTION}

@@ -1,4 +1,4 @@
-"""Facts of the ATLAS Open Data 13 TeV (2020 release) GamGam samples that the synthetic ntuples copy.
+"""Facts of the ATLAS Open Data 13 TeV (2020 release) GamGam samples the synthetic ntuples copy.
 
 Cross sections are the LHC Higgs WG (YR4, m_H = 125 GeV, 13 TeV) production cross sections times
 BR(H→γγ) = 2.27e-3, in pb, as the ``XSection`` branch of the ``mini`` ntuples stores them

@@ -26,9 +26,10 @@ def reference_pass(branches: dict) -> np.ndarray:
     return reference_selection(branches)[0]
 
 
-def reference_selection(branches: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(pass, m_γγ in GeV) of every event of a branch dict (see :func:`reference_pass`)."""
-    c = _HGG
+def reference_selection(branches: dict, preset: str = "hgg") -> tuple[np.ndarray, np.ndarray]:
+    """(pass, m_γγ in GeV) of every event of a branch dict (see :func:`reference_pass`);
+    ``preset="seed_raw_mev"`` applies the isolation cuts to the raw MeV values as the seed."""
+    c = PRESETS[preset]
     get = {k: _second(branches[f"photon_{k}"], 0) for k in
            ("pt", "eta", "phi", "E", "ptcone30", "etcone20")}
     flags = {k: _second(branches[f"photon_{k}"], False).astype(bool)
@@ -38,9 +39,10 @@ def reference_selection(branches: dict) -> tuple[np.ndarray, np.ndarray]:
     ok = np.asarray(branches["trigP"], bool) & (pt[:, 1] > 0)
     ok &= flags["isTightID"].all(axis=1) & flags["trigMatched"].all(axis=1)
     ok &= ((aeta < c.abs_eta_max) & ~((aeta >= c.crack[0]) & (aeta <= c.crack[1]))).all(axis=1)
+    scale = get["pt"] if c.isolation == "relative" else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        ok &= (get["ptcone30"] / get["pt"] < c.ptcone_max).all(axis=1)
-        ok &= (get["etcone20"] / get["pt"] < c.etcone_max).all(axis=1)
+        ok &= (get["ptcone30"] / scale < c.ptcone_max).all(axis=1)
+        ok &= (get["etcone20"] / scale < c.etcone_max).all(axis=1)
     ok &= (pt[:, 0] > c.pt0_min) & (pt[:, 1] > c.pt1_min)
     e = get["E"] / 1000.0
     px, py = pt * np.cos(get["phi"]), pt * np.sin(get["phi"])
