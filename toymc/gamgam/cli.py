@@ -41,9 +41,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         + ", ".join(f"{k} {v:,}" for k, v in DEFAULT_MC_EVENTS.items()) + ")")
     parser.add_argument("--signal-strength", type=float, default=1.0,
                         help="mu of the Higgs signal in the data-like sample")
-    parser.add_argument("--seed-selection", choices=("hgg", "seed_raw_mev"), default="hgg",
+    parser.add_argument("--seed-selection", choices=("hgg", "seed_raw_mev"),
+                        default="seed_raw_mev",
                         help="selection after which the data-like continuum has the seed's "
-                        "spectrum (seed_raw_mev: the seed's own raw-MeV isolation cut)")
+                        "spectrum (default seed_raw_mev: the seed's own raw-MeV isolation cut, "
+                        "so the ATLAS selection keeps the real data's size; hgg: the ATLAS cut)")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
