@@ -10,7 +10,9 @@ classifier against the seed's baseline, categories and the per-mode signal-stren
    ProductionModeClassifier`) and the seed-style baseline (:func:`ml.multiclass.
    fit_seed_baseline`) are trained on one and evaluated on the other with signed weights
    (confusion matrices raw and weighted, recall, purity, balanced accuracy);
-4. categories = the classifier's argmax: the test half's signal per category and mode
+4. categories = the classifier's argmax, each split in two at the median (over the held-out
+   signal) of a Higgs-vs-continuum score (:func:`ml.multiclass.continuum_scores`: Higgs MC vs
+   sideband data, out of fold): the test half's signal per category and mode
    (weights × 2), the data's sideband counts per category, the inclusive fit's SR/sideband
    background ratio and its background shape over the 1 GeV SR bins, the DSCB's signal
    fractions over them → :func:`stats.categories.category_workspace`; expected per-mode μ
@@ -35,6 +37,7 @@ from ml.multiclass import (
     ProductionModeClassifier,
     class_metrics,
     confusion_matrices,
+    continuum_scores,
     fit_seed_baseline,
     production_features,
 )
@@ -191,21 +194,31 @@ def run_diphoton(skim: str | Path, *, random_state: int = 0, test_fraction: floa
 
     t0 = time.perf_counter()
     window = peak.binning.window
-    m_test = mc["mgg"].to_numpy()[test]
-    cat_mc = clf.predict(X[test])
-    scale = 1.0 / test_fraction
-    n = len(MODES)
-    s_sr = category_yields(cat_mc[window.in_sr(m_test)], y[test][window.in_sr(m_test)],
-                           scale * w[test][window.in_sr(m_test)], n, n)
-    s_sb = category_yields(cat_mc[window.in_sb(m_test)], y[test][window.in_sb(m_test)],
-                           scale * w[test][window.in_sb(m_test)], n, n)
-    m_data = data["mgg"].to_numpy()
-    cat_data = clf.predict(production_features(data))
+    m_mc, m_data = mc["mgg"].to_numpy(), data["mgg"].to_numpy()
+    X_data = production_features(data)
     sb_data, sr_data = window.in_sb(m_data), window.in_sr(m_data)
-    n_sb = np.bincount(cat_data[sb_data], minlength=n).astype(float)
-    n_sr = np.bincount(cat_data[sr_data], minlength=n).astype(float)
+    # Higgs-vs-continuum score (MC training half vs sideband data, out of fold); each mode
+    # category is split at the score that keeps half of the held-out signal
+    cont_data, cont_mc = continuum_scores(X[~test], w[~test], X_data, sb_data,
+                                          X_signal_eval=X[test], random_state=random_state)
+    order = np.argsort(cont_mc)
+    cum = np.cumsum(w[test][order])
+    threshold = float(cont_mc[order][np.searchsorted(cum, 0.5 * cum[-1])])
+    n = len(MODES)
+    names = [f"{m} {level}" for m in MODES for level in ("low", "high")]
+    cat_mc = 2 * clf.predict(X[test]) + (cont_mc > threshold)
+    cat_data = 2 * clf.predict(X_data) + (cont_data > threshold)
+    n_cat = len(names)
+    m_test = m_mc[test]
+    scale = 1.0 / test_fraction
+    s_sr = category_yields(cat_mc[window.in_sr(m_test)], y[test][window.in_sr(m_test)],
+                           scale * w[test][window.in_sr(m_test)], n_cat, n)
+    s_sb = category_yields(cat_mc[window.in_sb(m_test)], y[test][window.in_sb(m_test)],
+                           scale * w[test][window.in_sb(m_test)], n_cat, n)
+    n_sb = np.bincount(cat_data[sb_data], minlength=n_cat).astype(float)
+    n_sr = np.bincount(cat_data[sr_data], minlength=n_cat).astype(float)
     sr_edges = peak.binning.sr_edges
-    sr_hist = np.array([np.histogram(m_data[cat_data == c], sr_edges)[0] for c in range(n)])
+    sr_hist = np.array([np.histogram(m_data[cat_data == c], sr_edges)[0] for c in range(n_cat)])
     in_bins = peak.binning.in_sidebands(m_data)
     transfer = float(peak.fit.b_fit / max(in_bins.sum(), 1))
     b_sb = n_sb * in_bins.sum() / max(sb_data.sum(), 1)  # sidebands as binned by the fit
@@ -225,8 +238,10 @@ def run_diphoton(skim: str | Path, *, random_state: int = 0, test_fraction: floa
     if synthetic:
         higgs = (data_truth != NON_HIGGS) & sr_data
         truth_cat = category_yields(cat_data[higgs], data_truth[higgs], np.ones(higgs.sum()),
-                                    n, n).tolist()
+                                    n_cat, n).tolist()
     categories = {
+        "category_names": names, "continuum_threshold": threshold,
+        "continuum_sideband_efficiency": float(np.mean(cont_data[sb_data] > threshold)),
         "signal_sr": s_sr.tolist(), "signal_sb": s_sb.tolist(), "data_sb": n_sb.tolist(),
         "data_sr": n_sr.tolist(), "background_sb_binned": b_sb.tolist(), "transfer": transfer,
         "expected_precision": expected, "pseudo_data": toys, "observed": obs,

@@ -41,8 +41,8 @@ from ml._validation import check_features, check_fitted
 log = logging.getLogger(__name__)
 
 __all__ = ["FEATURES", "MISSING", "NEGATIVE_WEIGHTS", "ProductionModeClassifier",
-           "class_metrics", "confusion_matrices", "fit_seed_baseline", "production_features",
-           "training_weights"]
+           "class_metrics", "confusion_matrices", "continuum_scores", "fit_seed_baseline",
+           "production_features", "training_weights"]
 
 #: Classifier inputs: skim columns, with photon pT divided by mγγ (GeV / GeV).
 FEATURES: tuple[str, ...] = (
@@ -265,3 +265,54 @@ def class_metrics(matrix: np.ndarray, names: Sequence[str]) -> dict:
             "purity": dict(zip(names, map(float, purity), strict=True)),
             "balanced_accuracy": float(np.nanmean(recall)),
             "accuracy": float(diag.sum() / m.sum())}
+
+
+def continuum_scores(X_signal, w_signal, X_data, is_sideband, *, X_signal_eval=None,
+                     random_state=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Higgs-vs-continuum score: simulated Higgs events against sideband data, out of fold.
+
+    The data are split in two halves (seeded); a binary :class:`ml.classifiers.
+    XGBEnsembleClassifier` (balanced classes) is trained on the Higgs MC (``|w|``) against the
+    sideband data of one half and scores the other half, so no data event is scored by a model
+    that saw it, and SR data never enter a training.
+
+    Parameters
+    ----------
+    X_signal, w_signal : array
+        Training Higgs MC features and signed weights.
+    X_data : array
+        Data features (all events).
+    is_sideband : bool array
+        Data events in the mass sidebands (the continuum used in training).
+    X_signal_eval : array, optional
+        Further MC events (not used in training) to score with the mean of both models.
+    random_state : int, optional
+
+    Returns
+    -------
+    data_scores : ndarray
+        Out-of-fold score of every data event (higher = more Higgs-like).
+    signal_scores : ndarray or None
+        Scores of ``X_signal_eval``.
+    """
+    from ml.classifiers import XGBEnsembleClassifier
+
+    X_signal, X_data = check_features(X_signal), check_features(X_data)
+    sb = np.asarray(is_sideband, dtype=bool)
+    w_sig = np.abs(np.asarray(w_signal, dtype=np.float64))
+    w_sig = w_sig * len(w_sig) / w_sig.sum()
+    seeds = np.random.SeedSequence(random_state).generate_state(3) % (2**31 - 1)
+    half = np.random.default_rng(int(seeds[2])).random(len(X_data)) < 0.5
+    data_scores = np.empty(len(X_data))
+    eval_scores = []
+    for k, train_half in enumerate((half, ~half)):
+        bkg = X_data[sb & train_half]
+        X = np.vstack([X_signal, bkg])
+        y = np.concatenate([np.ones(len(X_signal), int), np.zeros(len(bkg), int)])
+        w = np.concatenate([w_sig, np.ones(len(bkg))])
+        model = XGBEnsembleClassifier(n_estimators=300, random_state=int(seeds[k])).fit(
+            X, y, sample_weight=w)
+        data_scores[~train_half] = model.predict_proba(X_data[~train_half])[:, 1]
+        if X_signal_eval is not None:
+            eval_scores.append(model.predict_proba(check_features(X_signal_eval))[:, 1])
+    return data_scores, (np.mean(eval_scores, axis=0) if eval_scores else None)
