@@ -93,6 +93,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="override one setting, e.g. --set mu0_pt_min=20 --set triggers=HLT_A,HLT_B "
         "(repeatable)",
     )
+    parser.add_argument(
+        "--objects",
+        action="store_true",
+        help="also write every muon and jet of each selected event as list columns (muon_pt, "
+        "..., jet_btagDeepFlavB) for per-object classifiers; same as --set objects=true",
+    )
     parser.add_argument("--output-dir", default="output/skim", help="output directory (resumable)")
     parser.add_argument(
         "--executor", choices=EXECUTORS, default="iterative", help="how to run chunks"
@@ -220,7 +226,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             os.environ[TIMEOUT_ENV] = str(args.timeout)
         check_output_dir(args.output_dir)
         _check_lumi_mask(args.lumi_mask)
-        config = load_config(args.preset, args.config, parse_assignments(args.overrides))
+        overrides = parse_assignments(args.overrides)
+        if args.objects:
+            overrides["objects"] = True
+        config = load_config(args.preset, args.config, overrides)
         fileset = load_fileset(args.fileset)
         datasets = select_datasets(fileset, args.dataset or [DEFAULT_DATASET], source=args.fileset)
         executor = "dask" if args.scheduler else args.executor

@@ -95,9 +95,17 @@ class ChunkResult:
     seconds: float
 
 
-def columns_to_table(columns: dict[str, np.ndarray]) -> pa.Table:
-    """Arrow table of skim columns (types kept: float32, int32, bool, uint32/64 ids)."""
-    return pa.table({name: pa.array(np.asarray(values)) for name, values in columns.items()})
+def columns_to_table(columns: dict) -> pa.Table:
+    """Arrow table of skim columns (types kept: float32, int32, bool, uint32/64 ids); awkward
+    list columns (:mod:`processors.objects`) become arrow ``list<item>`` columns."""
+    return pa.table(
+        {
+            name: ak.to_arrow(values, extensionarray=False, list_to32=True)
+            if isinstance(values, ak.Array)
+            else pa.array(np.asarray(values))
+            for name, values in columns.items()
+        }
+    )
 
 
 def parquet_metadata(dataset: str, config: SkimConfig, metadata: dict) -> dict[str, str]:
