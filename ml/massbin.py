@@ -369,7 +369,8 @@ def massbin_scan(
         p_global = float("nan")
     z_global = float(sps.norm.isf(p_global)) if np.isfinite(p_global) else float("nan")
     settings = {"low_gev": float(low), "high_gev": float(high), "width_gev": float(width),
-                "step_gev": float(width if step is None else step), "test_fraction": float(test_fraction),
+                "step_gev": float(width if step is None else step),
+                "test_fraction": float(test_fraction),
                 "n_null": int(n_null), "decorrelate": decorrelate,
                 "min_events": int(min_events), "random_state": random_state,
                 "classifier": type(classifier).__name__}
