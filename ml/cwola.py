@@ -69,6 +69,14 @@ class CwolaScores:
     decorrelator: Any
     models: list
 
+    def score(self, X, m) -> np.ndarray:
+        """Scores of new events (e.g. the same-sign sample): the average over the fold models,
+        after the same decorrelation; ``m`` in GeV."""
+        X = check_rows(X)
+        if self.decorrelator is not None:
+            X = self.decorrelator.transform(X, _check_mass(m, len(X)))
+        return np.mean([model.predict_proba(X)[:, 1] for model in self.models], axis=0)
+
 
 def cwola_scores(
     X,
