@@ -172,3 +172,25 @@ def test_kinematics_only_file_keeps_the_muon_lists(tmp_path):
     X, _ = load_objects(tmp_path / "out", ObjectLayout(max_objects={"muon": 2},
                                                        features=("pt", "eta", "phi", "charge")))
     assert X.shape[1:] == (2, 6) and (X[:, :, 0] == 1).all()  # two muons in every event
+
+
+@pytest.mark.filterwarnings("ignore:Branch .* already exists:RuntimeWarning")
+def test_coffea_runner_gives_the_same_lists(fileset, skim):
+    """The processor on coffea NanoEvents (processor.Runner) writes the lists of the chunked skim."""
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
+
+    from processors import DimuonProcessor
+
+    runner = processor.Runner(
+        executor=processor.IterativeExecutor(status=False, retries=0), schema=NanoAODSchema,
+        chunksize=N_EVENTS,
+    )
+    result = runner({"toy": {"files": [str(fileset.parent / "toy.root")], "treename": "Events"}},
+                    DimuonProcessor(make_config(overrides={"objects": True})), treename="Events")
+    lists = {k: v.value for k, v in result["skim"]["toy"].items() if k in OBJECT_COLUMNS}
+    assert list(lists) == list(OBJECT_COLUMNS)
+    order = np.argsort(result["skim"]["toy"]["event"].value)
+    frame = ak.from_arrow(_table(skim))
+    for name, values in lists.items():
+        assert ak.all(ak.Array(values)[order] == frame[name]), name
