@@ -39,7 +39,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ml.classifiers import XGBEnsembleClassifier, _torch_threads
-from ml.objects import ObjectLayout, load_objects
+from ml.objects import load_objects
 from ml.pfn import PFNClassifier
 
 WINDOW = (9.0, 10.6)

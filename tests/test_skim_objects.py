@@ -176,7 +176,7 @@ def test_kinematics_only_file_keeps_the_muon_lists(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:Branch .* already exists:RuntimeWarning")
 def test_coffea_runner_gives_the_same_lists(fileset, skim):
-    """The processor on coffea NanoEvents (processor.Runner) writes the lists of the chunked skim."""
+    """The processor on coffea NanoEvents (processor.Runner) writes the chunked skim's lists."""
     from coffea import processor
     from coffea.nanoevents import NanoAODSchema
 
