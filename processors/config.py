@@ -93,8 +93,14 @@ class SkimConfig:
         }
 
     def digest(self) -> str:
-        """Short stable hash of the settings (part of the chunk ids, see ``processors.chunks``)."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """Short stable hash of the settings (part of the chunk ids, see ``processors.chunks``).
+
+        ``objects=False`` is left out of it, so skims without object lists keep the chunk ids
+        (and parquet part names) they had before the option existed."""
+        settings = self.to_dict()
+        if not self.objects:
+            del settings["objects"]
+        text = json.dumps(settings, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 

@@ -14,7 +14,7 @@ from conftest import shared_file, toy_fileset
 from dimuon_ad.errors import ConfigError, InputError
 from ml.objects import ObjectLayout, iter_object_batches, load_objects
 from processors.columns import SKIM_COLUMNS
-from processors.config import make_config
+from processors.config import PRESETS, make_config
 from processors.objects import OBJECT_COLUMNS, OBJECT_FIELDS, object_branches
 from run_skim import main
 
@@ -50,6 +50,10 @@ def test_objects_option_parses_and_is_validated():
     assert make_config(overrides={"objects": "true"}).objects is True
     assert make_config().objects is False
     assert make_config(overrides={"objects": True}).digest() != make_config().digest()
+    # without objects the chunk ids are those of skims made before the option existed
+    assert {name: make_config(name).digest() for name in PRESETS} == {
+        "upsilon_antiiso": "31c7e045f665", "inclusive": "89c65027661e",
+        "kinematics_only": "7d14d6691c87"}
     with pytest.raises(ConfigError, match="objects"):
         make_config(overrides={"objects": "maybe"})
 
