@@ -55,7 +55,7 @@ from scipy import stats as sps
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from ml._validation import check_features
+from ml._validation import check_rows
 from ml.classifiers import XGBEnsembleClassifier, _seeds
 from ml.decorrelation import MassDecorrelator, _check_mass
 
@@ -288,7 +288,7 @@ def massbin_scan(
     classifier=None,
     test_fraction: float = 0.5,
     n_null: int = 300,
-    decorrelate: int | None = 2,
+    decorrelate: int | None = None,
     min_events: int = 50,
     random_state=0,
     verbose: bool = False,
@@ -298,9 +298,10 @@ def massbin_scan(
 
     Parameters
     ----------
-    X : array, shape (n, d)
+    X : array, shape (n, d) or (n, n_objects, d)
         Auxiliary features (GeV, cm) of every event (any mass; events outside the range are
-        ignored).
+        ignored); 3-D (padded objects) for a per-object classifier such as
+        :class:`ml.pfn.PFNClassifier` (then without ``decorrelate``).
     m : array, shape (n,)
         Dimuon masses in GeV.
     low, high, width, step : float
@@ -329,8 +330,11 @@ def massbin_scan(
     -------
     MassBinScan
     """
-    X = check_features(X)
+    X = check_rows(X)
     m = _check_mass(m, len(X))
+    if decorrelate is not None and X.ndim != 2:
+        raise ValueError("decorrelate needs 2-D features (n, d); per-object inputs are not "
+                         "decorrelated -- pass decorrelate=None")
     pairs = bin_pairs(low, high, width, step)
     in_range = (m >= pairs[0, 0]) & (m < pairs[-1, 2])
     Xr, mr = X[in_range], m[in_range]

@@ -101,3 +101,24 @@ def test_decorrelator_removes_a_linear_trend():
     np.testing.assert_allclose(Z.std(axis=0), 1.0, atol=0.05)
     with pytest.raises(ValueError, match="too few"):
         MassDecorrelator(degree=3).fit(X[:20], m[:20])
+
+
+def test_scan_and_cwola_take_a_per_object_classifier():
+    # the PFN of ml.pfn on padded objects plugs into both methods (tiny network, 1 epoch)
+    from ml.cwola import cwola_scores
+    from ml.pfn import PFNClassifier
+
+    rng = np.random.default_rng(7)
+    n = 300
+    m = rng.uniform(5.0, 9.0, n)
+    X = rng.normal(size=(n, 3, 2))
+    X[:, 2] = 0.0  # padding
+    pfn = PFNClassifier(phi_sizes=(8,), f_sizes=(8,), max_epochs=1, early_stopping=None,
+                        device="cpu", n_jobs=1)
+    scan = massbin_scan(X, m, low=5.0, high=9.0, width=2.0, classifier=pfn, n_null=20,
+                        min_events=20, random_state=0)
+    assert scan.tested.all() and np.isfinite(scan.auc).all()
+    res = cwola_scores(X, m, (m >= 6.5) & (m < 7.5), classifier=pfn, n_folds=3, random_state=0)
+    assert res.scores.shape == (n,) and np.isfinite(res.scores).all()
+    with pytest.raises(ValueError, match="decorrelate needs 2-D"):
+        massbin_scan(X, m, low=5.0, high=9.0, width=2.0, classifier=pfn, decorrelate=1)
