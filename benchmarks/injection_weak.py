@@ -103,6 +103,12 @@ def crossing(n_signal: np.ndarray, z: np.ndarray, level: float) -> tuple[float, 
     return (float((level - icpt) / slope) if slope > 0 else float("inf")), True
 
 
+def _n_text(n: float, extrapolated: bool, n_max: int) -> str:
+    """``N`` or, beyond the largest strength, ``>N_max (~N)`` (a linear extrapolation; far
+    beyond ``n_max`` it is only indicative)."""
+    return f">{n_max} (~{n:.0f})" if extrapolated else f"{n:6.0f}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the injection series and print the table (and write ``--json`` if given)."""
     from analysis.data import load_skim
@@ -163,8 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mass-bin (largest local)": "z_massbin_max_local"}
     ns = np.array(args.n_signal)
     print("\nmethod                          " + " ".join(f"{n:>6d}" for n in ns)
-          + "   N(3σ)   N(5σ)   (median Z per injected Υ count; N by interpolation, ~ = "
-          "linear extrapolation)")
+          + "   N(3σ)   N(5σ)   (median Z per injected Υ count; N by interpolation; >N_max (~N): "
+          "not reached, linear extrapolation)")
     summary = {}
     for label, key in keys.items():
         med = np.array([np.nanmedian([r[key] for r in rows if r["n_signal"] == n]) for n in ns])
@@ -175,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "n_3sigma_extrapolated": e3, "n_5sigma": n5,
                           "n_5sigma_extrapolated": e5}
         print(f"{label:31s} " + " ".join(f"{z:6.2f}" for z in med)
-              + f"  {'~' if e3 else ' '}{n3:6.0f}  {'~' if e5 else ' '}{n5:6.0f}")
+              + f"  {_n_text(n3, e3, ns.max())}  {_n_text(n5, e5, ns.max())}")
         print(f"{'  fraction >= 3σ':31s} " + " ".join(f"{f:6.1f}" for f in frac3))
     n_runs = len(rows)
     print("\nCPU seconds per pseudo-dataset: "
