@@ -63,6 +63,10 @@ class ObjectLayout:
         Feature → ``"identity"``, ``"log1p"`` (pT and mass in GeV: ``log(1 + x)``) or
         ``"abs_log1p"`` (``log(1 + |x|)``, e.g. impact parameters in cm); unlisted features stay
         as they are.
+    drop : mapping of str to sequence of str
+        Features left at 0 for one type, e.g. ``{"muon": ("pt", "eta", "phi", "mass")}``: with
+        the muon four-vectors a network can rebuild the dimuon mass, which a classifier between
+        mass bins or between signal region and sidebands must not see.
     """
 
     max_objects: Mapping[str, int] = field(default_factory=lambda: {"muon": 3, "jet": 6})
@@ -73,11 +77,20 @@ class ObjectLayout:
     transforms: Mapping[str, str] = field(
         default_factory=lambda: {"pt": "log1p", "mass": "log1p", "sip3d": "log1p"}
     )
+    drop: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_objects", dict(self.max_objects))
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "transforms", dict(self.transforms))
+        object.__setattr__(self, "drop", {k: tuple(v) for k, v in self.drop.items()})
+        for otype, feats in self.drop.items():
+            if otype not in OBJECT_TYPES or not set(feats) <= set(self.features):
+                raise ConfigError(
+                    f"drop={{{otype!r}: {list(feats)}}} names an unknown type or a feature not in "
+                    f"features; expected a type of {list(OBJECT_TYPES)} and some of "
+                    f"{list(self.features)}"
+                )
         unknown = sorted(set(self.max_objects) - set(OBJECT_TYPES))
         if unknown:
             raise ConfigError(
@@ -119,7 +132,7 @@ class ObjectLayout:
             for t in OBJECT_TYPES
             if self.max_objects.get(t, 0) > 0
             for feat in self.features
-            if f"{t}_{feat}" in OBJECT_COLUMNS
+            if f"{t}_{feat}" in OBJECT_COLUMNS and feat not in self.drop.get(t, ())
         ]
 
 
@@ -184,8 +197,8 @@ def pad_batch(batch: pa.RecordBatch | pa.Table, layout: ObjectLayout) -> np.ndar
         X[rows, slots, t_index] = 1.0
         for f_index, feat in enumerate(layout.features, start=len(OBJECT_TYPES)):
             name = f"{otype}_{feat}"
-            if name not in OBJECT_COLUMNS:
-                continue  # the type has no such field: stays 0
+            if name not in OBJECT_COLUMNS or feat in layout.drop.get(otype, ()):
+                continue  # the type has no such field, or it is dropped: stays 0
             col = batch.column(name)
             col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             values = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)

@@ -125,6 +125,13 @@ def test_loader_round_trips_the_lists(skim):
     whole = np.concatenate([xb for xb, _ in iter_object_batches(skim, layout, batch_size=10**6)])
     small = np.concatenate([xb for xb, _ in iter_object_batches(skim, layout, batch_size=333)])
     np.testing.assert_array_equal(whole, small)
+    # dropped muon kinematics are 0, the jets keep theirs
+    blind = ObjectLayout(max_objects={"muon": 2, "jet": 3}, drop={"muon": ("pt", "eta")})
+    Xb, _ = load_objects(skim, blind, columns=["event"])
+    Xb = Xb[order]
+    assert (Xb[:, :2, names.index("pt")] == 0).all() and (Xb[:, :2, names.index("eta")] == 0).all()
+    np.testing.assert_array_equal(Xb[:, 2:], X[:, 2:])
+    np.testing.assert_array_equal(Xb[:, :2, names.index("phi")], X[:, :2, names.index("phi")])
     Xs, fs = load_objects(skim, layout, columns=["n_jets"], filter=pc.field("n_jets") >= 3,
                           sort_by_event=True)
     assert len(Xs) == (frame["n_jets"].to_numpy() >= 3).sum() and (fs["n_jets"] >= 3).all()
@@ -137,6 +144,8 @@ def test_loader_errors_name_the_fix(fileset, skim, tmp_path):
         load_objects(tmp_path)
     with pytest.raises(ConfigError, match="unknown object feature 'ptt'"):
         ObjectLayout(features=("ptt",))
+    with pytest.raises(ConfigError, match="drop=.*unknown type or a feature not in features"):
+        ObjectLayout(drop={"muon": ("btag",)})
     with pytest.raises(ConfigError, match="unknown object type"):
         ObjectLayout(max_objects={"electron": 2})
     with pytest.raises(InputError, match="lacks column 'nope'"):
