@@ -26,12 +26,12 @@ Why not k-fold out-of-fold scores: pooling (or summing per-fold rank statistics 
 scores of several fold models is *not* calibrated by label permutations of the fixed scores. Each
 fold's AUC alone is exact, but every fold model learns the same chance excess of the finite
 sample from the other folds' events, so the fold AUCs are positively correlated: on Gaussian
-noise (two 450-event classes, the default BDT, 5 folds, 200 trainings) the standardised
-stratified rank sum had standard deviation 1.17 (1.28 without early stopping) instead of 1, and
-on relabelled (null) pairs of the synthetic skim 1.15-1.18, i.e. 8-9 % of null pairs beyond the
-one-sided 5 % point. Calibrating that would need retraining on permuted labels (hundreds of
-trainings per pair); a single held-out split is exact at the price of testing on a part of the
-events.
+noise (two 450-event classes, 3 features, the default BDT, 200 pairs; ``python -m
+benchmarks.weak_null --calibration 200``) the standardised 5-fold statistic had standard
+deviation 1.13 and 7.5 % of the null pairs beyond the one-sided 5 % point, the held-out split
+0.92 and 3.5 % (slightly conservative: an early-stopped BDT gives tied scores). Calibrating
+the k-fold statistic would need retraining on permuted labels (hundreds of trainings per pair);
+a single held-out split is exact at the price of testing on a part of the events.
 
 Look-elsewhere correction over the pairs: Sidak, ``p_global = 1 - (1 - p_min)^n_pairs``. Adjacent
 pairs share a bin, so their statistics are positively correlated and this is conservative
