@@ -7,10 +7,16 @@ training, validation (early stopping) and test sets; every classifier sees the s
 
 - BDT (analysis features): :class:`ml.classifiers.XGBEnsembleClassifier` on ``dimu_pt``,
   ``mu0_ip3d``, ``mu1_ip3d`` (the analysis' default features);
-- BDT (all high-level): the same on 26 per-event columns, the dimuon mass among them;
+- BDT (all high-level): the same on 26 per-event columns, the dimuon mass among them, and on the
+  25 without the mass;
 - PFN: :class:`ml.pfn.PFNClassifier` on the muons and jets (:class:`ml.objects.ObjectLayout`
   defaults: 3 muons + 6 jets, 14 features). The object lists hold the muon four-vectors, so the
   PFN can learn the dimuon mass: compare it with the "all high-level" BDT, which has the mass too.
+
+A null check follows: the PFN between two adjacent background-only mass bins
+(``--mass-bins``, default 6.0-6.5 vs 6.5-7.0 GeV, ``truth_process`` < 10) with the default layout
+and with the muon four-vectors dropped (``ObjectLayout(drop=...)``); an AUC above 0.5 there would
+mean the network rebuilds the mass from the muons.
 
 Everything runs on ``--threads`` CPU threads (default 2; the machine may be shared: numbers are
 wall-clock). The PFN training throughput (events/s = training events × epochs / fit seconds, the
@@ -39,7 +45,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ml.classifiers import XGBEnsembleClassifier, _torch_threads
-from ml.objects import load_objects
+from ml.objects import ObjectLayout, load_objects
 from ml.pfn import PFNClassifier
 
 WINDOW = (9.0, 10.6)
@@ -79,6 +85,26 @@ def _load(skim: Path):
     high = np.column_stack([flat[c].astype(np.float64) for c in HIGH_LEVEL])
     high = np.where(np.isfinite(high), high, -1.0)  # jet0_* of events without jets
     return X, high, y
+
+
+def _mass_bin_null(skim: Path, edges: Sequence[float], threads: int, max_epochs: int,
+                   seed: int) -> None:
+    """PFN AUC between two adjacent background-only mass bins, with and without muon p4."""
+    mass, truth = pc.field("dimu_mass"), pc.field("truth_process")
+    selected = (mass >= edges[0]) & (mass < edges[2]) & (truth < BACKGROUND_BELOW)
+    layouts = (("default layout", ObjectLayout()),
+               ("muon p4 dropped", ObjectLayout(drop={"muon": ("pt", "eta", "phi", "mass")})))
+    for name, layout in layouts:
+        X, flat = load_objects(skim, layout, columns=["dimu_mass"], filter=selected,
+                               sort_by_event=True)
+        y = (flat["dimu_mass"] >= edges[1]).astype(np.int64)
+        part = _split(y, seed)
+        clf = PFNClassifier(max_epochs=max_epochs, device="cpu", random_state=seed)
+        r = _fit_and_score(clf, X, y, part, threads)
+        print(f"null: PFN ({name}) [{edges[0]:g}, {edges[1]:g}) vs [{edges[1]:g}, {edges[2]:g})"
+              f" GeV background only: {len(y)} events, test AUC {r['auc']:.4f} "
+              f"(test {r['n_test']} events), fit {r['fit_s']:.1f} s, "
+              f"{len(clf.history_[0]['val_loss'])} epochs")
 
 
 def _split(y: np.ndarray, seed: int) -> np.ndarray:
@@ -122,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--throughput-epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mass-bins", type=float, nargs=3, default=(6.0, 6.5, 7.0),
+                        metavar=("LO", "MID", "HI"), help="adjacent bins of the null check, GeV")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="pfn-bench-") as tmp:
@@ -131,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         X, high, y = _load(skim)
         load_s = time.perf_counter() - start
+        _mass_bin_null(skim, args.mass_bins, args.threads, args.max_epochs, args.seed)
     part = _split(y, args.seed)
     print(f"Υ window {WINDOW[0]}-{WINDOW[1]} GeV: {len(y)} events ({y.sum()} Υ, "
           f"{(y == 0).sum()} background); train {(part == 0).sum()}, validation "
@@ -139,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{X.shape[2]} features); torch {torch.__version__}, {args.threads} thread(s), CPU")
     rows = {}
     hl_idx = [HIGH_LEVEL.index(c) for c in ANALYSIS_FEATURES]
+    no_mass = [i for i, c in enumerate(HIGH_LEVEL) if c != "dimu_mass"]
     for name, data in (("BDT analysis features (3)", high[:, hl_idx]),
+                       (f"BDT high-level, no mass ({len(no_mass)})", high[:, no_mass]),
                        (f"BDT all high-level ({len(HIGH_LEVEL)})", high)):
         clf = XGBEnsembleClassifier(n_jobs=args.threads, random_state=args.seed)
         rows[name] = _fit_and_score(clf, data, y, part, args.threads)
@@ -156,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "BDT analysis features (3)"]
     pfn_row = rows[f"PFN objects ({X.shape[1]}x{X.shape[2]})"]
     print(f"ratio fit time PFN / BDT all high-level: {pfn_row['fit_s'] / bdt_all['fit_s']:.1f}")
+    bdt_nomass = rows[f"BDT high-level, no mass ({len(HIGH_LEVEL) - 1})"]
     print(f"AUC PFN - BDT all high-level: {pfn_row['auc'] - bdt_all['auc']:+.4f}; "
+          f"PFN - BDT high-level without mass: {pfn_row['auc'] - bdt_nomass['auc']:+.4f}; "
           f"PFN - BDT analysis features: {pfn_row['auc'] - bdt3['auc']:+.4f}")
     n_train = int((part == 0).sum())
     print(f"PFN epoch-average throughput over its {epochs} epochs: "
