@@ -104,7 +104,8 @@ class PFNClassifier(MLPClassifier):
         Independently seeded networks whose probabilities are averaged (ensemble).
     n_jobs : int or None
         torch intra-op threads while fitting/predicting (restored afterwards); None keeps
-        torch's setting.
+        torch's setting. On an oversubscribed machine use 1: on a shared 2-core machine
+        (load ≈ 9) 2 threads trained 12-20× slower than 1 (``python -m benchmarks.pfn``).
     device : str
         ``"auto"`` (default: CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``. The same
         seed gives the same network on the same device.
