@@ -66,6 +66,7 @@ def test_pipeline_runs_cwola_and_the_scan_cached(tmp_path):
     skim = _skim(tmp_path)
     cfg = config_from_mapping({
         **tiny_analysis(fprs=(1.0, 0.2)), "references": False,
+        "stats": {"fprs": [1.0, 0.2], "spectrum_fprs": [0.2], "n_toys": 0, "degree": 3},
         "methods": ["CATHODE", "CWoLa", "random"],
         "massbin_scan": {"low": 5.0, "high": 16.0, "width": 1.0, "n_null": 50},
     })
@@ -85,6 +86,6 @@ def test_pipeline_runs_cwola_and_the_scan_cached(tmp_path):
     assert len(results["massbin"]["pairs"]) == 10
     assert "CWoLa" in results["headline"]["os"]["methods_best"]
     assert "best_single_feature" not in results["headline"]["os"]  # CWoLa is not one
-    assert {"massbin_scan", "cwola_efficiency"} <= set(results["plots"])
+    assert {"plots/massbin_scan.png", "plots/cwola_efficiency.png"} <= set(results["plots"])
     md = (out / "report.md").read_text()
     assert "CWoLa hunting and the mass-bin classifier test" in md
