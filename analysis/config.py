@@ -15,6 +15,8 @@ Example YAML::
     flow: {preset: published, n_seeds: 5, max_epochs: 400, params: {hidden_units: 32}}
     classifier: {kind: xgboost, n_models: 100, params: {max_depth: 3}}
     stats: {degree: 5, n_sr_edges: 12, fprs: [0.25, 0.1, 0.01]}
+    methods: [CATHODE, CWoLa, single_feature, random, reweighting]
+    massbin_scan: {low: 5, high: 16, width: 1.0}   # the mass-bin classifier test (opt-in)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "Cuts",
     "Features",
     "FlowSettings",
+    "MassBinSettings",
     "ReportSettings",
     "StatsSettings",
     "DEFAULT_CUT_DIRECTIONS",
@@ -271,6 +274,46 @@ class StatsSettings:
 
 
 @dataclass(frozen=True)
+class MassBinSettings:
+    """The mass-bin classifier test (:func:`ml.massbin.massbin_scan`) on the opposite-sign
+    events of the window: a small BDT per pair of adjacent mass bins, held-out AUC, exact
+    Mann-Whitney null, Sidak look-elsewhere correction over the pairs.
+
+    Giving the YAML section ``massbin_scan:`` turns it on (``enabled: false`` turns it off).
+
+    Attributes
+    ----------
+    enabled : bool
+        Run the scan (off by default).
+    low, high : float
+        Scan range in GeV; inside the window's [sb_left, sb_right].
+    width : float
+        Bin width in GeV.
+    step : float or None
+        Shift between pairs in GeV; None: fixed bins (step = width).
+    n_null : int
+        Label permutations per pair (null band of the plot, permutation p-value check).
+    test_fraction : float
+        Held-out share of each pair's events.
+    decorrelate : int or None
+        Degree of the mass decorrelation of the features (:class:`ml.decorrelation.
+        MassDecorrelator`), or None for the raw features.
+    min_events : int
+        Pairs with fewer events in a bin are not tested.
+    """
+
+    enabled: bool = False
+    low: float = 5.0
+    high: float = 16.0
+    width: float = 1.0
+    step: float | None = None
+    n_null: int = 300
+    test_fraction: float = 0.5
+    decorrelate: int | None = None
+    min_events: int = 50
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     """Labels of the plots and the report. ``None`` takes the value from the skim's metadata
     (``fileset.json`` → ``summary.json`` of the skim); what neither gives is shown as unknown
@@ -305,7 +348,7 @@ class AnalysisConfig:
     ----------
     window : MassWindow
         Sidebands and SR in GeV.
-    cuts, features, flow, classifier, stats, report, cluster_scan
+    cuts, features, flow, classifier, stats, report, cluster_scan, massbin_scan
         The sections above.
     n_folds : int
         k of the out-of-fold scoring (every event scored once by models that never saw it).
@@ -322,8 +365,8 @@ class AnalysisConfig:
         method finds anything without the signal).
     methods : tuple of str
         Registered methods to evaluate (:mod:`analysis.methods`): ``CATHODE``, ``LaCATHODE``,
-        ``single_feature`` (one cut per feature), ``random``, ``reweighting``, or any method a
-        module registers.
+        ``single_feature`` (one cut per feature), ``random``, ``reweighting``, ``CWoLa``
+        (CWoLa hunting, :mod:`ml.cwola`; opt-in), or any method a module registers.
     profile : str
         Name of the profile the settings started from.
     """
@@ -336,6 +379,7 @@ class AnalysisConfig:
     stats: StatsSettings = field(default_factory=StatsSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     cluster_scan: ClusterScanSettings = field(default_factory=ClusterScanSettings)
+    massbin_scan: MassBinSettings = field(default_factory=MassBinSettings)
     n_folds: int = 5
     oversampling: float = 4.0
     kde_bandwidth: float = 0.01

@@ -15,7 +15,8 @@ __all__ = ["TASK_MODULES", "TaskRunner"]
 log = logging.getLogger(__name__)
 
 #: modules whose functions the analysis maps over a cluster (imported on each worker first)
-TASK_MODULES = ("ml.cathode", "ml.kfold", "ml.cluster_scan", "analysis.pipeline",
+TASK_MODULES = ("ml.cathode", "ml.kfold", "ml.cluster_scan", "ml.massbin",
+                "analysis.pipeline",
                 "analysis.significance")
 
 

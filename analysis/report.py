@@ -60,6 +60,8 @@ def results_dict(result: AnalysisResult, plot_files: list[str] | None = None, *,
         "headline": {k: headline(result.significance[k]) for k in ("os", "ss")},
         "significance": sig,
         "references": refs,
+        "massbin": result.massbin.to_dict() if result.massbin is not None else None,
+        "cwola": result.cwola,
         "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
         "cache": result.cache,
         "cluster_scan": (result.cluster_scan.summary()
@@ -136,10 +138,25 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
                                                               cfg.window)
         files["cluster_scan_spectra"] = plot_cluster_spectra(result.cluster_scan, labels,
                                                              cfg.window)
+    files.update(_weak_plots(result, labels))
     directory.mkdir(parents=True, exist_ok=True)
     for name, fig in files.items():
         plots.save_figure(fig, directory / name)
     return list(files)
+
+
+def _weak_plots(result: AnalysisResult, labels: plots.PlotLabels) -> dict[str, Any]:
+    """Figures of the mass-bin scan and of CWoLa's cut efficiency, when they ran."""
+    from analysis.plots_weak import plot_cut_efficiency, plot_massbin_scan
+
+    files: dict[str, Any] = {}
+    if result.massbin is not None:
+        files["massbin_scan"] = plot_massbin_scan(result.massbin.to_dict(), labels,
+                                                  result.config.window)
+    if result.cwola.get("efficiency_by_mass"):
+        files["cwola_efficiency"] = plot_cut_efficiency(result.cwola["efficiency_by_mass"],
+                                                        labels, result.config.window)
+    return files
 
 
 def write_report(result: AnalysisResult, output_dir: str | Path, *,
