@@ -1,4 +1,4 @@
-"""CATHODE and LaCATHODE scores of pseudo-datasets, at a cost a sensitivity scan can afford.
+"""CATHODE, LaCATHODE and CWoLa scores of pseudo-datasets, at a cost a scan can afford.
 
 The chain is the analysis' own (:func:`analysis.pipeline.build_chain`: preprocessing, flows,
 KDE template masses, k-fold classifier). Two profiles:
@@ -12,6 +12,9 @@ KDE template masses, k-fold classifier). Two profiles:
   (and the few signal events a real sideband would hold).
 * ``full``: every pseudo-dataset trains its own flows on its own sidebands (the analysis as
   run); about ``flow epochs × sideband events`` more CPU per pseudo-experiment.
+
+CWoLa hunting needs no flow: its out-of-fold classifier (SR against sidebands) is trained on each
+pseudo-dataset in both profiles.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class ChainScorer:
         """Train (or load) the shared flows of the ``cheap`` profile on the sideband events
         among ``events`` (indices of pool background); records their CPU seconds in
         ``flow_seconds_``."""
-        if not self.needed or self.profile != "cheap":
+        if not (self.needed - {"CWoLa"}) or self.profile != "cheap":
             return
         import time
 
@@ -112,9 +115,22 @@ class ChainScorer:
         """Out-of-fold scores of every event of ``pseudo`` for chain ``name``."""
         from analysis.stages import torch_threads
 
+        if name == "CWoLa":
+            return remember(pseudo, "chain:CWoLa", lambda: self._cwola(pseudo))
         with torch_threads(1):
             base = remember(pseudo, "chain:base", lambda: self._chain(pseudo))
             return remember(pseudo, f"chain:{name}", lambda: self._score(pseudo, name, base))
+
+    def _cwola(self, pseudo: Any) -> np.ndarray:
+        """CWoLa-hunting scores (:func:`ml.cwola.cwola_scores`, as ``analysis.pipeline`` runs
+        it): the configured classifier of SR against sideband events, out of fold."""
+        from analysis.stages import build_classifier
+        from ml.cwola import cwola_scores
+
+        res = cwola_scores(pseudo.X, pseudo.m, pseudo.sr,
+                           classifier=build_classifier(self.config.classifier, pseudo.seed),
+                           n_folds=self.config.n_folds, random_state=pseudo.seed)
+        return np.asarray(res.scores)
 
     def _chain(self, pseudo: Any) -> Any:
         from analysis.pipeline import build_chain

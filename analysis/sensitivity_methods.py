@@ -232,7 +232,7 @@ class RegistryMethod(SensitivityMethod):
         super().__init__(method.name, context)
         self.method = method
         self.uses = tuple(f"chain:{c}" for c in method.needs) + (
-            ("chain:base",) if method.needs else ()) + (
+            ("chain:base",) if set(method.needs) - {"CWoLa"} else ()) + (
             ("no_cut_fit",) if method.kind == "reweighting" else ())
 
     def settings(self) -> dict[str, Any]:
@@ -270,7 +270,7 @@ def _registry_factory(name: str) -> Callable[[Any], list[SensitivityMethod]]:
     return factory
 
 
-for _name in ("CATHODE", "LaCATHODE", "reweighting", "random"):
+for _name in ("CATHODE", "LaCATHODE", "reweighting", "CWoLa", "random"):
     register_sensitivity(_name)(_registry_factory(_name))
 
 

@@ -153,14 +153,14 @@ def test_same_seed_same_table_and_cache_hits(toy_skim, tmp_path):
     assert a.summary["s_sr"][2] == pytest.approx(300 * 1.0, rel=0.01)  # all signal in the SR
 
 
-def test_cathode_family_and_cluster_scan_plug_in(small_skim, tmp_path):
+def test_cathode_family_cwola_and_cluster_scan_plug_in(small_skim, tmp_path):
     settings = SensitivitySettings(
         strengths=(0, 200), n_pseudo=2,
-        methods=("no_cut", "CATHODE", "LaCATHODE", "reweighting", "cluster_scan"),
+        methods=("no_cut", "CATHODE", "LaCATHODE", "reweighting", "cluster_scan", "CWoLa"),
         cluster_scan={"k": 5, "n_clusterings": 1, "n_bootstrap": 20}, seed=1)
     res = run_sensitivity(small_skim, fast_config(), settings, tmp_path)
     names = ["no-cut bump hunt", "CATHODE", "LaCATHODE", "likelihood reweighting",
-             "cluster scanning"]
+             "cluster scanning", "CWoLa"]
     assert list(res.summary["methods"]) == names
     for row in res.rows:
         assert all(np.isfinite(row["z"][n]) for n in names), row["z"]
