@@ -21,8 +21,10 @@ Local p-value per window: the fraction of resamplings with ``T_null[w] >= T[w]``
 (1 + n_bootstrap)``); global p-value: the same for ``max_w T`` against the resampled maxima, which
 is the look-elsewhere correction over windows. Both are floored at ``1 / (1 + n_bootstrap)``;
 ``z_local_tail`` (generalised Pareto tail of the pooled standardised null) and
-``z_global_gumbel`` (Gumbel fit of the maxima) extrapolate beyond; ``z_local_gauss`` too, but it
-overstates large Z. Masses in GeV; features in their skim units (GeV, cm).
+``z_global_gumbel`` (Gumbel fit of the maxima) extrapolate beyond, at most a factor
+:data:`stats.cluster_stat.MAX_EXTRAPOLATION` below that floor (a fit to a few hundred
+resamplings cannot resolve larger Z: raise ``n_bootstrap``); ``z_local_gauss`` extrapolates
+without bound and overstates large Z. Masses in GeV; features in their skim units (GeV, cm).
 
 References
 ----------
@@ -45,6 +47,7 @@ from dimuon_ad.errors import InputError
 from ml._validation import check_condition, check_features
 from stats.cluster_stat import (
     FineBins,
+    MAX_EXTRAPOLATION,
     make_windows,
     pooled_tail_pvalues,
     rich_poor_statistic,
@@ -82,7 +85,8 @@ class ClusterScanResult:
     p_global, z_global : float
         Look-elsewhere corrected: ``max_w T`` against the resampled maxima.
     z_global_gumbel : float
-        Z of ``max_w T`` under a Gumbel fit of the resampled maxima.
+        Z of ``max_w T`` under a Gumbel fit of the resampled maxima (p floored at
+        ``1 / (MAX_EXTRAPOLATION x (1 + n_bootstrap))``).
     chi2_ndof, p_chi2 : float
         The paper's whole-range statistic (mean over windows of ``t^2``, ensemble mean) and its
         resampling p-value.
@@ -361,7 +365,8 @@ def cluster_scan(
     null_max = null.max(axis=1)
     p_global = float(_p_value(null_max, T[best]))
     loc, sc = sps.gumbel_r.fit(null_max)
-    z_gumbel = float(sps.norm.isf(max(sps.gumbel_r.sf(T[best], loc, sc), 1e-300)))
+    gumbel_floor = 1.0 / (MAX_EXTRAPOLATION * (1.0 + n_bootstrap))
+    z_gumbel = float(sps.norm.isf(max(sps.gumbel_r.sf(T[best], loc, sc), gumbel_floor)))
     best_clusters = _name_clusters(counts, rich, pulls, best, models, mean, scale, names)
     log.info("cluster scan: best window %.3f-%.3f GeV, T=%.2f, p_global=%.3g (%d resamplings)",
              *windows[best], T[best], p_global, n_bootstrap)

@@ -44,6 +44,7 @@ __all__ = [
     "FineBins",
     "cluster_pulls",
     "make_windows",
+    "MAX_EXTRAPOLATION",
     "pooled_tail_pvalues",
     "rich_poor_statistic",
     "window_counts",
@@ -194,6 +195,14 @@ def rich_poor_statistic(counts: np.ndarray, threshold: float = 3.0,
     return t, rich, pulls
 
 
+#: A tail fit (generalised Pareto, Gumbel) may extrapolate a p-value at most this factor below
+#: the empirical resolution ``1/(1 + n)`` of the null it was fitted to. Beyond, the p-value is
+#: floored there: a fit to hundreds of resamplings cannot tell 5σ from 30σ (measured on the default
+#: skim at the Υ: the unbounded Pareto tail gave 5.38σ from 200 permutations where 20,000
+#: permutations measured 4.47σ). For a larger reachable Z, raise ``n_bootstrap``.
+MAX_EXTRAPOLATION = 10.0
+
+
 def pooled_tail_pvalues(null: np.ndarray, observed: np.ndarray, tail: float = 0.1,
                         min_exceedances: int = 20) -> np.ndarray:
     """Local p-values beyond the resamplings: a generalised Pareto tail of the pooled null.
@@ -219,7 +228,8 @@ def pooled_tail_pvalues(null: np.ndarray, observed: np.ndarray, tail: float = 0.
 
     Returns
     -------
-    ndarray (n_windows,) of p-values
+    ndarray (n_windows,) of p-values, floored at ``1 / (MAX_EXTRAPOLATION x (1 + n_pooled))``
+    (:data:`MAX_EXTRAPOLATION`)
     """
     null = np.asarray(null, dtype=float)
     observed = np.asarray(observed, dtype=float)
@@ -236,4 +246,5 @@ def pooled_tail_pvalues(null: np.ndarray, observed: np.ndarray, tail: float = 0.
         return np.where(ok, emp, 1.0)
     c, _, scale = sps.genpareto.fit(exceed, floc=0.0)
     p_tail = tail * sps.genpareto.sf(z - u, c, 0.0, scale)
-    return np.where(ok, np.where(z > u, np.maximum(p_tail, 1e-300), emp), 1.0)
+    floor = 1.0 / (MAX_EXTRAPOLATION * (1.0 + pooled.size))
+    return np.where(ok, np.where(z > u, np.maximum(p_tail, floor), emp), 1.0)

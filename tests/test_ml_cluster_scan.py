@@ -96,6 +96,8 @@ def test_pooled_tail_pvalues_known_answers():
     assert p[-1] == pytest.approx(np.exp(-0.5), abs=0.06)  # below the tail: empirical
     gauss = pooled_tail_pvalues(rng.normal(size=(500, 20)), np.full(20, 3.0))
     assert 0.5 < gauss[0] / stats.norm.sf(3.0) < 2.0  # a Gaussian tail: GPD slightly above
+    far = pooled_tail_pvalues(null, np.array([1e3] * 20))  # no extrapolation to 1e-300
+    np.testing.assert_allclose(far, 1 / (10 * (1 + null.size)))
     flat = pooled_tail_pvalues(np.zeros((50, 3)), np.array([1.0, 0.0, -1.0]))
     np.testing.assert_array_equal(flat, 1.0)
 
@@ -114,7 +116,10 @@ def test_narrow_resonance_found_in_its_window_and_clusters():
     lo, hi = res.best_window
     assert lo <= 9.5 <= hi
     assert res.p_global == pytest.approx(1 / 101)  # beyond every resampling
-    assert res.z_global_gumbel > 5 and res.z_local_tail[res.best_index] > 5
+    # far beyond every resampling: the tail fits stop at 10x below the nulls' resolution
+    assert res.z_global_gumbel == pytest.approx(stats.norm.isf(1 / (10 * 101)))
+    n_pooled = res.null.size
+    assert res.z_local_tail[res.best_index] == pytest.approx(stats.norm.isf(1 / (10 * (1 + n_pooled))))
     top = res.best_clusters[0]
     assert top["centroid"]["a"] > 1.5 and top["centroid"]["b"] > 1.5
     assert res.p_chi2 == pytest.approx(1 / 101)
