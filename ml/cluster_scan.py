@@ -46,8 +46,8 @@ from tqdm.auto import tqdm
 from dimuon_ad.errors import InputError
 from ml._validation import check_condition, check_features
 from stats.cluster_stat import (
-    FineBins,
     MAX_EXTRAPOLATION,
+    FineBins,
     make_windows,
     pooled_tail_pvalues,
     rich_poor_statistic,

@@ -118,8 +118,8 @@ def test_narrow_resonance_found_in_its_window_and_clusters():
     assert res.p_global == pytest.approx(1 / 101)  # beyond every resampling
     # far beyond every resampling: the tail fits stop at 10x below the nulls' resolution
     assert res.z_global_gumbel == pytest.approx(stats.norm.isf(1 / (10 * 101)))
-    n_pooled = res.null.size
-    assert res.z_local_tail[res.best_index] == pytest.approx(stats.norm.isf(1 / (10 * (1 + n_pooled))))
+    floor = 1 / (10 * (1 + res.null.size))
+    assert res.z_local_tail[res.best_index] == pytest.approx(stats.norm.isf(floor))
     top = res.best_clusters[0]
     assert top["centroid"]["a"] > 1.5 and top["centroid"]["b"] > 1.5
     assert res.p_chi2 == pytest.approx(1 / 101)
