@@ -130,7 +130,8 @@ def test_report_files_embed_images(first_run, workdir):
     md = (out / "report.md").read_text()
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
     assert {"mass_os.png", "mass_ss.png", "z_vs_fpr_os.png", "z_vs_fpr_ss.png",
-            "features_sr.png", "closure.png", "roc_sic.png"} == set(pngs)
+            "features_sr.png", "closure.png", "roc_sic.png",
+            "cluster_scan_statistic.png", "cluster_scan_spectra.png"} == set(pngs)
     assert html.count("data:image/png;base64,") == len(pngs)
     assert "src=\"plots/" not in html  # self-contained
     for name in pngs:
