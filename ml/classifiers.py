@@ -192,6 +192,32 @@ def _prepare_fit(est, X, y, sample_weight, X_val, y_val, sample_weight_val, seed
     return X, y, w, X_val, y_val, w_val
 
 
+class _SmoothedEarlyStopping(xgb.callback.TrainingCallback):
+    """Early stopping on a trailing moving average of the validation log-loss.
+
+    Never stops before ``min_rounds`` rounds; stops when the smoothed loss has not improved for
+    ``patience`` rounds. ``best_`` is the round (0-based, >= ``min_rounds - 1``) with the lowest
+    smoothed loss, ``raw_best_`` the lowest over all rounds (where plain early stopping of the
+    same patience would have put it).
+    """
+
+    def __init__(self, patience: int, min_rounds: int, smoothing: int):
+        super().__init__()
+        self.patience, self.min_rounds, self.smoothing = patience, min_rounds, smoothing
+        self.smoothed_: list[float] = []
+
+    def after_iteration(self, model, epoch, evals_log) -> bool:
+        loss = evals_log["val"]["logloss"]
+        self.smoothed_.append(float(np.mean(loss[-self.smoothing:])))
+        start = max(self.min_rounds - 1, 0)
+        if epoch < start:
+            return False
+        sm = np.asarray(self.smoothed_)
+        self.best_ = start + int(np.argmin(sm[start:]))
+        self.raw_best_ = int(np.argmin(sm))
+        return epoch - self.best_ >= self.patience
+
+
 class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
     """Average of ``n_models`` gradient-boosted tree classifiers (XGBoost) with early stopping.
 
@@ -209,8 +235,15 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
     max_depth, learning_rate, subsample : int, float, float
         Tree depth, shrinkage and row subsampling per round.
     early_stopping_rounds : int or None
-        Stop when the validation log-loss has not improved for this many rounds; None trains
-        all ``n_estimators`` rounds.
+        Stop when the (smoothed) validation log-loss has not improved for this many rounds;
+        None trains all ``n_estimators`` rounds.
+    min_rounds : int
+        Early stopping never keeps fewer rounds than this. At low S/B the validation loss of
+        data vs template barely moves and plain early stopping collapses to 0-50 rounds; a
+        warning is logged when a member's loss minimum lies before ``min_rounds``.
+    smoothing : int
+        Width (rounds) of the trailing moving average of the validation loss on which early
+        stopping and the best round are decided (1: the raw loss, XGBoost's own rule).
     class_weight : "balanced", dict or None
         ``"balanced"``: both classes get the same total weight (N0/N1), so that
         ``p / (1 - p)`` estimates the density ratio of class 1 over class 0.
@@ -243,6 +276,8 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         learning_rate: float = 0.1,
         subsample: float = 0.7,
         early_stopping_rounds: int | None = 10,
+        min_rounds: int = 0,
+        smoothing: int = 1,
         class_weight="balanced",
         validation_fraction: float = 0.2,
         n_jobs: int = 1,
@@ -255,6 +290,8 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.subsample = subsample
         self.early_stopping_rounds = early_stopping_rounds
+        self.min_rounds = min_rounds
+        self.smoothing = smoothing
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs
@@ -289,10 +326,14 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         -------
         self
         """
-        if int(self.n_models) < 1 or int(self.n_estimators) < 1:
+        if int(self.n_models) < 1 or int(self.n_estimators) < 1 or int(self.smoothing) < 1:
             raise ValueError(
-                f"n_models={self.n_models}, n_estimators={self.n_estimators}; both must be >= 1"
+                f"n_models={self.n_models}, n_estimators={self.n_estimators}, "
+                f"smoothing={self.smoothing}; all must be >= 1"
             )
+        if not 0 <= int(self.min_rounds) <= int(self.n_estimators):
+            raise ValueError(f"min_rounds={self.min_rounds}; expected 0 <= min_rounds <= "
+                             f"n_estimators={self.n_estimators}")
         seeds = _seeds(self.random_state, int(self.n_models) + 1)
         need_val = self.early_stopping_rounds is not None
         X, y, w, X_val, y_val, w_val = _prepare_fit(
@@ -301,18 +342,29 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         dtrain = xgb.DMatrix(X, label=y, weight=w)
         evals = [(xgb.DMatrix(X_val, label=y_val, weight=w_val), "val")] if need_val else []
         self.boosters_, self.best_iterations_ = [], []
+        n_early = 0
         for seed in tqdm(seeds[:-1], desc="xgb ensemble", disable=not self.verbose, leave=False):
+            stopper = None
+            if need_val:
+                stopper = _SmoothedEarlyStopping(int(self.early_stopping_rounds),
+                                                 int(self.min_rounds), int(self.smoothing))
             booster = xgb.train(
                 self._params(seed),
                 dtrain,
                 num_boost_round=int(self.n_estimators),
                 evals=evals,
-                early_stopping_rounds=self.early_stopping_rounds if need_val else None,
+                callbacks=[stopper] if stopper else None,
                 verbose_eval=False,
             )
-            best = booster.best_iteration if need_val else int(self.n_estimators) - 1
+            best = stopper.best_ if need_val else int(self.n_estimators) - 1
+            if need_val and stopper.raw_best_ + 1 < int(self.min_rounds):
+                n_early += 1
             self.boosters_.append(booster)
             self.best_iterations_.append(int(best))
+        if n_early:
+            log.warning("XGB ensemble: in %d of %d members the validation loss was lowest "
+                        "before min_rounds=%d (kept %d); the classifier learns little here",
+                        n_early, len(self.boosters_), int(self.min_rounds), int(self.min_rounds))
         self.n_features_in_ = X.shape[1]
         log.debug("XGB ensemble: best iterations %s", self.best_iterations_)
         return self
