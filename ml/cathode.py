@@ -253,13 +253,16 @@ class Cathode(_PickleMixin, BaseEstimator):
         return _seeds(self.random_state, 6)
 
     def fit_preprocessing(self, X_sb, m_sb):
-        """Fit the logit feature scaling and the mass scaling on sideband events (GeV, cm)."""
-        from ml.preprocessing import LogitScaler, MassScaler
+        """Fit the logit feature scaling and the mass scaling on sideband events (GeV, cm);
+        the scalers of :func:`ml.preprocessing.default_preprocessing` (as ``FlowPipeline``),
+        clipping events outside the sideband range."""
+        from ml.preprocessing import default_preprocessing
 
         X_sb = check_features(X_sb)
         m_sb = check_condition(m_sb, n_events=len(X_sb))
-        self.preprocessor_ = LogitScaler(out_of_range="clip").fit(X_sb)
-        self.mass_scaler_ = MassScaler().fit(m_sb)
+        scaler, mass_scaler = default_preprocessing(out_of_range="clip")
+        self.preprocessor_ = scaler.fit(X_sb)
+        self.mass_scaler_ = mass_scaler.fit(m_sb)
         return self
 
     def flow_task(self, X_sb, m_sb, index: int) -> tuple:

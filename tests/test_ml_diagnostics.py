@@ -39,12 +39,18 @@ def test_roc_sic_known_answers():
     # best allowed cut keeps all signal and exactly 50 background: SIC = 1 / sqrt(0.5)
     assert r.max_sic == pytest.approx(np.sqrt(2.0))
     assert r.tpr_at_max == pytest.approx(1.0)
+    assert r.n_background_at_max == 50
+    # eps_S = 0.2 keeps the 2 top signal events and no background: SIC undefined, 0 events left
+    sic, n_b = r.sic_at(0.2, return_n_background=True)
+    assert np.isnan(sic) and n_b == 0
     assert roc_sic(scores, lab, min_background=1).max_sic == pytest.approx(10.0)
     assert np.isnan(roc_sic(scores, lab, min_background=101).max_sic)
     # identical distributions: eps_B = eps_S, so SIC(eps_S) = sqrt(eps_S)
     u = np.linspace(0, 1, 2001)
     r = roc_sic(np.r_[u, u + 1e-9], np.r_[np.zeros(2001), np.ones(2001)])
     assert r.sic_at(0.25) == pytest.approx(0.5, rel=1e-3)
+    sic, n_b = r.sic_at(0.25, return_n_background=True)
+    assert sic == pytest.approx(0.5, rel=1e-3) and n_b == pytest.approx(500, abs=2)
     assert r.auc == pytest.approx(0.5, abs=1e-3)
     with pytest.raises(ValueError, match="eps_s=0"):
         r.sic_at(0.0)
