@@ -28,11 +28,13 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from dimuon_ad.io import atomic_write_json
 from ml.cathode import Cathode, LaCathode, default_flow
 from ml.classifiers import XGBEnsembleClassifier
 from ml.diagnostics import roc_sic, supervised_scores
+from ml.kfold import out_of_fold_scores
 from ml.weak_toy import make_weak_toy, sr_background, weak_signal, weak_test_set
 
 log = logging.getLogger(__name__)
@@ -74,9 +76,23 @@ CLASSIFIERS = {"old": _old, "new": _new, "es-min": _es_min, "fixed": _fixed,
 METHODS = ("supervised", "idealized", "cathode", "lacathode")
 
 
+def template_auc(template, n_noise, *, seed, n_max=50_000) -> float:
+    """Out-of-fold AUC of a physical-space SR template vs held-out true SR background (0.5:
+    the classifier cannot tell them apart)."""
+    T = np.asarray(template)[:n_max]
+    B = sr_background(len(T), n_noise=n_noise, random_state=[seed, 11])[0]
+    y = np.r_[np.ones(len(B), int), np.zeros(len(T), int)]
+    res = out_of_fold_scores(np.vstack([B, T]), y, classifier=XGBEnsembleClassifier(),
+                             random_state=seed)
+    return float(roc_auc_score(y, res.scores))
+
+
 def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, oversampling=2.0,
-               max_epochs=0, n_noise=0):
+               max_epochs=0, n_noise=0, info=None):
     """Fit one method and score the test set.
+
+    ``info`` (a dict), when given, receives ``template_auc`` for CATHODE: the flow template vs
+    held-out true SR background (:func:`template_auc`).
 
     Returns
     -------
@@ -105,6 +121,10 @@ def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, over
         cls = Cathode if method == "cathode" else LaCathode
         est = cls(flow=flow, classifier=classifier, oversampling=oversampling, n_jobs=1,
                   random_state=seed).fit(toy.X, toy.m, sr)
+        cpu = time.process_time() - cpu
+        if info is not None and method == "cathode":
+            info["template_auc"] = template_auc(est.template_, n_noise, seed=seed)
+        return est.score(test.X, test.m), cpu
     else:
         raise ValueError(f"method {method!r}; expected one of {METHODS}")
     return est.score(test.X, test.m), time.process_time() - cpu
@@ -175,23 +195,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for method in args.methods:
                     for name in args.classifiers:
                         clf = CLASSIFIERS[name](args.n_models)
+                        info = {}
                         s, cpu = run_method(method, toy, test, clf, seed=seed,
                                             n_sup_signal=args.n_sup_signal,
                                             oversampling=args.oversampling,
-                                            max_epochs=args.max_epochs, n_noise=n_noise)
+                                            max_epochs=args.max_epochs, n_noise=n_noise,
+                                            info=info)
                         r = {"method": method, "classifier": name, "sb": frac,
-                             "noise": n_noise, "seed": seed, "cpu_s": cpu,
+                             "noise": n_noise, "seed": seed, "cpu_s": cpu, **info,
                              **evaluate(s, test.is_signal, min_background=args.min_background)}
                         rows.append(r)
+                        extra = "".join(f" {k} {v:.4f}" for k, v in info.items())
                         print(f"{method:10s} {name:10s} {frac:6.3%} {n_noise:5d} {seed:4d} "
                               f"{r['max_sic']:7.2f} {r['nb_max']:5d} {r['sic02']:6.2f} "
-                              f"{r['nb02']:6d} {r['auc']:6.3f} {cpu:7.1f}", flush=True)
+                              f"{r['nb02']:6d} {r['auc']:6.3f} {cpu:7.1f}{extra}", flush=True)
     print("\nmedian [16 %, 84 %] over seeds")
     keys = sorted({(r["method"], r["classifier"], r["sb"], r["noise"]) for r in rows})
     for key in keys:
         sel = [r for r in rows if (r["method"], r["classifier"], r["sb"], r["noise"]) == key]
         cells = []
-        for col in ("max_sic", "nb_max", "sic02", "nb02", "auc", "cpu_s"):
+        cols = ["max_sic", "nb_max", "sic02", "nb02", "auc", "cpu_s"]
+        for col in cols + [c for c in ("template_auc",) if c in sel[0]]:
             med, lo, hi = summarize([r[col] for r in sel])
             cells.append(f"{col} {med:.3g} [{lo:.3g}, {hi:.3g}]")
         print(f"{key[0]:10s} {key[1]:10s} S/B {key[2]:.3%} noise {key[3]:2d} "

@@ -271,13 +271,13 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
     def __init__(
         self,
         n_models: int = 1,
-        n_estimators: int = 300,
+        n_estimators: int = 100,
         max_depth: int = 3,
         learning_rate: float = 0.1,
         subsample: float = 0.7,
-        early_stopping_rounds: int | None = 10,
-        min_rounds: int = 0,
-        smoothing: int = 1,
+        early_stopping_rounds: int | None = None,
+        min_rounds: int = 50,
+        smoothing: int = 10,
         class_weight="balanced",
         validation_fraction: float = 0.2,
         n_jobs: int = 1,
@@ -320,7 +320,8 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         y : array of 0/1, shape (n,)
         sample_weight : array, shape (n,), optional
         X_val, y_val, sample_weight_val : optional
-            Validation set for early stopping; split off ``X`` when absent.
+            Validation set for early stopping; split off ``X`` when absent. Without early
+            stopping (``early_stopping_rounds=None``) it is added to the training set.
 
         Returns
         -------
@@ -331,7 +332,8 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
                 f"n_models={self.n_models}, n_estimators={self.n_estimators}, "
                 f"smoothing={self.smoothing}; all must be >= 1"
             )
-        if not 0 <= int(self.min_rounds) <= int(self.n_estimators):
+        if self.early_stopping_rounds is not None and not (
+                0 <= int(self.min_rounds) <= int(self.n_estimators)):
             raise ValueError(f"min_rounds={self.min_rounds}; expected 0 <= min_rounds <= "
                              f"n_estimators={self.n_estimators}")
         seeds = _seeds(self.random_state, int(self.n_models) + 1)
@@ -339,6 +341,9 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         X, y, w, X_val, y_val, w_val = _prepare_fit(
             self, X, y, sample_weight, X_val, y_val, sample_weight_val, seeds[-1], need_val
         )
+        if not need_val and X_val is not None:
+            # without early stopping a validation set has no use: train on it too
+            X, y, w = np.vstack([X, X_val]), np.r_[y, y_val], np.r_[w, w_val]
         dtrain = xgb.DMatrix(X, label=y, weight=w)
         evals = [(xgb.DMatrix(X_val, label=y_val, weight=w_val), "val")] if need_val else []
         self.boosters_, self.best_iterations_ = [], []
