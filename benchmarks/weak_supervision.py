@@ -43,9 +43,10 @@ __all__ = ["CLASSIFIERS", "METHODS", "evaluate", "main", "run_method", "summariz
 
 
 def _old(n_models):
-    """Default before issue 11: plain early stopping after 10 rounds."""
-    return XGBEnsembleClassifier(n_models=n_models, early_stopping_rounds=10, min_rounds=0,
-                                 smoothing=1)
+    """Default before issue 11 (and the published BDT): <= 300 rounds, plain early stopping
+    after 10 rounds on the validation log-loss."""
+    return XGBEnsembleClassifier(n_models=n_models, n_estimators=300, early_stopping_rounds=10,
+                                 min_rounds=0, smoothing=1)
 
 
 def _new(n_models):
@@ -59,11 +60,6 @@ def _es_min(n_models):
                                  min_rounds=100, smoothing=10)
 
 
-def _fixed(n_models):
-    """Fixed 100 rounds per member, no early stopping (as the ensembles of arXiv:2309.13111)."""
-    return XGBEnsembleClassifier(n_models=n_models, n_estimators=100, early_stopping_rounds=None)
-
-
 def _fixed_slow(n_models):
     """Fixed 200 rounds at learning rate 0.05, no early stopping."""
     return XGBEnsembleClassifier(n_models=n_models, n_estimators=200, learning_rate=0.05,
@@ -71,8 +67,7 @@ def _fixed_slow(n_models):
 
 
 #: Classifier variants by name: factory(n_models) -> unfitted estimator.
-CLASSIFIERS = {"old": _old, "new": _new, "es-min": _es_min, "fixed": _fixed,
-               "fixed-slow": _fixed_slow}
+CLASSIFIERS = {"old": _old, "new": _new, "es-min": _es_min, "fixed-slow": _fixed_slow}
 METHODS = ("supervised", "idealized", "cathode", "lacathode")
 
 

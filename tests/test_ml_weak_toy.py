@@ -107,6 +107,6 @@ def test_benchmark_cli_runs(tmp_path, capsys):
     out = tmp_path / "rows.json"
     assert main(["--seeds", "1", "--n-sr", "3000", "--signal-fractions", "0.05",
                  "--test-background", "5000", "--test-signal", "1000", "--n-sup-signal",
-                 "1000", "--n-models", "1", "--classifiers", "fixed", "--json", str(out)]) == 0
+                 "1000", "--n-models", "1", "--classifiers", "new", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "idealized" in text and "median" in text and out.is_file()
