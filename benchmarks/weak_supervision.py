@@ -66,8 +66,14 @@ def _fixed_slow(n_models):
                                  early_stopping_rounds=None)
 
 
+def _deep(n_models):
+    """The default with depth-5 trees."""
+    return XGBEnsembleClassifier(n_models=n_models, max_depth=5)
+
+
 #: Classifier variants by name: factory(n_models) -> unfitted estimator.
-CLASSIFIERS = {"old": _old, "new": _new, "es-min": _es_min, "fixed-slow": _fixed_slow}
+CLASSIFIERS = {"old": _old, "new": _new, "es-min": _es_min, "fixed-slow": _fixed_slow,
+               "deep": _deep}
 METHODS = ("supervised", "idealized", "cathode", "lacathode")
 
 
@@ -83,11 +89,13 @@ def template_auc(template, n_noise, *, seed, n_max=50_000) -> float:
 
 
 def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, oversampling=2.0,
-               max_epochs=0, n_noise=0, info=None):
+               max_epochs=0, n_noise=0, info=None, cache=None):
     """Fit one method and score the test set.
 
     ``info`` (a dict), when given, receives ``template_auc`` for CATHODE: the flow template vs
-    held-out true SR background (:func:`template_auc`).
+    held-out true SR background (:func:`template_auc`). ``cache`` (a dict), when given, keeps
+    the fitted CATHODE/LaCATHODE chain of this toy, so that other classifiers reuse its flows and
+    template (their CPU time is then the classifier's only).
 
     Returns
     -------
@@ -115,9 +123,19 @@ def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, over
             flow.set_params(max_epochs=int(max_epochs))
         cls = Cathode if method == "cathode" else LaCathode
         est = cls(flow=flow, classifier=classifier, oversampling=oversampling, n_jobs=1,
-                  random_state=seed).fit(toy.X, toy.m, sr)
+                  random_state=seed)
+        done = None if cache is None else cache.get(method)
+        if done is None:
+            est.fit(toy.X, toy.m, sr)
+        else:  # the same flows and template, another classifier (CPU: the classifier only)
+            est.preprocessor_, est.mass_scaler_ = done.preprocessor_, done.mass_scaler_
+            est.set_flows(done.flows_)
+            est.set_template(done.template_, done.template_m_, done.template_weight_)
+            est.fit_classifier(toy.X, toy.m, sr)
+        if cache is not None:
+            cache[method] = est
         cpu = time.process_time() - cpu
-        if info is not None and method == "cathode":
+        if info is not None and method == "cathode" and done is None:
             info["template_auc"] = template_auc(est.template_, n_noise, seed=seed)
         return est.score(test.X, test.m), cpu
     else:
@@ -187,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 toy = make_weak_toy(args.n_sr, frac, n_noise=n_noise, random_state=seed)
                 test = weak_test_set(args.test_signal, args.test_background, n_noise=n_noise,
                                      random_state=10_000 + seed)
+                cache = {}
                 for method in args.methods:
                     for name in args.classifiers:
                         clf = CLASSIFIERS[name](args.n_models)
@@ -195,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             n_sup_signal=args.n_sup_signal,
                                             oversampling=args.oversampling,
                                             max_epochs=args.max_epochs, n_noise=n_noise,
-                                            info=info)
+                                            info=info, cache=cache)
                         r = {"method": method, "classifier": name, "sb": frac,
                              "noise": n_noise, "seed": seed, "cpu_s": cpu, **info,
                              **evaluate(s, test.is_signal, min_background=args.min_background)}
