@@ -11,6 +11,11 @@ The 28 Run2016H files over XRootD on a local Dask cluster (needs fsspec-xrootd):
 
     python run_skim.py --dataset DoubleMuon_Run2016H --executor dask --workers 8
 
+The ATLAS Open Data H → γγ skim (synthetic samples of ``fileset_gamgam.json``; generate them
+first with ``python -m toymc.gamgam --output-dir output/gamgam_synth``)::
+
+    python run_skim.py --analysis diphoton --output-dir output/gamgam_skim
+
 Re-running into the same ``--output-dir`` resumes: finished chunks are reused.
 """
 
@@ -37,6 +42,13 @@ log = logging.getLogger("run_skim")
 
 PROG = "run_skim.py"
 DEFAULT_DATASET = "DoubleMuon_synthetic"
+#: per analysis: default fileset and default datasets
+ANALYSES = {
+    "dimuon": ("fileset.json", (DEFAULT_DATASET,)),
+    "diphoton": ("fileset_gamgam.json", tuple(
+        [f"data_{p}_synthetic" for p in "ABCD"]
+        + [f"{m}_synthetic" for m in ("ggH", "VBF", "WH", "ZH", "ttH")])),
+}
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -59,6 +71,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """Command-line interface of the skim."""
     from processors.config import PRESETS
+    from processors.diphoton_config import PRESETS as DIPHOTON_PRESETS
     from processors.executors import EXECUTORS
 
     parser = _Parser(
@@ -67,19 +80,29 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "a parquet skim partitioned by dataset, and summary.json. Momenta in GeV, lengths in cm.",
         formatter_class=_Formatter,
     )
-    parser.add_argument("--fileset", default="fileset.json", help="coffea-style fileset JSON")
+    parser.add_argument(
+        "--analysis", choices=tuple(ANALYSES), default="dimuon",
+        help="dimuon: CMS NanoAOD dimuon skim; diphoton: ATLAS Open Data GamGam (mini ntuples, "
+        "MeV in, GeV out) H->gamgam skim with MC weights",
+    )
+    parser.add_argument(
+        "--fileset", default=None,
+        help="coffea-style fileset JSON (default: fileset.json; fileset_gamgam.json for "
+        "--analysis diphoton)",
+    )
     parser.add_argument(
         "--dataset",
         action="append",
         metavar="NAME",
-        help=f"dataset of the fileset to skim (repeatable; default: {DEFAULT_DATASET})",
+        help=f"dataset of the fileset to skim (repeatable; default: {DEFAULT_DATASET}; the "
+        "nine synthetic GamGam datasets for --analysis diphoton)",
     )
     parser.add_argument(
         "--preset",
         choices=None,
         default=None,
-        help=f"physics preset: {', '.join(PRESETS)} (default: the YAML file's preset, "
-        "else upsilon_antiiso)",
+        help=f"physics preset: {', '.join(PRESETS)}; diphoton: {', '.join(DIPHOTON_PRESETS)} "
+        "(default: the YAML file's preset, else upsilon_antiiso / hgg)",
     )
     parser.add_argument(
         "--config", metavar="YAML", help="YAML file of settings overriding the preset"
@@ -220,9 +243,22 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             os.environ[TIMEOUT_ENV] = str(args.timeout)
         check_output_dir(args.output_dir)
         _check_lumi_mask(args.lumi_mask)
-        config = load_config(args.preset, args.config, parse_assignments(args.overrides))
-        fileset = load_fileset(args.fileset)
-        datasets = select_datasets(fileset, args.dataset or [DEFAULT_DATASET], source=args.fileset)
+        default_fileset, default_datasets = ANALYSES[args.analysis]
+        fileset_path = args.fileset or default_fileset
+        if args.analysis == "diphoton":
+            from processors.diphoton_config import check_diphoton_datasets, load_diphoton_config
+
+            config = load_diphoton_config(
+                args.preset, args.config, parse_assignments(args.overrides)
+            )
+        else:
+            config = load_config(args.preset, args.config, parse_assignments(args.overrides))
+        fileset = load_fileset(fileset_path)
+        datasets = select_datasets(
+            fileset, args.dataset or list(default_datasets), source=fileset_path
+        )
+        if args.analysis == "diphoton":
+            check_diphoton_datasets(datasets)
         executor = "dask" if args.scheduler else args.executor
         remote = args.scheduler not in (None, "local")
         summary = run_skim(

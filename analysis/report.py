@@ -7,7 +7,6 @@ in ``plots/``. All files are written atomically.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import logging
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from analysis import plots
 from analysis.fmt import fmt_fpr, fmt_z
 from analysis.pipeline import CATHODE, AnalysisResult
-from analysis.report_render import block_html, block_md, md_inline
+from analysis.report_render import write_pages
 from analysis.report_sections import intro
 from analysis.report_sections import sections as report_sections
 from analysis.significance import best_of_scan
@@ -168,57 +167,7 @@ def write_report(result: AnalysisResult, output_dir: str | Path, *,
     sections = report_sections(result, res, names, ws_files)
     notes = report_notes(result)
     concl = conclusion(result)
-    toc = [("conclusion", "Conclusion")] + ([("notes", "Notes")] if notes else []) + [
-        (sec["id"], sec["title"]) for sec in sections]
-
-    md = [f"# {title}", "", intro(result, res), "", "## Conclusion", "", concl, ""]
-    if notes:
-        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    md += ["**Contents:** " + " · ".join(f"[{t}](#{i})" for i, t in toc), ""]
-    for sec in sections:
-        md += [f'<a id="{sec["id"]}"></a>', "", f"## {sec['title']}", ""]
-        for block in sec["blocks"]:
-            md += [*block_md(block), ""]
-    md_path = atomic_write_text(out / "report.md", "\n".join(md))
-
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{md_inline(intro(result, res))}</p>",
-            '<h2 id="conclusion">Conclusion</h2>', f'<p class="concl">{md_inline(concl)}</p>']
-    if notes:
-        body.append('<h2 id="notes">Notes</h2><ul>'
-                    + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
-    body.append('<nav><b>Contents</b><ol>' + "".join(
-        f'<li><a href="#{i}">{html.escape(t)}</a></li>' for i, t in toc) + "</ol></nav>")
-    for sec in sections:
-        body.append(f'<h2 id="{sec["id"]}">{html.escape(sec["title"])} '
-                    f'<a class="anchor" href="#{sec["id"]}">¶</a></h2>')
-        blocks = sec["blocks"]
-        i = 0
-        while i < len(blocks):  # consecutive figures side by side
-            if blocks[i][0] == "fig":
-                j = i
-                while j < len(blocks) and blocks[j][0] == "fig":
-                    j += 1
-                body.append('<div class="figs">' + "".join(
-                    block_html(b, plot_dir) for b in blocks[i:j]) + "</div>")
-                i = j
-            else:
-                body.append(block_html(blocks[i], plot_dir))
-                i += 1
-    page = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}"
-        "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
-        "td,th{border:1px solid #ccc;padding:3px 10px;text-align:right}"
-        "th{background:#eee}td:first-child{text-align:left}.kv td{text-align:left}"
-        ".concl{background:#f3f7fb;border-left:4px solid #2a6099;padding:0.6em 1em}"
-        "nav{background:#fafafa;border:1px solid #ddd;padding:0.3em 1em;display:inline-block}"
-        "a.anchor{color:#bbb;text-decoration:none;font-size:70%}"
-        ".figs{display:flex;flex-wrap:wrap;gap:1em}.figs figure{flex:1 1 480px;margin:0.5em 0}"
-        "img{max-width:100%}figcaption{color:#555;font-size:90%}"
-        "</style></head><body>" + "\n".join(body) + "</body></html>"
-    )
-    html_path = atomic_write_text(out / "report.html", page)
+    md_path, html_path = write_pages(out, title, intro(result, res), concl, notes, sections)
     log.info("report written to %s", html_path)
     return {"html": html_path, "md": md_path, "json": json_path, "plots": plot_dir,
             "workspaces": ws_dir}

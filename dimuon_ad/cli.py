@@ -2,6 +2,8 @@
 
     dimuon-ad generate --output output/synthetic/DoubleMuon_synthetic.root   # python -m toymc
     dimuon-ad skim --output-dir output/skim                                  # run_skim.py
+    dimuon-ad generate-gamgam --output-dir output/gamgam_synth               # toymc.gamgam
+    dimuon-ad skim --analysis diphoton --output-dir output/gamgam_skim       # H -> gamgam
     dimuon-ad analyse --fast                                                 # run_analysis.py
     dimuon-ad --version
 
@@ -37,6 +39,12 @@ def _generate(argv: Sequence[str], prog: str) -> int:
     return run(argv, prog=prog)
 
 
+def _generate_gamgam(argv: Sequence[str], prog: str) -> int:
+    from toymc.gamgam.cli import main as run
+
+    return run(argv, prog=prog)
+
+
 def _skim(argv: Sequence[str], prog: str) -> int:
     from run_skim import main as run
 
@@ -52,6 +60,10 @@ def _analyse(argv: Sequence[str], prog: str) -> int:
 #: subcommand -> (runner, one-line description); ``analyze`` is an alias of ``analyse``
 COMMANDS: dict[str, tuple[Callable[[Sequence[str], str], int], str]] = {
     "generate": (_generate, "write a synthetic DoubleMuon-like NanoAOD file (python -m toymc)"),
+    "generate-gamgam": (
+        _generate_gamgam,
+        "write synthetic ATLAS Open Data GamGam ntuples (python -m toymc.gamgam)",
+    ),
     "skim": (_skim, "skim NanoAOD into parquet, histograms and a cutflow (run_skim.py)"),
     "analyse": (_analyse, "flows, CATHODE and significances from a skim (run_analysis.py)"),
 }

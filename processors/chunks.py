@@ -96,8 +96,17 @@ class ChunkResult:
 
 
 def columns_to_table(columns: dict[str, np.ndarray]) -> pa.Table:
-    """Arrow table of skim columns (types kept: float32, int32, bool, uint32/64 ids)."""
-    return pa.table({name: pa.array(np.asarray(values)) for name, values in columns.items()})
+    """Arrow table of skim columns (types kept: float32, int32, bool, uint32/64 ids; a text
+    column is dictionary-encoded, read back by pandas as a categorical)."""
+    return pa.table({name: _arrow(np.asarray(values)) for name, values in columns.items()})
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    if values.dtype.kind in "US":  # e.g. the diphoton skim's ``sample`` label
+        labels, codes = np.unique(values, return_inverse=True)
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                              pa.array(labels.tolist()))
+    return pa.array(values)
 
 
 def parquet_metadata(dataset: str, config: SkimConfig, metadata: dict) -> dict[str, str]:
@@ -133,6 +142,18 @@ def table_to_parquet_bytes(table: pa.Table, metadata: dict[str, str] | None = No
     return sink.getvalue()
 
 
+def make_processor(task: ChunkTask):
+    """The processor of a task's settings: diphoton for a
+    :class:`~processors.diphoton_config.DiphotonConfig`, else the dimuon one (with its lumi
+    mask)."""
+    if getattr(task.config, "analysis", "dimuon") == "diphoton":
+        from processors.diphoton import DiphotonProcessor
+
+        return DiphotonProcessor(task.config)
+    masks = {task.chunk.dataset: task.lumi_mask} if task.lumi_mask is not None else {}
+    return DimuonProcessor(task.config, lumi_masks=masks)
+
+
 def run_chunk(task: ChunkTask) -> ChunkResult:
     """Process one chunk: read, select, compute columns and histograms (runs on a worker).
 
@@ -163,8 +184,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         fileuuid=chunk.file_uuid,
     )
     events = ak.with_parameter(events, "metadata", metadata)
-    masks = {chunk.dataset: task.lumi_mask} if task.lumi_mask is not None else {}
-    output = DimuonProcessor(task.config, lumi_masks=masks).process(events)
+    output = make_processor(task).process(events)
     columns = {k: v.value for k, v in output["skim"][chunk.dataset].items()}
     table = columns_to_table(columns)
     partial = {"hists": output["hists"], "cutflow": output["cutflow"]}

@@ -36,6 +36,7 @@ METADATA_KEYS = {
     "description": str,
     "xsec_pb": (int, float),
     "n_events": int,
+    "sample": str,
 }
 
 

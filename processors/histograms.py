@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 FIT_SUBDIVISION = 5
 
 #: Units of the observables (GeV, cm; the others are dimensionless), recorded in the metadata.
-UNITS = {"mass": "GeV", "dimu_mass": "GeV", "dimu_pt": "GeV", "mumu_deltapT": "GeV",
+UNITS = {"mgg": "GeV",
+         "mass": "GeV", "dimu_mass": "GeV", "dimu_pt": "GeV", "mumu_deltapT": "GeV",
          "mu0_pt": "GeV", "mu1_pt": "GeV", "mu0_ip3d": "cm", "mu1_ip3d": "cm"}
 
 #: ROOT (TLatex) titles of the observable axes for histograms.root.
@@ -40,7 +41,7 @@ ROOT_TITLES = {
     "mu0_pt": "leading muon p_{T} [GeV]", "mu1_pt": "subleading muon p_{T} [GeV]",
     "mu0_ip3d": "leading muon IP_{3D} [cm]", "mu1_ip3d": "subleading muon IP_{3D} [cm]",
     "mu0_iso04": "leading muon pfRelIso04", "mu1_iso04": "subleading muon pfRelIso04",
-    "n_jets": "number of jets",
+    "n_jets": "number of jets", "mgg": "m_{#gamma#gamma} [GeV]",
 }
 
 #: observable histograms: name -> (column, bins, low, high, label)
@@ -157,6 +158,9 @@ def write_root(hists: Mapping[str, hist.Hist], path) -> None:
     with uproot.recreate(path) as out:
         for name, h in hists.items():
             title = ROOT_TITLES.get(h.axes[-1].name, h.axes[-1].name)
+            if "charge" not in h.axes.name:  # other analyses (diphoton): <dataset>/<name>
+                _write_projections(out, name, h, title)
+                continue
             for dataset in h.axes["dataset"]:
                 for charge in CHARGE_CATEGORIES:
                     base = h[{"dataset": dataset, "charge": charge}]
@@ -167,6 +171,17 @@ def write_root(hists: Mapping[str, hist.Hist], path) -> None:
                         if proj.sum() == 0:
                             continue
                         out[f"{dataset}/{key}"] = _root_hist(proj, key, title)
+
+
+def _write_projections(out, name: str, h: hist.Hist, title: str) -> None:
+    """``<dataset>/<name>``: the observable axis of each dataset, other categories summed
+    (histograms whose last axis is a category, such as a cutflow, are not written)."""
+    if isinstance(h.axes[-1], (hist.axis.StrCategory, hist.axis.IntCategory)):
+        return
+    for dataset in h.axes["dataset"]:
+        proj = h[{"dataset": dataset}].project(h.axes[-1].name)
+        if np.any(proj.values() != 0):
+            out[f"{dataset}/{name}"] = _root_hist(proj, name, title)
 
 
 def _root_hist(h: hist.Hist, name: str, xtitle: str):

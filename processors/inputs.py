@@ -222,6 +222,9 @@ class TreeCache:
 def inspect_file(path: str, treename: str, config: SkimConfig) -> FileInfo:
     """Pre-flight check of one file: readable, has the tree and every branch the preset needs.
 
+    A :class:`~processors.diphoton_config.DiphotonConfig` checks the ATLAS ``mini`` schema
+    instead (:func:`processors.diphoton.inspect_diphoton_tree`: branches, types, MeV units).
+
     Returns
     -------
     FileInfo
@@ -238,13 +241,20 @@ def inspect_file(path: str, treename: str, config: SkimConfig) -> FileInfo:
     """
     handle, tree = open_tree(path, treename)
     try:
-        keys = set(tree.keys())
-        needed = required_branches(config)
-        missing = [b for b in needed if b not in keys]
-        if missing:
-            raise MissingBranchError(missing_branch_message(missing, path, config, sorted(keys)))
-        branches = tuple(needed + [b for b in optional_branches(config) if b in keys])
-        check_branch_types(tree, branches, path)
+        if getattr(config, "analysis", "dimuon") == "diphoton":  # ATLAS mini ntuples
+            from processors.diphoton import inspect_diphoton_tree
+
+            branches = inspect_diphoton_tree(tree, path, config)
+        else:
+            keys = set(tree.keys())
+            needed = required_branches(config)
+            missing = [b for b in needed if b not in keys]
+            if missing:
+                raise MissingBranchError(
+                    missing_branch_message(missing, path, config, sorted(keys))
+                )
+            branches = tuple(needed + [b for b in optional_branches(config) if b in keys])
+            check_branch_types(tree, branches, path)
         size = os.path.getsize(path) if not _is_remote(path) else check_source_size(handle, path)
         if size is not None:
             check_baskets_inside(tree, branches, path, size)

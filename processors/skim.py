@@ -59,9 +59,12 @@ BAD_FILE_ERRORS = (FileNotFoundError, BadFileError, RemoteError)
 
 
 def _missing_synthetic(dataset: Dataset, path: str) -> InputNotFoundError:
+    if path.endswith(".GamGam.root"):  # the synthetic ATLAS diphoton samples
+        how = f"`python -m toymc.gamgam --output-dir {Path(path).parent}`"
+    else:
+        how = f"`python -m toymc --output {path}`"
     return InputNotFoundError(
-        f"synthetic sample {path} of dataset '{dataset.name}' not found; generate it with "
-        f"`python -m toymc --output {path}`"
+        f"synthetic sample {path} of dataset '{dataset.name}' not found; generate it with {how}"
     )
 
 
@@ -365,6 +368,10 @@ def _plan_and_run(datasets, config, output_dir, holder, opt: SkimOptions, *, com
     merged = merge_partials(output_dir, [t.chunk_id for t in state.kept_tasks()])
     paths = write_histograms(output_dir, merged["hists"], _histogram_metadata(config, metadata))
     atomic_write_json(output_dir / "cutflow.json", merged["cutflow"], default=str)
+    if "cutflow_weighted" in merged["hists"]:  # the diphoton skim's weighted cutflow
+        paths["cutflow_weighted"] = str(output_dir / "cutflow_weighted.json")
+        atomic_write_json(output_dir / "cutflow_weighted.json",
+                          weighted_cutflow(merged["hists"]["cutflow_weighted"]), default=str)
     elapsed = time.perf_counter() - started
     summary = state.summary(merged["cutflow"])
     summary.update(
@@ -433,6 +440,18 @@ def _process(pending, state, output_dir, opt: SkimOptions):
             outcomes.close()
         TREES.clear()  # files the iterative executor opened in this process
         bar.close()
+
+
+def weighted_cutflow(h) -> dict:
+    """``{dataset: {cut: {"sum": Σw, "error": √Σw²}}}`` of a weighted cutflow histogram
+    (axes ``dataset``, ``cut``), cuts in fill order."""
+    out: dict = {}
+    for dataset in h.axes["dataset"]:
+        out[dataset] = {}
+        for cut in h.axes["cut"]:
+            cell = h[{"dataset": dataset, "cut": cut}]
+            out[dataset][cut] = {"sum": float(cell.value), "error": float(cell.variance) ** 0.5}
+    return out
 
 
 def _histogram_metadata(config: SkimConfig, metadata: dict[str, dict]) -> dict:
