@@ -45,35 +45,35 @@ __all__ = ["CLASSIFIERS", "METHODS", "evaluate", "main", "run_method", "summariz
 def _old(n_models):
     """Default before issue 11 (and the published BDT): <= 300 rounds, plain early stopping
     after 10 rounds on the validation log-loss."""
-    return XGBEnsembleClassifier(n_models=n_models, n_estimators=300, early_stopping_rounds=10,
-                                 min_rounds=0, smoothing=1)
+    return XGBEnsembleClassifier(n_models=n_models, n_estimators=300, max_depth=3,
+                                 early_stopping_rounds=10, min_rounds=0, smoothing=1)
 
 
 def _new(n_models):
-    """The toolkit's default (``XGBEnsembleClassifier()``) with ``n_models`` members."""
+    """The toolkit's default (``XGBEnsembleClassifier()``: 100 fixed rounds, depth 5)."""
     return XGBEnsembleClassifier(n_models=n_models)
 
 
 def _es_min(n_models):
     """Early stopping that cannot collapse: >= 100 rounds, patience 30 on a 10-round mean."""
-    return XGBEnsembleClassifier(n_models=n_models, n_estimators=300, early_stopping_rounds=30,
-                                 min_rounds=100, smoothing=10)
+    return XGBEnsembleClassifier(n_models=n_models, n_estimators=300, max_depth=3,
+                                 early_stopping_rounds=30, min_rounds=100, smoothing=10)
 
 
 def _fixed_slow(n_models):
-    """Fixed 200 rounds at learning rate 0.05, no early stopping."""
+    """Fixed 200 rounds of depth 3 at learning rate 0.05, no early stopping."""
     return XGBEnsembleClassifier(n_models=n_models, n_estimators=200, learning_rate=0.05,
-                                 early_stopping_rounds=None)
+                                 max_depth=3, early_stopping_rounds=None)
 
 
-def _deep(n_models):
-    """The default with depth-5 trees."""
-    return XGBEnsembleClassifier(n_models=n_models, max_depth=5)
+def _fixed_d3(n_models):
+    """Fixed 100 rounds of depth-3 trees (the first candidate of issue 11)."""
+    return XGBEnsembleClassifier(n_models=n_models, max_depth=3)
 
 
 #: Classifier variants by name: factory(n_models) -> unfitted estimator.
 CLASSIFIERS = {"old": _old, "new": _new, "es-min": _es_min, "fixed-slow": _fixed_slow,
-               "deep": _deep}
+               "fixed-d3": _fixed_d3}
 METHODS = ("supervised", "idealized", "cathode", "lacathode")
 
 

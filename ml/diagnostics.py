@@ -71,7 +71,7 @@ def sideband_closure(X_sb, m_sb, flow, *, classifier=None, n_seeds: int = 3, n_f
         Anything with ``sample(m, random_state=None) -> (n, d)``, e.g. a fitted
         ``ml.flows.ConditionalFlow``.
     classifier : estimator, optional
-        Default: ``XGBEnsembleClassifier()`` (100 fixed rounds, depth 3).
+        Default: ``XGBEnsembleClassifier()`` (100 fixed rounds, depth 5).
     n_seeds : int
         Independent sample draws and fold splits; the AUC spread over them is reported.
     n_folds : int

@@ -88,10 +88,10 @@ def test_published_profile_keeps_the_published_bdt(tmp_path):
 
     pub = load_config(profile="published")
     clf = build_classifier(pub.classifier, seed=0)
-    assert (clf.n_estimators, clf.early_stopping_rounds, clf.min_rounds) == (300, 10, 0)
+    assert (clf.n_estimators, clf.max_depth, clf.early_stopping_rounds) == (300, 3, 10)
     # the other profiles: the toolkit's default, 100 fixed rounds
     fast = build_classifier(load_config(profile="fast").classifier, seed=0)
-    assert (fast.n_estimators, fast.early_stopping_rounds) == (100, None)
+    assert (fast.n_estimators, fast.max_depth, fast.early_stopping_rounds) == (100, 5, None)
     # YAML classifier params merge over the profile's; another kind drops them
     cfg = load_config(write(tmp_path, "classifier: {params: {max_depth: 4}}\n"),
                       profile="published")
