@@ -243,6 +243,9 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         Boosting rounds per member (the maximum with early stopping; 300 in arXiv:2502.14036).
     max_depth, learning_rate, subsample : int, float, float
         Tree depth (3 in arXiv:2502.14036), shrinkage and row subsampling per round.
+    min_child_weight : float
+        Minimum summed hessian (weight x p (1 - p)) in a leaf; larger values regularise small
+        samples and barely act on large ones.
     early_stopping_rounds : int or None
         Stop when the (smoothed) validation log-loss has not improved for this many rounds;
         None (default) trains all ``n_estimators`` rounds and also trains on ``X_val``.
@@ -284,6 +287,7 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         max_depth: int = 5,
         learning_rate: float = 0.1,
         subsample: float = 0.7,
+        min_child_weight: float = 1.0,
         early_stopping_rounds: int | None = None,
         min_rounds: int = 50,
         smoothing: int = 10,
@@ -298,6 +302,7 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.subsample = subsample
+        self.min_child_weight = min_child_weight
         self.early_stopping_rounds = early_stopping_rounds
         self.min_rounds = min_rounds
         self.smoothing = smoothing
@@ -315,6 +320,7 @@ class XGBEnsembleClassifier(_PickleMixin, BaseEstimator):
             "max_depth": int(self.max_depth),
             "eta": float(self.learning_rate),
             "subsample": float(self.subsample),
+            "min_child_weight": float(self.min_child_weight),
             "seed": seed,
             "nthread": int(self.n_jobs),
             "verbosity": 0,
