@@ -13,7 +13,8 @@ rounds of depth-5 trees without early stopping, as the boosted-tree ensembles of
 arXiv:2309.13111: at low S/B the validation loss of data vs template barely moves and the
 published early stopping (after 10 rounds, up to 300, depth 3) kept 1-42 rounds; depth 5 lets
 each tree cut on the 4-feature signal blob (``python -m benchmarks.weak_supervision``). The MLP
-follows the ``sk_cathode`` classifier (3 x 64 relu, Adam lr 1e-3, batch 128; CATHODE, arXiv:2109.00546).
+follows the ``sk_cathode`` classifier (3 x 64 relu, Adam lr 1e-3, batch 128; CATHODE,
+arXiv:2109.00546).
 """
 
 from __future__ import annotations
