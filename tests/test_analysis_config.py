@@ -89,9 +89,15 @@ def test_published_profile_keeps_the_published_bdt(tmp_path):
     pub = load_config(profile="published")
     clf = build_classifier(pub.classifier, seed=0)
     assert (clf.n_estimators, clf.max_depth, clf.early_stopping_rounds) == (300, 3, 10)
-    # the other profiles: the toolkit's default, 100 fixed rounds
-    fast = build_classifier(load_config(profile="fast").classifier, seed=0)
-    assert (fast.n_estimators, fast.max_depth, fast.early_stopping_rounds) == (100, 5, None)
+    # so do the others (better than the toolkit's default on the demo's small SR sample)
+    for profile in ("fast", "default"):
+        clf = build_classifier(load_config(profile=profile).classifier, seed=0)
+        assert (clf.n_estimators, clf.max_depth, clf.early_stopping_rounds) == (300, 3, 10)
+    # a YAML file can ask for the toolkit's default
+    cfg = load_config(write(tmp_path, "classifier: {params: {n_estimators: 100, max_depth: 5, "
+                                      "early_stopping_rounds: null}}\n"))
+    clf = build_classifier(cfg.classifier, seed=0)
+    assert (clf.n_estimators, clf.max_depth, clf.early_stopping_rounds) == (100, 5, None)
     # YAML classifier params merge over the profile's; another kind drops them
     cfg = load_config(write(tmp_path, "classifier: {params: {max_depth: 4}}\n"),
                       profile="published")
