@@ -116,6 +116,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="override one setting, e.g. --set mu0_pt_min=20 --set triggers=HLT_A,HLT_B "
         "(repeatable)",
     )
+    parser.add_argument(
+        "--objects",
+        action="store_true",
+        help="also write every muon and jet of each selected event as list columns (muon_pt, "
+        "..., jet_btagDeepFlavB) for per-object classifiers; same as --set objects=true",
+    )
     parser.add_argument("--output-dir", default="output/skim", help="output directory (resumable)")
     parser.add_argument(
         "--executor", choices=EXECUTORS, default="iterative", help="how to run chunks"
@@ -245,14 +251,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         _check_lumi_mask(args.lumi_mask)
         default_fileset, default_datasets = ANALYSES[args.analysis]
         fileset_path = args.fileset or default_fileset
+        overrides = parse_assignments(args.overrides)
         if args.analysis == "diphoton":
             from processors.diphoton_config import check_diphoton_datasets, load_diphoton_config
 
-            config = load_diphoton_config(
-                args.preset, args.config, parse_assignments(args.overrides)
-            )
+            config = load_diphoton_config(args.preset, args.config, overrides)
         else:
-            config = load_config(args.preset, args.config, parse_assignments(args.overrides))
+            if args.objects:
+                overrides["objects"] = True
+            config = load_config(args.preset, args.config, overrides)
         fileset = load_fileset(fileset_path)
         datasets = select_datasets(
             fileset, args.dataset or list(default_datasets), source=fileset_path

@@ -15,6 +15,8 @@ Example YAML::
     flow: {preset: published, n_seeds: 5, max_epochs: 400, params: {hidden_units: 32}}
     classifier: {kind: xgboost, n_models: 100, params: {max_depth: 3}}
     stats: {degree: 5, n_sr_edges: 12, fprs: [0.25, 0.1, 0.01]}
+    methods: [CATHODE, CWoLa, single_feature, random, reweighting]
+    massbin_scan: {low: 5, high: 16, width: 1.0}   # the mass-bin classifier test (opt-in)
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from stats.significance import DEFAULT_FPRS
 __all__ = [
     "AnalysisConfig",
     "ClassifierSettings",
+    "ClusterScanSettings",
     "Cuts",
     "Features",
     "FlowSettings",
+    "MassBinSettings",
     "ReportSettings",
     "StatsSettings",
     "DEFAULT_CUT_DIRECTIONS",
@@ -186,6 +190,44 @@ class ClassifierSettings:
 
 
 @dataclass(frozen=True)
+class ClusterScanSettings:
+    """Cluster scanning of the whole mass range (:func:`ml.cluster_scan.cluster_scan`;
+    arXiv:2402.17714).
+
+    Off unless the YAML has a ``cluster_scan:`` section (or ``enabled: true``). It runs on the
+    opposite-sign sample's classifier features, independent of the CATHODE chain.
+
+    Attributes
+    ----------
+    enabled : bool
+        Run the stage.
+    mass_range : (float, float) or None
+        Scanned range in GeV, inside the window; None: the whole window (sb_left to sb_right).
+    window_width, step : float
+        Sliding-window width and step in GeV; 0.3 GeV is about ±1.5σ of the Υ(1S) peak
+        (mass resolution 1-2 %, reference §3).
+    k, n_clusterings : int
+        MiniBatchKMeans clusters and ensemble size.
+    n_bootstrap : int
+        Null resamplings (mass permutations with the clusterings fixed).
+    threshold : float
+        "maxdev" pull above which a cluster is anomaly-rich.
+    block_width : float or None
+        GeV; permute masses only within blocks of this width (None: the whole range).
+    """
+
+    enabled: bool = False
+    mass_range: tuple[float, ...] | None = None
+    window_width: float = 0.3
+    step: float = 0.15
+    k: int = 50
+    n_clusterings: int = 10
+    n_bootstrap: int = 200
+    threshold: float = 3.0
+    block_width: float | None = None
+
+
+@dataclass(frozen=True)
 class StatsSettings:
     """Binning, background fit and cut grid (reference §5).
 
@@ -232,6 +274,46 @@ class StatsSettings:
 
 
 @dataclass(frozen=True)
+class MassBinSettings:
+    """The mass-bin classifier test (:func:`ml.massbin.massbin_scan`) on the opposite-sign
+    events of the window: a small BDT per pair of adjacent mass bins, held-out AUC, exact
+    Mann-Whitney null, Sidak look-elsewhere correction over the pairs.
+
+    Giving the YAML section ``massbin_scan:`` turns it on (``enabled: false`` turns it off).
+
+    Attributes
+    ----------
+    enabled : bool
+        Run the scan (off by default).
+    low, high : float
+        Scan range in GeV; inside the window's [sb_left, sb_right].
+    width : float
+        Bin width in GeV.
+    step : float or None
+        Shift between pairs in GeV; None: fixed bins (step = width).
+    n_null : int
+        Label permutations per pair (null band of the plot, permutation p-value check).
+    test_fraction : float
+        Held-out share of each pair's events.
+    decorrelate : int or None
+        Degree of the mass decorrelation of the features (:class:`ml.decorrelation.
+        MassDecorrelator`), or None for the raw features.
+    min_events : int
+        Pairs with fewer events in a bin are not tested.
+    """
+
+    enabled: bool = False
+    low: float = 5.0
+    high: float = 16.0
+    width: float = 1.0
+    step: float | None = None
+    n_null: int = 300
+    test_fraction: float = 0.5
+    decorrelate: int | None = None
+    min_events: int = 50
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     """Labels of the plots and the report. ``None`` takes the value from the skim's metadata
     (``fileset.json`` → ``summary.json`` of the skim); what neither gives is shown as unknown
@@ -266,7 +348,7 @@ class AnalysisConfig:
     ----------
     window : MassWindow
         Sidebands and SR in GeV.
-    cuts, features, flow, classifier, stats, report
+    cuts, features, flow, classifier, stats, report, cluster_scan, massbin_scan
         The sections above.
     n_folds : int
         k of the out-of-fold scoring (every event scored once by models that never saw it).
@@ -283,8 +365,8 @@ class AnalysisConfig:
         method finds anything without the signal).
     methods : tuple of str
         Registered methods to evaluate (:mod:`analysis.methods`): ``CATHODE``, ``LaCATHODE``,
-        ``single_feature`` (one cut per feature), ``random``, ``reweighting``, or any method a
-        module registers.
+        ``single_feature`` (one cut per feature), ``random``, ``reweighting``, ``CWoLa``
+        (CWoLa hunting, :mod:`ml.cwola`; opt-in), or any method a module registers.
     profile : str
         Name of the profile the settings started from.
     """
@@ -296,6 +378,8 @@ class AnalysisConfig:
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    cluster_scan: ClusterScanSettings = field(default_factory=ClusterScanSettings)
+    massbin_scan: MassBinSettings = field(default_factory=MassBinSettings)
     n_folds: int = 5
     oversampling: float = 4.0
     kde_bandwidth: float = 0.01

@@ -18,9 +18,11 @@ from analysis.config import (
     SKIM_COLUMNS,
     AnalysisConfig,
     ClassifierSettings,
+    ClusterScanSettings,
     Cuts,
     Features,
     FlowSettings,
+    MassBinSettings,
     ReportSettings,
     StatsSettings,
 )
@@ -40,6 +42,8 @@ _SECTIONS: dict[str, type] = {
     "classifier": ClassifierSettings,
     "stats": StatsSettings,
     "report": ReportSettings,
+    "cluster_scan": ClusterScanSettings,
+    "massbin_scan": MassBinSettings,
 }
 _PAIR_FIELDS = {"params", "single_feature_cuts"}
 
@@ -235,11 +239,13 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
          "stats.fprs", list(config.stats.fprs), "a non-empty list of rates in (0, 1]"),
         (all(0 < f <= 1 for f in config.stats.spectrum_fprs), "stats.spectrum_fprs",
          list(config.stats.spectrum_fprs), "rates in (0, 1]"),
+        *_massbin_checks(config),
         (config.report.lumi_fb is None or config.report.lumi_fb > 0, "report.lumi_fb",
          config.report.lumi_fb, "> 0 fb^-1"),
         (config.report.com_tev is None or config.report.com_tev > 0, "report.com_tev",
          config.report.com_tev, "> 0 TeV"),
     ]
+    checks += _cluster_scan_checks(config)
     for ok, key, value, expected in checks:
         if not ok:
             errors.append(ConfigError(f"{source}: {key} = {value!r}; expected {expected}"))
@@ -266,6 +272,49 @@ def validate(config: AnalysisConfig, source: str = "config") -> AnalysisConfig:
                          for i, e in enumerate(errors, 1))
         raise ConfigError(f"{source}: {len(errors)} problems: {text}")
     return config
+
+
+def _cluster_scan_checks(config: AnalysisConfig) -> list[tuple[bool, str, Any, str]]:
+    """(ok, key, value, expected) of the ``cluster_scan`` section (GeV)."""
+    cs, w = config.cluster_scan, config.window
+    rng = cs.mass_range
+    in_window = rng is None or (len(rng) == 2 and w.sb_left <= rng[0] < rng[1] <= w.sb_right)
+    width = (w.sb_right - w.sb_left) if rng is None or not in_window else rng[1] - rng[0]
+    return [
+        (in_window, "cluster_scan.mass_range", None if rng is None else list(rng),
+         f"[low, high] in GeV inside the window {w.sb_left:g}-{w.sb_right:g} (or null)"),
+        (0 < cs.window_width <= width, "cluster_scan.window_width", cs.window_width,
+         f"> 0 and at most the scanned range ({width:g} GeV)"),
+        (cs.step > 0, "cluster_scan.step", cs.step, "> 0 GeV"),
+        (cs.k >= 2, "cluster_scan.k", cs.k, "an integer >= 2 (the paper: 50)"),
+        (cs.n_clusterings >= 1, "cluster_scan.n_clusterings", cs.n_clusterings, ">= 1"),
+        (cs.n_bootstrap >= 1, "cluster_scan.n_bootstrap", cs.n_bootstrap, ">= 1"),
+        (cs.block_width is None or cs.block_width > 0, "cluster_scan.block_width",
+         cs.block_width, "null or > 0 GeV"),
+    ]
+
+
+def _massbin_checks(config: AnalysisConfig) -> list[tuple[bool, str, Any, str]]:
+    """(ok, key, value, expected) of the ``massbin_scan`` settings (only when enabled)."""
+    mb, w = config.massbin_scan, config.window
+    if not mb.enabled:
+        return []
+    step = mb.width if mb.step is None else mb.step
+    return [
+        (mb.width > 0 and step > 0, "massbin_scan.width/step", [mb.width, mb.step],
+         "> 0 GeV"),
+        (w.sb_left <= mb.low and mb.high <= w.sb_right, "massbin_scan.[low, high]",
+         [mb.low, mb.high], f"inside the window's [{w.sb_left:g}, {w.sb_right:g}] GeV (only "
+         "its events are read); widen the window or narrow the scan"),
+        (mb.high - mb.low >= 2 * mb.width, "massbin_scan.[low, high]", [mb.low, mb.high],
+         f"at least two bins of width {mb.width:g} GeV"),
+        (mb.n_null >= 0, "massbin_scan.n_null", mb.n_null, ">= 0"),
+        (0 < mb.test_fraction < 1, "massbin_scan.test_fraction", mb.test_fraction,
+         "in (0, 1)"),
+        (mb.decorrelate is None or 0 <= mb.decorrelate <= 5, "massbin_scan.decorrelate",
+         mb.decorrelate, "null or a polynomial degree in 0..5"),
+        (mb.min_events >= 10, "massbin_scan.min_events", mb.min_events, ">= 10"),
+    ]
 
 
 def _estimator_param_errors(config: AnalysisConfig, source: str) -> list[Exception]:
@@ -335,6 +384,13 @@ def config_from_mapping(
     for key, value in data.items():
         if key == "window":
             changes[key] = _window(value, source)
+        elif key == "cluster_scan":  # a section given means: run it (unless enabled: false)
+            given = {"enabled": True, **value} if isinstance(value, Mapping) else value
+            changes[key] = _section(ClusterScanSettings, config.cluster_scan, given, key, source)
+        elif key == "massbin_scan":
+            # giving the section turns the scan on, unless it says enabled: false
+            on = {"enabled": True, **value} if isinstance(value, Mapping) else value
+            changes[key] = _section(MassBinSettings, config.massbin_scan, on, key, source)
         elif key in _SECTIONS:
             changes[key] = _section(_SECTIONS[key], getattr(config, key), value, key, source)
         elif key == "exclude_processes":

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: Trained chains a method may need: their per-event scores reach it as ``data.chain_scores``.
-CHAINS = ("CATHODE", "LaCATHODE")
+CHAINS = ("CATHODE", "LaCATHODE", "CWoLa")
 
 #: Registered method factories by name (see :func:`register`).
 METHODS: dict[str, Callable[[Any], list[Method]]] = {}
@@ -149,6 +149,18 @@ class LaCathodeCut(Method):
 
     def scores(self, data: MethodInput) -> tuple[np.ndarray, bool]:
         return data.chain_scores["LaCATHODE"], True
+
+
+@register("CWoLa")
+class CwolaCut(Method):
+    """Cuts on the CWoLa-hunting score (arXiv:1805.02664, arXiv:1902.02634): an out-of-fold
+    classifier of SR events against sideband events on the same features (:mod:`ml.cwola`);
+    no background density model."""
+
+    needs = ("CWoLa",)
+
+    def scores(self, data: MethodInput) -> tuple[np.ndarray, bool]:
+        return data.chain_scores["CWoLa"], True
 
 
 @register("reweighting")

@@ -15,7 +15,9 @@ __all__ = ["TASK_MODULES", "TaskRunner"]
 log = logging.getLogger(__name__)
 
 #: modules whose functions the analysis maps over a cluster (imported on each worker first)
-TASK_MODULES = ("ml.cathode", "ml.kfold", "analysis.pipeline", "analysis.significance")
+TASK_MODULES = ("ml.cathode", "ml.kfold", "ml.cluster_scan", "ml.massbin",
+                "analysis.pipeline",
+                "analysis.significance")
 
 
 class TaskRunner:

@@ -8,9 +8,14 @@ closure        flow keys, folds, seed
 template       flow keys, OS SR masses, template size, KDE bandwidth, seed
 classifier     template key, OS SR/SB and SS features, classifier settings, n_folds, seed
 references     OS SR features and truth, signal codes, classifier settings (truth only)
+cwola          OS features, masses and SR mask, SS features and masses, classifier settings,
+               n_folds, seed (only when a method needs the CWoLa scores)
+massbin        OS features and masses, the ``massbin_scan`` settings, seed (when enabled)
 significance   masses and every score, window, binning, degree, FPR grids
 look_elsewhere masses of the sample, window, binning, degree, FPR grid, min. sideband events,
                seed — one entry per chunk of 50 toys, so more toys reuse the first ones
+cluster_scan   OS features and masses, cluster_scan settings, window, seed (only when the
+               ``cluster_scan:`` section is given; :mod:`analysis.cluster_scan`)
 =============  ===============================================================================
 
 So changing the FPR grid, binning or degree only redoes ``significance`` and the toys; adding a
@@ -44,12 +49,14 @@ from analysis.significance import (
     skipped_sample,
 )
 from ml.cathode import fit_flow
+from ml.cwola import cut_efficiency_by_mass
 
 __all__ = ["AnalysisResult", "build_chain", "run_pipeline", "stage_seed"]
 
 log = logging.getLogger(__name__)
 
 CATHODE = "CATHODE"
+CWOLA = "CWoLa"
 #: look-elsewhere toys per cache entry / parallel task
 LEE_CHUNK = 50
 
@@ -76,10 +83,17 @@ class AnalysisResult:
         ``config.stats.n_toys > 0``.
     references : dict
         ROC/SIC per method (truth only), else empty.
+    massbin : ml.massbin.MassBinScan or None
+        The mass-bin classifier test of the OS sample (``config.massbin_scan.enabled``).
+    cwola : dict
+        With the CWoLa method: ``efficiency_by_mass`` of its OS scores
+        (:func:`ml.cwola.cut_efficiency_by_mass`, the sculpting check), else empty.
     timings : dict
         Wall seconds per stage.
     cache : dict
         Per-stage cache hits and computations.
+    cluster_scan : ml.cluster_scan.ClusterScanResult or None
+        The scan of the OS sample over the mass range, when configured.
     """
 
     config: AnalysisConfig
@@ -90,8 +104,11 @@ class AnalysisResult:
     scores: dict[str, np.ndarray]
     significance: dict[str, Any]
     references: dict[str, Any] = field(default_factory=dict)
+    massbin: Any = None
+    cwola: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
+    cluster_scan: Any = None
 
 
 def _save_flow(flow: Any, directory: Path) -> None:
@@ -263,6 +280,28 @@ def run_pipeline(
             "lacathode", la_key, lambda: _lacathode(config, chain, os_, ss, runner, progress),
         ))
 
+    cwola: dict[str, Any] = {}
+    if CWOLA in needed:
+        cw_key = fingerprint("cwola", os_.X, os_.m, os_.sr, ss.X, ss.m, config.classifier,
+                             config.n_folds, stage_seed(seed0, "cwola"))
+        chain_scores[CWOLA] = timer.run("cwola", lambda: cache.get_or_compute(
+            "cwola", cw_key, lambda: _cwola(config, os_, ss, runner, seed0, progress),
+            describe={"classifier": config.classifier.__dict__, "n_folds": config.n_folds},
+        ))
+        w = config.window
+        cwola["efficiency_by_mass"] = cut_efficiency_by_mass(
+            os_.m, chain_scores[CWOLA]["os"], os_.sb, config.stats.spectrum_fprs,
+            np.linspace(w.sb_left, w.sb_right, 12))
+
+    massbin = None
+    if config.massbin_scan.enabled:
+        mb_args = (os_.X, os_.m, config.massbin_scan, stage_seed(seed0, "massbin"))
+        massbin = timer.run("massbin", lambda: cache.get_or_compute(
+            "massbin", fingerprint("massbin", *mb_args),
+            lambda: _massbin(*mb_args, runner=runner, progress=progress),
+            describe={"massbin_scan": config.massbin_scan.__dict__},
+        ))
+
     def significances() -> dict[str, Any]:
         out: dict[str, Any] = {}
         mu = None
@@ -301,10 +340,22 @@ def run_pipeline(
         for name, (max_z, n_tests, error) in toys.items():
             significance[name]["look_elsewhere"] = global_significances(
                 significance[name], max_z, n_tests, error)
+    scan = None
+    if config.cluster_scan.enabled and not os_.skipped:
+        from analysis.cluster_scan import run_cluster_scan
+
+        scan_args = (os_.X, os_.m, data.features, config.cluster_scan, config.window,
+                     stage_seed(seed0, "cluster_scan"))
+        scan = timer.run("cluster_scan", lambda: cache.get_or_compute(
+            "cluster_scan", fingerprint("cluster_scan", scan_args),
+            lambda: run_cluster_scan(*scan_args, map=runner.map if runner.distributed else None,
+                                     progress=progress),
+            describe={"cluster_scan": config.cluster_scan.__dict__},
+        ))
     return AnalysisResult(
         config=config, data=data, flows=flows_info, closure=closure, template=X_template,
-        scores=scores, significance=significance, references=references,
-        timings=timer.seconds, cache=cache.summary(),
+        scores=scores, significance=significance, references=references, massbin=massbin,
+        cwola=cwola, timings=timer.seconds, cache=cache.summary(), cluster_scan=scan,
     )
 
 
@@ -391,6 +442,35 @@ def _lacathode(config, chain, os_, ss, runner, progress) -> dict[str, np.ndarray
     la.fit_preprocessing(os_.X[os_.sb], os_.m[os_.sb]).set_flows(chain.flows_[:1])
     la.fit_template(os_.m[os_.sr])
     return _classify(la, os_, ss, runner, progress)
+
+
+def _cwola(config, os_, ss, runner, seed, progress) -> dict[str, np.ndarray]:
+    """CWoLa-hunting scores (:func:`ml.cwola.cwola_scores`): the configured classifier, out of
+    fold over the OS window (SR against sidebands, folds on Dask when there is a cluster); the
+    SS events scored by the average of the fold models."""
+    from ml.cwola import cwola_scores
+
+    s = stage_seed(seed, "cwola")
+    res = cwola_scores(
+        os_.X, os_.m, os_.sr, classifier=stages.build_classifier(config.classifier, s),
+        n_folds=config.n_folds, random_state=s, verbose=progress and not runner.distributed,
+        map=runner.map if runner.distributed else None,
+    )
+    return {"os": res.scores, "ss": res.score(ss.X, ss.m) if len(ss.m) else np.empty(0)}
+
+
+def _massbin(X, m, settings, seed, *, runner, progress) -> Any:
+    """The mass-bin classifier test of :func:`ml.massbin.massbin_scan` with ``settings``
+    (:class:`analysis.config.MassBinSettings`); pairs on Dask when there is a cluster."""
+    from ml.massbin import massbin_scan
+
+    return massbin_scan(
+        X, m, low=settings.low, high=settings.high, width=settings.width, step=settings.step,
+        n_null=settings.n_null, test_fraction=settings.test_fraction,
+        decorrelate=settings.decorrelate, min_events=settings.min_events, random_state=seed,
+        verbose=progress and not runner.distributed,
+        map=runner.map if runner.distributed else None,
+    )
 
 
 def _classify(chain, os_, ss, runner, progress) -> dict[str, np.ndarray]:

@@ -60,8 +60,12 @@ def results_dict(result: AnalysisResult, plot_files: list[str] | None = None, *,
         "headline": {k: headline(result.significance[k]) for k in ("os", "ss")},
         "significance": sig,
         "references": refs,
+        "massbin": result.massbin.to_dict() if result.massbin is not None else None,
+        "cwola": result.cwola,
         "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
         "cache": result.cache,
+        "cluster_scan": (result.cluster_scan.summary()
+                         if result.cluster_scan is not None else None),
         "plots": plot_files or [],
         "workspaces": workspace_files or [],
     })
@@ -127,10 +131,32 @@ def make_plots(result: AnalysisResult, directory: Path) -> list[str]:
             curves, labels, min_background=50,
             n_background={k: v.get("n_background") for k, v in result.references.items()
                           if isinstance(v, dict)})
+    if result.cluster_scan is not None:
+        from analysis.cluster_scan import plot_cluster_spectra, plot_scan_statistic
+
+        files["cluster_scan_statistic"] = plot_scan_statistic(result.cluster_scan, labels,
+                                                              cfg.window)
+        files["cluster_scan_spectra"] = plot_cluster_spectra(result.cluster_scan, labels,
+                                                             cfg.window)
+    files.update(_weak_plots(result, labels))
     directory.mkdir(parents=True, exist_ok=True)
     for name, fig in files.items():
         plots.save_figure(fig, directory / name)
     return list(files)
+
+
+def _weak_plots(result: AnalysisResult, labels: plots.PlotLabels) -> dict[str, Any]:
+    """Figures of the mass-bin scan and of CWoLa's cut efficiency, when they ran."""
+    from analysis.plots_weak import plot_cut_efficiency, plot_massbin_scan
+
+    files: dict[str, Any] = {}
+    if result.massbin is not None:
+        files["massbin_scan"] = plot_massbin_scan(result.massbin.to_dict(), labels,
+                                                  result.config.window)
+    if result.cwola.get("efficiency_by_mass"):
+        files["cwola_efficiency"] = plot_cut_efficiency(result.cwola["efficiency_by_mass"],
+                                                        labels, result.config.window)
+    return files
 
 
 def write_report(result: AnalysisResult, output_dir: str | Path, *,

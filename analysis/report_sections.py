@@ -100,6 +100,12 @@ def sections(result: AnalysisResult, res: dict[str, Any],
         title, header, rows, note = _look_elsewhere_table(result)
         sections.append({"id": "look-elsewhere", "title": title,
                          "blocks": [("p", note), ("table", header, rows)]})
+    if result.cluster_scan is not None:
+        from analysis.cluster_scan import report_section
+
+        section = report_section(result.cluster_scan)
+        section["blocks"] = [b for b in section["blocks"] if b[0] != "fig" or b[1] in figs]
+        sections.append(section)
     sel: list[tuple] = []
     if d.skim_cutflow:
         first = next(iter(d.skim_cutflow.values())) or 1
@@ -122,6 +128,10 @@ def sections(result: AnalysisResult, res: dict[str, Any],
                       fmt_num(a)) for f, a in zip(result.flows, result.closure["auc"],
                                                   strict=True)]),
                    *fig("closure", "features_sr")]})
+    weak = _weak_blocks(result, res, fig)
+    if weak:
+        sections.append({"id": "density-free", "title": "CWoLa hunting and the mass-bin "
+                                                        "classifier test", "blocks": weak})
     refs = {k: v for k, v in result.references.items() if isinstance(v, dict)}
     if refs:
         sections.append({
@@ -140,6 +150,42 @@ def sections(result: AnalysisResult, res: dict[str, Any],
                                  [(k, f"{v:.1f}", _cache_note(result.cache.get(k)))
                                   for k, v in result.timings.items()])]})
     return sections
+
+
+def _weak_blocks(result: AnalysisResult, res: dict[str, Any], fig) -> list[tuple]:
+    """The CWoLa sculpting check and the mass-bin scan, when they ran."""
+    blocks: list[tuple] = []
+    eff = result.cwola.get("efficiency_by_mass")
+    if eff:
+        blocks += [
+            ("p", "CWoLa hunting (arXiv:1805.02664): an out-of-fold classifier of SR vs sideband "
+                  "events; its cuts and fits are in the tables above. Sculpting check: the "
+                  "efficiency of each sideband-measured cut in mass bins of the OS window "
+                  "(flat at the FPR without mass dependence of the score; a signal raises the "
+                  "SR bins). χ² of a flat efficiency over all bins:"),
+            ("table", ["FPR", "χ²/ndf", "p (flat)"],
+             [(fmt_fpr(f), f"{fmt_num(c)}/{n}", fmt_p(p)) for f, c, n, p in
+              zip(eff["fprs"], eff["chi2"], eff["ndf"], eff["p_flat"], strict=True)]),
+            *fig("cwola_efficiency")]
+    mb = res.get("massbin")
+    if mb:
+        st = mb["settings"]
+        blocks += [
+            ("p", f"Mass-bin classifier test over {st['low_gev']:g}–{st['high_gev']:g} GeV "
+                  f"(bins of {st['width_gev']:g} GeV, step {st['step_gev']:g} GeV): a BDT per "
+                  "pair of adjacent bins, AUC on a held-out "
+                  f"{100 * st['test_fraction']:.0f} % of the events, p from the exact "
+                  "Mann-Whitney permutation null. Global: "
+                  f"Z = {fmt_z(mb['z_global'], missing='n/a', unit='σ')} (Šidák over the "
+                  "pairs); Kolmogorov-Smirnov p of uniform pair p-values = "
+                  f"{fmt_p(mb['ks_uniformity_p'])}."),
+            ("table", ["bin i [GeV]", "bin i+1 [GeV]", "events", "AUC", "local Z", "p"],
+             [(f"{p['edges_gev'][0]:g}–{p['edges_gev'][1]:g}",
+               f"{p['edges_gev'][1]:g}–{p['edges_gev'][2]:g}",
+               f"{p['n_events'][0]} / {p['n_events'][1]}", fmt_num(p["auc"]),
+               fmt_z(p["z"], missing="not tested"), fmt_p(p["p"])) for p in mb["pairs"]]),
+            *fig("massbin_scan")]
+    return blocks
 
 
 def _provenance_blocks(res: dict[str, Any], figures: list[str],

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from analysis.fmt import MISSING, fmt_fpr, fmt_p, fmt_z, is_number
+from analysis.methods import CHAINS
 from analysis.pipeline import CATHODE, AnalysisResult
 from analysis.significance import best_of_scan
 
@@ -73,7 +74,8 @@ def headline(sig: dict[str, Any]) -> dict[str, Any]:
     for name, scan in scans.items():
         b = best_of_scan(scan)
         out["methods_best"][name] = {"Z": usable_z(b), "fpr": b.get("fpr"), **_global(sig, name)}
-    singles = {k: v for k, v in out["methods_best"].items() if k not in (CATHODE, "random")}
+    singles = {k: v for k, v in out["methods_best"].items()
+               if k not in (*CHAINS, "random")}
     if singles:
         name = max(singles, key=lambda k: np.nan_to_num(singles[k]["Z"], nan=-1))
         out["best_single_feature"] = {"method": name, **singles[name]}

@@ -17,7 +17,8 @@ import time
 from collections.abc import Sequence
 
 #: Benchmarks in the order they run (cheapest first).
-BENCHMARKS = ("stats", "toymc", "flows", "bdt", "skim", "diphoton", "cathode", "analysis")
+BENCHMARKS = ("stats", "toymc", "flows", "bdt", "pfn", "skim", "diphoton", "cathode",
+              "analysis")
 
 log = logging.getLogger("benchmarks")
 

@@ -5,6 +5,7 @@
     dimuon-ad generate-gamgam --output-dir output/gamgam_synth               # toymc.gamgam
     dimuon-ad skim --analysis diphoton --output-dir output/gamgam_skim       # H -> gamgam
     dimuon-ad analyse --fast                                                 # run_analysis.py
+    dimuon-ad sensitivity --strengths 0,25,50,100                            # run_sensitivity.py
     dimuon-ad --version
 
 Each subcommand runs the same ``main(argv)`` as the older entry points, which stay as aliases,
@@ -57,6 +58,12 @@ def _analyse(argv: Sequence[str], prog: str) -> int:
     return run(argv, prog=prog)
 
 
+def _sensitivity(argv: Sequence[str], prog: str) -> int:
+    from run_sensitivity import main as run
+
+    return run(argv, prog=prog)
+
+
 #: subcommand -> (runner, one-line description); ``analyze`` is an alias of ``analyse``
 COMMANDS: dict[str, tuple[Callable[[Sequence[str], str], int], str]] = {
     "generate": (_generate, "write a synthetic DoubleMuon-like NanoAOD file (python -m toymc)"),
@@ -66,6 +73,8 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str], str], int], str]] = {
     ),
     "skim": (_skim, "skim NanoAOD into parquet, histograms and a cutflow (run_skim.py)"),
     "analyse": (_analyse, "flows, CATHODE and significances from a skim (run_analysis.py)"),
+    "sensitivity": (_sensitivity, "signal events each method needs for 3σ/5σ, from pseudo-data "
+                                  "of a synthetic skim (run_sensitivity.py)"),
 }
 ALIASES = {"analyze": "analyse"}
 
@@ -90,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         sys.stderr.write(_usage())
-        sys.stderr.write(f"{PROG}: error: a command is required (generate, skim, analyse)\n")
+        sys.stderr.write(f"{PROG}: error: a command is required ({', '.join(COMMANDS)})\n")
         return EXIT_BAD_INPUT
     first, rest = args[0], args[1:]
     if first in ("-h", "--help"):

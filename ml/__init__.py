@@ -10,10 +10,14 @@ imports none of them eagerly, so importing :mod:`ml` stays cheap and free of tor
 - :mod:`ml.kfold` -- k-fold out-of-fold scoring.
 - :mod:`ml.cathode` -- the CATHODE and LaCATHODE chains.
 - :mod:`ml.diagnostics` -- sideband closure, ROC and SIC curves.
+- :mod:`ml.cluster_scan` -- cluster scanning (k-means ensembles, sliding-window scan, null).
 
 References
 ----------
 A. Hallin et al., "Classifying anomalies through outer density estimation", arXiv:2109.00546.
 """
 
-__all__ = ["preprocessing", "flows", "mass", "classifiers", "kfold", "cathode", "diagnostics"]
+__all__ = [
+    "preprocessing", "flows", "mass", "classifiers", "kfold", "cathode", "diagnostics",
+    "cluster_scan",
+]

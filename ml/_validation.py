@@ -27,6 +27,8 @@ __all__ = [
     "atomic_torch_save",
     "check_condition",
     "check_features",
+    "check_objects",
+    "check_rows",
     "check_fitted",
     "check_random_seed",
     "resolve_device",
@@ -94,6 +96,50 @@ def check_features(
         )
     _check_finite(arr, name)
     return np.ascontiguousarray(arr)
+
+
+def check_objects(
+    X: Any, *, name: str = "X", n_features: int | None = None, dtype: Any = np.float32
+) -> np.ndarray:
+    """Return ``X`` as a finite 3-D float array of shape (n_events, n_objects, n_features).
+
+    The per-object input of :class:`ml.pfn.PFNClassifier`; padding rows are all zero.
+
+    Raises
+    ------
+    ValueError
+        Wrong number of dimensions or features, no events or objects, or NaN/inf entries.
+    TypeError
+        Non-numeric input.
+    """
+    try:
+        arr = np.asarray(X, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be a numeric array-like, got {type(X).__name__}: {exc}"
+        ) from exc
+    if arr.ndim != 3:
+        raise ValueError(
+            f"{name} must be 3-D (n_events, n_objects, n_features), got shape {arr.shape}; "
+            "pad each event's objects with all-zero rows (ml.objects.load_objects)"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} has no events or no objects (shape {arr.shape})")
+    if n_features is not None and arr.shape[2] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[2]} features per object (shape {arr.shape}) but the estimator "
+            f"was fitted with {n_features}; pass the same object features as in fit"
+        )
+    _check_finite(arr, name)
+    return np.ascontiguousarray(arr)
+
+
+def check_rows(X: Any, *, name: str = "X", n_features: int | None = None) -> np.ndarray:
+    """:func:`check_objects` for a 3-D ``X`` (per-object inputs), else :func:`check_features`:
+    the check of code that only indexes events (rows), such as :mod:`ml.kfold`."""
+    if np.ndim(X) == 3:
+        return check_objects(X, name=name, n_features=n_features)
+    return check_features(X, name=name, n_features=n_features)
 
 
 def check_condition(

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from ml._validation import check_features
+from ml._validation import check_rows
 from ml.classifiers import _check_labels, _check_weights, _seeds
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class OutOfFoldResult:
 
     def score(self, X) -> np.ndarray:
         """Class-1 probability of new events, averaged over all fold models, shape (n,)."""
-        X = check_features(X, n_features=self.models[0].n_features_in_)
+        X = check_rows(X, n_features=self.models[0].n_features_in_)
         return np.mean([m.predict_proba(X)[:, 1] for m in self.models], axis=0)
 
 
@@ -132,11 +132,12 @@ def out_of_fold_scores(
 
     Parameters
     ----------
-    X_sr : array, shape (n, d)
-        Labelled training events (e.g. signal-region data and background template).
+    X_sr : array, shape (n, d) or (n, n_objects, d)
+        Labelled training events (e.g. signal-region data and background template); 3-D for
+        per-object classifiers (:class:`ml.pfn.PFNClassifier`).
     y_sr : array of 0/1, shape (n,)
         Labels (1: data, 0: template in CATHODE).
-    X_extra : array, shape (n_extra, d), optional
+    X_extra : array, shape (n_extra, d) or (n_extra, n_objects, d), optional
         Events that are only scored, never trained on (the sideband data).
     classifier : estimator
         Unfitted classifier with ``fit(X, y, *, sample_weight, X_val, y_val,
@@ -165,11 +166,11 @@ def out_of_fold_scores(
     """
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 3:
         raise ValueError(f"n_folds={n_folds!r}; expected an int >= 3 (test, validation, training)")
-    X = check_features(X_sr, name="X_sr")
+    X = check_rows(X_sr, name="X_sr")
     y = _check_labels(y_sr, len(X), "y_sr")
     w = _check_weights(sample_weight, len(X))
     if X_extra is not None:
-        X_extra = check_features(X_extra, name="X_extra", n_features=X.shape[1])
+        X_extra = check_rows(X_extra, name="X_extra", n_features=X.shape[-1])
     for c in (0, 1):
         if (y == c).sum() < n_folds:
             raise ValueError(

@@ -95,13 +95,17 @@ class ChunkResult:
     seconds: float
 
 
-def columns_to_table(columns: dict[str, np.ndarray]) -> pa.Table:
-    """Arrow table of skim columns (types kept: float32, int32, bool, uint32/64 ids; a text
-    column is dictionary-encoded, read back by pandas as a categorical)."""
-    return pa.table({name: _arrow(np.asarray(values)) for name, values in columns.items()})
+def columns_to_table(columns: dict) -> pa.Table:
+    """Arrow table of skim columns (types kept: float32, int32, bool, uint32/64 ids); awkward
+    list columns (:mod:`processors.objects`) become arrow ``list<item>`` columns; a text column
+    is dictionary-encoded, read back by pandas as a categorical."""
+    return pa.table({name: _arrow(values) for name, values in columns.items()})
 
 
-def _arrow(values: np.ndarray) -> pa.Array:
+def _arrow(values) -> pa.Array:
+    if isinstance(values, ak.Array):
+        return ak.to_arrow(values, extensionarray=False, list_to32=True)
+    values = np.asarray(values)
     if values.dtype.kind in "US":  # e.g. the diphoton skim's ``sample`` label
         labels, codes = np.unique(values, return_inverse=True)
         return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),

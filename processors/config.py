@@ -62,6 +62,11 @@ class SkimConfig:
         Apply the certified-luminosity (golden JSON) mask to data when one is known.
     columns : {"full", "kinematics"}
         Skim column set: every observable of the data contract, or only muon kinematics.
+    objects : bool
+        Also write every muon and jet of each selected event as list columns (``muon_pt``, ...,
+        ``jet_btagDeepFlavB``; :mod:`processors.objects`) for per-object classifiers. With
+        ``columns="full"`` every object branch is required; with ``"kinematics"`` those present
+        are written.
     """
 
     preset: str = "upsilon_antiiso"
@@ -74,6 +79,7 @@ class SkimConfig:
     triggers: tuple[str, ...] = ("HLT_TrkMu15_DoubleTrkMu5NoFiltersNoVtx",)
     lumi_mask: bool = True
     columns: str = "full"
+    objects: bool = False
     #: isolation threshold below which a muon counts as isolated in the histogram categories
     iso_category_cut: float = field(default=0.15)
 
@@ -87,8 +93,14 @@ class SkimConfig:
         }
 
     def digest(self) -> str:
-        """Short stable hash of the settings (part of the chunk ids, see ``processors.chunks``)."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """Short stable hash of the settings (part of the chunk ids, see ``processors.chunks``).
+
+        ``objects=False`` is left out of it, so skims without object lists keep the chunk ids
+        (and parquet part names) they had before the option existed."""
+        settings = self.to_dict()
+        if not self.objects:
+            del settings["objects"]
+        text = json.dumps(settings, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -116,6 +128,8 @@ def _validate(cfg: SkimConfig) -> None:
             "columns='kinematics' reads only muon kinematics: set muon_id=null, isolation=none "
             "and lumi_mask=false (as the kinematics_only preset does)"
         )
+    if not isinstance(cfg.objects, bool):
+        raise ConfigTypeError(f"objects must be true or false, got {cfg.objects!r}")
     for name in ("iso_cut", "mu0_pt_min", "mu1_pt_min", "iso_category_cut"):
         value = getattr(cfg, name)
         if (

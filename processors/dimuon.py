@@ -27,6 +27,7 @@ from processors.config import PRESETS, SkimConfig
 from processors.histograms import fill_histograms, make_histograms
 from processors.inputs import MissingBranchError, missing_branch_message, required_branches
 from processors.lumimask import LumiMask
+from processors.objects import object_columns
 from processors.selection import (
     abs_eta_mask,
     charge_category,
@@ -131,6 +132,8 @@ class DimuonProcessor(ProcessorABC):
         counts.update({n: int(c) for n, c in zip(names, cutflow.nevcutflow[1:], strict=True)})
         rows = np.flatnonzero(selection.all(*names))
         columns = skim_columns(events, idx0, idx1, rows, columns=self.config.columns)
+        if self.config.objects:
+            columns.update(object_columns(events, rows))
         q_index = charge_category(columns["mu0_charge"], columns["mu1_charge"])
         if iso0 is None:
             iso_index = np.full(len(rows), 3, dtype=np.int8)

@@ -8,6 +8,7 @@ processor runs unchanged on NanoEvents from ``coffea.processor.Runner``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import math
@@ -68,6 +69,10 @@ def required_branches(config: SkimConfig) -> list[str]:
     if config.isolation != "none" and "Muon_pfRelIso04_all" not in names:
         names.append("Muon_pfRelIso04_all")
     names += list(config.triggers)
+    if config.objects:
+        from processors.objects import required_object_branches  # (imports this module)
+
+        names += required_object_branches(config.columns)
     return list(dict.fromkeys(names))
 
 
@@ -76,11 +81,16 @@ def optional_branches(config: SkimConfig) -> list[str]:
 
     ``Truth_process`` always; with the kinematics column set also the event ids and every
     per-muon branch of the full skim (isolation, impact parameters), so reduced files keep what
-    they carry.
+    they carry, and with ``objects`` the object branches beyond the muon kinematics.
     """
     names = []
     if config.columns == "kinematics":
         names += list(EVENT_ID_BRANCHES) + [f"Muon_{field}" for field in MUON_EXTRA]
+    if config.objects:
+        from processors.objects import optional_object_branches  # (imports this module)
+
+        names += optional_object_branches(config.columns)
+    names = [n for n in dict.fromkeys(names) if n not in required_branches(config)]
     return names + [TRUTH_BRANCH]
 
 
@@ -98,7 +108,14 @@ def missing_branch_message(missing: Sequence[str], path: str, config: SkimConfig
     msg = f"file {path} lacks branch(es) {shown} needed by preset '{config.preset}'"
     keys = list(keys)
     triggers = [m for m in missing if m.startswith("HLT_")]
-    if "Muon_pt" in keys and ("Muon_tightId" in missing or "run" in missing):
+    without_objects = set(required_branches(dataclasses.replace(config, objects=False)))
+    if config.objects and not without_objects.intersection(missing):
+        msg = (
+            f"file {path} lacks branch(es) {shown} needed by the object lists (objects=true, "
+            f"preset '{config.preset}'); skim without --objects, or with --preset "
+            "kinematics_only to keep the object fields the file has"
+        )
+    elif "Muon_pt" in keys and ("Muon_tightId" in missing or "run" in missing):
         msg += (
             "; it looks like a reduced NanoAOD without muon ID, isolation or event ids: "
             "run it with --preset kinematics_only"

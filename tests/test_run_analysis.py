@@ -16,9 +16,11 @@ from analysis.config import load_config
 from analysis.parallel import TaskRunner
 from analysis.pipeline import run_pipeline
 
-# A tiny profile: one flow seed × 3 epochs, 1 BDT per fold, 3 folds, 3 FPRs, 60 toys (2 chunks).
-TINY = yaml.safe_dump(tiny_analysis(max_epochs=3, n_estimators=40, oversampling=2.0,
-                                    fprs=(1.0, 0.2, 0.05), n_toys=60))
+# A tiny profile: one flow seed × 3 epochs, 1 BDT per fold, 3 folds, 3 FPRs, 60 toys (2 chunks),
+# a small cluster scan (2 clusterings of k = 10, 40 resamplings).
+TINY = yaml.safe_dump({**tiny_analysis(max_epochs=3, n_estimators=40, oversampling=2.0,
+                                       fprs=(1.0, 0.2, 0.05), n_toys=60),
+                       "cluster_scan": {"k": 10, "n_clusterings": 2, "n_bootstrap": 40}})
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +296,23 @@ def test_new_fpr_grid_and_binning_do_not_retrain(first_run, workdir):
     assert le["n_toys"] == 80
     np.testing.assert_array_equal(le["max_z"][:60],
                                   result.significance["os"]["look_elsewhere"]["max_z"])
+
+
+def test_cluster_scan_stage_in_results_report_and_cache(first_run, workdir):
+    out = workdir / "analysis"
+    res = json.loads((out / "results.json").read_text())
+    cs = res["cluster_scan"]
+    lo, hi = cs["best_window_gev"]
+    assert 5.0 <= lo < hi <= 16.0 and hi - lo == pytest.approx(0.3)
+    assert 0 < cs["p_global"] <= 1 and len(cs["statistic"]) == len(cs["window_centers_gev"])
+    assert cs["settings"]["n_bootstrap"] == 40
+    for name in ("cluster_scan_statistic", "cluster_scan_spectra"):
+        assert f"plots/{name}.png" in res["plots"] and (out / "plots" / f"{name}.png").is_file()
+    assert "## Cluster scanning over the mass range" in (out / "report.md").read_text()
+    again = run_pipeline(workdir / "skim", load_config(workdir / "tiny.yaml"), out)
+    assert again.cache["cluster_scan"] == {**again.cache["cluster_scan"], "hits": 1,
+                                           "computed": 0}
+    assert again.cluster_scan.p_global == cs["p_global"]
 
 
 def test_interrupted_run_resumes_from_cache(first_run, workdir, monkeypatch):
