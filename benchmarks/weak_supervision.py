@@ -89,7 +89,7 @@ def template_auc(template, n_noise, *, seed, n_max=50_000) -> float:
 
 
 def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, oversampling=2.0,
-               max_epochs=0, n_noise=0, info=None, cache=None):
+               max_epochs=0, n_noise=0, info=None, cache=None, n_flows=1):
     """Fit one method and score the test set.
 
     ``info`` (a dict), when given, receives ``template_auc`` for CATHODE: the flow template vs
@@ -123,7 +123,7 @@ def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, over
             flow.set_params(max_epochs=int(max_epochs))
         cls = Cathode if method == "cathode" else LaCathode
         est = cls(flow=flow, classifier=classifier, oversampling=oversampling, n_jobs=1,
-                  random_state=seed)
+                  n_flows=n_flows if method == "cathode" else 1, random_state=seed)
         done = None if cache is None else cache.get(method)
         if done is None:
             est.fit(toy.X, toy.m, sr)
@@ -181,6 +181,7 @@ def _args(argv):
     parser.add_argument("--oversampling", type=float, default=2.0,
                         help="template size / SR count (idealized, CATHODE)")
     parser.add_argument("--max-epochs", type=int, default=0, help="flow epochs (0: default)")
+    parser.add_argument("--n-flows", type=int, default=1, help="CATHODE flow seeds (ensemble)")
     parser.add_argument("--n-sup-signal", type=int, default=10_000)
     parser.add_argument("--test-background", type=int, default=200_000)
     parser.add_argument("--test-signal", type=int, default=20_000)
@@ -214,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             n_sup_signal=args.n_sup_signal,
                                             oversampling=args.oversampling,
                                             max_epochs=args.max_epochs, n_noise=n_noise,
-                                            info=info, cache=cache)
+                                            info=info, cache=cache, n_flows=args.n_flows)
                         r = {"method": method, "classifier": name, "sb": frac,
                              "noise": n_noise, "seed": seed, "cpu_s": cpu, **info,
                              **evaluate(s, test.is_signal, min_background=args.min_background)}
