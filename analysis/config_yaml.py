@@ -109,11 +109,18 @@ def _section(cls: type, base: Any, data: Any, where: str, source: str) -> Any:
             except TypeError as err:
                 raise ConfigTypeError(f"{source}: {name}: {err}") from None
             changes[key] = tuple({**dict(base.params), **given}.items())
+        elif key == "params" and cls is ClassifierSettings and data.get("kind", base.kind) == (
+                base.kind):
+            # merged over the profile's classifier settings (the published BDT's rounds)
+            changes[key] = tuple({**dict(base.params), **dict(_pairs(value, name, source))}.items())
         elif key in _PAIR_FIELDS:
             changes[key] = None if value is None and key == "single_feature_cuts" else _pairs(
                 value, name, source)
         else:
             changes[key] = coerce(value, hints[key], name, source)
+    if cls is ClassifierSettings and changes.get("kind", base.kind) != base.kind:
+        # another kind of classifier: the profile's arguments were for the old kind
+        changes.setdefault("params", ())
     return replace(base, **changes)
 
 
@@ -166,7 +173,7 @@ def _profile(name: str, source: str) -> AnalysisConfig:
             base.flow, n_seeds=p.n_seeds, max_epochs=p.max_epochs,
             early_stopping=p.early_stopping, params=p.flow_params,
         ),
-        classifier=replace(base.classifier, n_models=p.n_models),
+        classifier=replace(base.classifier, n_models=p.n_models, params=p.classifier_params),
         stats=replace(base.stats, n_toys=p.n_toys, degree=p.degree),
     )
 

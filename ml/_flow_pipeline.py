@@ -22,7 +22,7 @@ from ml._validation import (
     warn_if_outside,
 )
 from ml.flows import ConditionalFlow
-from ml.preprocessing import LogitScaler, MassScaler
+from ml.preprocessing import LogitScaler, MassScaler, default_preprocessing
 
 __all__ = ["FlowPipeline"]
 
@@ -41,9 +41,10 @@ class FlowPipeline(BaseEstimator):
     flow : ConditionalFlow, optional
         Unfitted flow (cloned in ``fit``); default ``ConditionalFlow()`` (published settings).
     scaler : LogitScaler, optional
-        Feature preprocessing (cloned in ``fit``); default ``LogitScaler()``.
+        Feature preprocessing (cloned in ``fit``); default: that of
+        :func:`ml.preprocessing.default_preprocessing` (shared with ``ml.cathode.Cathode``).
     mass_scaler : MassScaler, optional
-        Mass preprocessing (cloned in ``fit``); default ``MassScaler()``.
+        Mass preprocessing (cloned in ``fit``); default as for ``scaler``.
 
     Attributes
     ----------
@@ -91,9 +92,10 @@ class FlowPipeline(BaseEstimator):
             X_val = check_features(X_val, name="X_val", n_features=X.shape[1])
             m_val = check_condition(m_val, n_events=X_val.shape[0], name="m_val")
             X_all, m_all = np.concatenate([X, X_val]), np.concatenate([m, m_val])
-        self.scaler_ = clone(self.scaler if self.scaler is not None else LogitScaler()).fit(X_all)
+        scaler, mass_scaler = default_preprocessing()
+        self.scaler_ = clone(self.scaler if self.scaler is not None else scaler).fit(X_all)
         self.mass_scaler_ = clone(
-            self.mass_scaler if self.mass_scaler is not None else MassScaler()
+            self.mass_scaler if self.mass_scaler is not None else mass_scaler
         ).fit(m_all)
         self.flow_ = clone(self.flow if self.flow is not None else ConditionalFlow())
         val = {}

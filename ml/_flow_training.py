@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,10 @@ def train_flow(
     best: list[tuple[float, int, dict[str, torch.Tensor]]] = []  # sorted by loss
     since_best = 0
     bar = tqdm(range(int(max_epochs)), desc=desc, disable=not verbose, leave=False)
+    t0 = time.perf_counter()
+    log_every = max(1, int(max_epochs) // 5)
+    log.info("%s: training on %d events (validation %d) for up to %d epochs", desc, n,
+             X_val.shape[0], int(max_epochs))
     for epoch in bar:
         flow.train()
         perm = torch.randperm(n, generator=gen).to(X.device)
@@ -108,6 +113,9 @@ def train_flow(
         hist["val_loss"].append(val_loss)
         hist["lr"].append(float(opt.param_groups[0]["lr"]))
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+        if (epoch + 1) % log_every == 0:
+            log.info("%s: epoch %d/%d, train loss %.4f, validation loss %.4f, %.1f s", desc,
+                     epoch + 1, int(max_epochs), train_loss, val_loss, time.perf_counter() - t0)
         improved = np.isfinite(val_loss) and (not best or val_loss < best[0][0])
         since_best = 0 if improved else since_best + 1
         if np.isfinite(val_loss) and (len(best) < n_best_epochs or val_loss < best[-1][0]):
@@ -130,5 +138,6 @@ def train_flow(
     hist["best_epochs"] = [e for _, e, _ in best]
     flow.load_state_dict(best[0][2])
     flow.eval()
-    log.info("%s: best epoch %d, validation loss %.4f", desc, best[0][1], best[0][0])
+    log.info("%s: best epoch %d, validation loss %.4f; %d epochs in %.1f s", desc, best[0][1],
+             best[0][0], len(hist["val_loss"]), time.perf_counter() - t0)
     return [state for _, _, state in best], hist

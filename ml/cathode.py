@@ -253,13 +253,16 @@ class Cathode(_PickleMixin, BaseEstimator):
         return _seeds(self.random_state, 6)
 
     def fit_preprocessing(self, X_sb, m_sb):
-        """Fit the logit feature scaling and the mass scaling on sideband events (GeV, cm)."""
-        from ml.preprocessing import LogitScaler, MassScaler
+        """Fit the logit feature scaling and the mass scaling on sideband events (GeV, cm);
+        the scalers of :func:`ml.preprocessing.default_preprocessing` (as ``FlowPipeline``),
+        clipping events outside the sideband range."""
+        from ml.preprocessing import default_preprocessing
 
         X_sb = check_features(X_sb)
         m_sb = check_condition(m_sb, n_events=len(X_sb))
-        self.preprocessor_ = LogitScaler(out_of_range="clip").fit(X_sb)
-        self.mass_scaler_ = MassScaler().fit(m_sb)
+        scaler, mass_scaler = default_preprocessing(out_of_range="clip")
+        self.preprocessor_ = scaler.fit(X_sb)
+        self.mass_scaler_ = mass_scaler.fit(m_sb)
         return self
 
     def flow_task(self, X_sb, m_sb, index: int) -> tuple:
@@ -318,6 +321,59 @@ class Cathode(_PickleMixin, BaseEstimator):
         self.template_weight_ = float(template_weight)
         return self
 
+    def fit_with_template(self, X, m, template, template_m=None, *, sr_mask=None,
+                          n_sr_background=None, map=None):  # noqa: A002
+        """Classifier of SR data vs a background template given by the caller; no flow.
+
+        For signal-region-only studies and references: the true SR background (the idealized
+        anomaly detector, arXiv:2109.00546), a simulation, or a template drawn elsewhere. The
+        template is weighted to the expected SR background and the out-of-fold classifier is
+        trained exactly as in :meth:`fit` (same classifier, folds and seeds).
+
+        Parameters
+        ----------
+        X : array, shape (n, d)
+            Features of the events to score (physical units, e.g. GeV, cm).
+        m : array, shape (n,)
+            Masses (GeV).
+        template : array, shape (n_template, d)
+            Background template in the same feature space as ``X``.
+        template_m : array, shape (n_template,), optional
+            Template masses (GeV), stored in ``template_m_`` (NaN when not given).
+        sr_mask : bool array, shape (n,), optional
+            SR events (trained on); the others are only scored. Default: all events are SR.
+        n_sr_background : float, optional
+            Expected SR background; default: the SR count.
+        map : callable, optional
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
+        X = check_features(X)
+        m = check_condition(m, n_events=len(X))
+        sr = np.ones(len(X), bool) if sr_mask is None else np.asarray(sr_mask)
+        if sr.shape != (len(X),) or sr.dtype != bool:
+            raise ValueError(f"sr_mask must be a boolean array of shape ({len(X)},); got dtype "
+                             f"{sr.dtype}, shape {sr.shape}")
+        T = check_features(template, name="template", n_features=X.shape[1])
+        Tm = (np.full(len(T), np.nan) if template_m is None
+              else check_condition(template_m, n_events=len(T), name="template_m"))
+        n_sr = int(sr.sum())
+        if n_sr < 2 * self.n_folds or len(T) < 2 * self.n_folds:
+            raise ValueError(f"{n_sr} SR events and a template of {len(T)}; need >= "
+                             f"{2 * self.n_folds} of each for n_folds={self.n_folds}")
+        n_expected = float(n_sr if n_sr_background is None else n_sr_background)
+        if not (np.isfinite(n_expected) and n_expected > 0):
+            raise ValueError(f"n_sr_background={n_sr_background!r}; expected a positive number")
+        t0 = time.perf_counter()
+        with _torch_threads(self.n_jobs):
+            self.set_template(T, Tm, n_expected / len(T))
+            self.fit_classifier(X, m, sr, map=map)
+        self.timings_ = {"classifier": time.perf_counter() - t0}
+        return self
+
     def fit_classifier(self, X, m, sr_mask, *, map=None):  # noqa: A002
         """Out-of-fold classifier of SR data vs the template; scores every event of (X, m).
 
@@ -331,14 +387,16 @@ class Cathode(_PickleMixin, BaseEstimator):
         y = np.r_[np.ones(len(F_sr), int), np.zeros(len(self.template_), int)]
         w = np.r_[np.ones(len(F_sr)), np.full(len(self.template_), self.template_weight_)]
         clf = self.classifier if self.classifier is not None else XGBEnsembleClassifier()
-        self.oof_ = out_of_fold_scores(np.vstack([F_sr, self.template_]), y, F_sb, classifier=clf,
+        self.oof_ = out_of_fold_scores(np.vstack([F_sr, self.template_]), y,
+                                       F_sb if len(F_sb) else None, classifier=clf,
                                        n_folds=self.n_folds, sample_weight=w,
                                        random_state=self._seeds()[5], verbose=self.verbose,
                                        map=map)
         self.fold_models_ = self.oof_.models
         self.scores_ = np.empty(len(X))
         self.scores_[sr] = self.oof_.scores[: len(F_sr)]
-        self.scores_[~sr] = self.oof_.extra_scores
+        if len(F_sb):
+            self.scores_[~sr] = self.oof_.extra_scores
         self.template_scores_ = self.oof_.scores[len(F_sr):]
         self.m_range_ = (float(m.min()), float(m.max()))
         self.n_features_in_ = X.shape[1]
@@ -395,6 +453,11 @@ class LaCathode(Cathode):
             raise ValueError(f"n_flows={self.n_flows!r}; LaCathode works in one flow's latent "
                              "space: use n_flows=1")
         return out
+
+    def fit_with_template(self, *args, **kwargs):
+        """Not available: LaCATHODE's template is N(0, 1) in its own flow's latent space."""
+        raise TypeError("LaCathode.fit_with_template: the LaCATHODE template is N(0, 1) in the "
+                        "flow's latent space; use Cathode.fit_with_template for a given template")
 
     def _make_template(self, flow, m_template, seed):
         rng = np.random.default_rng(seed)

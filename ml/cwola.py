@@ -45,7 +45,9 @@ __all__ = ["CwolaScores", "cut_efficiency_by_mass", "cwola_scores", "default_cla
 def default_classifier(random_state=None) -> XGBEnsembleClassifier:
     """The CWoLa BDT when none is given: an ensemble of 5 XGBoost models (depth 3, early
     stopping), the settings of the CATHODE classifier with fewer members."""
-    return XGBEnsembleClassifier(n_models=5, random_state=random_state)
+    return XGBEnsembleClassifier(n_models=5, n_estimators=300, max_depth=3,
+                                 early_stopping_rounds=10, min_rounds=0, smoothing=1,
+                                 random_state=random_state)
 
 
 @dataclass

@@ -71,7 +71,7 @@ def sideband_closure(X_sb, m_sb, flow, *, classifier=None, n_seeds: int = 3, n_f
         Anything with ``sample(m, random_state=None) -> (n, d)``, e.g. a fitted
         ``ml.flows.ConditionalFlow``.
     classifier : estimator, optional
-        Default: ``XGBEnsembleClassifier()`` (300 trees, depth 3, early stopping).
+        Default: ``XGBEnsembleClassifier()`` (100 fixed rounds, depth 5).
     n_seeds : int
         Independent sample draws and fold splits; the AUC spread over them is reported.
     n_folds : int
@@ -123,6 +123,8 @@ class RocSic:
         Maximum SIC over thresholds with at least ``min_background`` background events left.
     tpr_at_max : float
     min_background : int
+    n_background_at_max : int
+        Test background events passing the cut of the maximum SIC (0 when there is none).
     """
 
     tpr: np.ndarray
@@ -134,13 +136,23 @@ class RocSic:
     max_sic: float
     tpr_at_max: float
     min_background: int
+    n_background_at_max: int = 0
 
-    def sic_at(self, eps_s: float) -> float:
-        """SIC at signal efficiency ``eps_s`` (eps_B interpolated linearly in the ROC)."""
+    def sic_at(self, eps_s: float, *, return_n_background: bool = False):
+        """SIC at signal efficiency ``eps_s`` (eps_B interpolated linearly in the ROC).
+
+        With ``return_n_background=True`` returns ``(sic, n_background)``: the SIC and the
+        (interpolated, rounded) number of test background events passing that cut, so that a
+        SIC resting on a handful of events is visible.
+        """
         if not 0.0 < eps_s <= 1.0:
             raise ValueError(f"eps_s={eps_s}; expected a signal efficiency in (0, 1]")
         fpr = float(np.interp(eps_s, self.tpr, self.fpr))
-        return eps_s / np.sqrt(fpr) if fpr > 0 else np.nan
+        sic = eps_s / np.sqrt(fpr) if fpr > 0 else np.nan
+        if not return_n_background:
+            return sic
+        n_b = float(np.interp(eps_s, self.tpr, self.n_background_pass))
+        return sic, int(round(n_b))
 
 
 def roc_sic(scores, is_signal, *, min_background: int = 50) -> RocSic:
@@ -175,11 +187,11 @@ def roc_sic(scores, is_signal, *, min_background: int = 50) -> RocSic:
     ok = (n_pass >= min_background) & np.isfinite(sic)
     if ok.any():
         i = int(np.nanargmax(np.where(ok, sic, -np.inf)))
-        max_sic, tpr_max = float(sic[i]), float(tpr[i])
+        max_sic, tpr_max, n_max = float(sic[i]), float(tpr[i]), int(n_pass[i])
     else:
-        max_sic, tpr_max = np.nan, np.nan
+        max_sic, tpr_max, n_max = np.nan, np.nan, 0
     return RocSic(tpr, fpr, thr, n_pass, sic, float(roc_auc_score(lab, s)), max_sic, tpr_max,
-                  int(min_background))
+                  int(min_background), n_max)
 
 
 def idealized_scores(X_sr, X_sr_background, *, classifier=None, sample_weight=None, n_folds=5,

@@ -76,7 +76,8 @@ __all__ = [
 def default_classifier(random_state=None) -> XGBEnsembleClassifier:
     """The small BDT of the scan: one XGBoost model, 100 rounds of depth 2, early stopping 10."""
     return XGBEnsembleClassifier(n_models=1, n_estimators=100, max_depth=2, learning_rate=0.1,
-                                 early_stopping_rounds=10, random_state=random_state)
+                                 early_stopping_rounds=10, min_rounds=0, smoothing=1,
+                                 random_state=random_state)
 
 
 def bin_pairs(low: float, high: float, width: float, step: float | None = None) -> np.ndarray:

@@ -310,8 +310,10 @@ def continuum_scores(X_signal, w_signal, X_data, is_sideband, *, X_signal_eval=N
         X = np.vstack([X_signal, bkg])
         y = np.concatenate([np.ones(len(X_signal), int), np.zeros(len(bkg), int)])
         w = np.concatenate([w_sig, np.ones(len(bkg))])
-        model = XGBEnsembleClassifier(n_estimators=300, random_state=int(seeds[k])).fit(
-            X, y, sample_weight=w)
+        # the settings this score was tuned with (the classifier's defaults before issue 11)
+        model = XGBEnsembleClassifier(n_estimators=300, max_depth=3, early_stopping_rounds=10,
+                                      min_rounds=0, smoothing=1,
+                                      random_state=int(seeds[k])).fit(X, y, sample_weight=w)
         data_scores[~train_half] = model.predict_proba(X_data[~train_half])[:, 1]
         if X_signal_eval is not None:
             eval_scores.append(model.predict_proba(check_features(X_signal_eval))[:, 1])

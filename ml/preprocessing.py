@@ -20,7 +20,7 @@ from ml._validation import check_condition, check_features, check_fitted
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FlowPipeline", "LogitScaler", "MassScaler"]  # noqa: F822 (FlowPipeline: lazy)
+__all__ = ["FlowPipeline", "LogitScaler", "MassScaler", "default_preprocessing"]  # noqa: F822 (FlowPipeline: lazy)
 
 _OUT_OF_RANGE = ("warn", "clip", "raise")
 _DOMAIN_EPS = 1e-9
@@ -225,6 +225,22 @@ class MassScaler(TransformerMixin, BaseEstimator):
         """Standardized masses → masses in GeV (exact inverse of :meth:`transform`)."""
         check_fitted(self, "mean_")
         return check_condition(m_scaled, name="m_scaled") * self.scale_ + self.mean_
+
+
+def default_preprocessing(out_of_range: str = "warn") -> tuple[LogitScaler, MassScaler]:
+    """Unfitted feature and mass scalers of the CATHODE chain (reference section 4).
+
+    The one place of these defaults (headroom, squeeze, mass scaling): :class:`FlowPipeline`
+    uses them as they are (exact transforms, so its density integrates to one), and
+    :class:`ml.cathode.Cathode` with ``out_of_range="clip"`` (signal-region events beyond the
+    sideband range are clipped silently, so the flow always sees finite logits).
+
+    Parameters
+    ----------
+    out_of_range : {"warn", "clip", "raise"}
+        Passed to :class:`LogitScaler`.
+    """
+    return LogitScaler(out_of_range=out_of_range), MassScaler()
 
 
 def __getattr__(name: str) -> Any:

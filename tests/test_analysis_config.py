@@ -83,6 +83,29 @@ def test_yaml_overrides_sections_and_profile(tmp_path):
     assert load_config(path, profile="published", window="upsilon").window.name == "upsilon"
 
 
+def test_published_profile_keeps_the_published_bdt(tmp_path):
+    from analysis.stages import build_classifier
+
+    pub = load_config(profile="published")
+    clf = build_classifier(pub.classifier, seed=0)
+    assert (clf.n_estimators, clf.max_depth, clf.early_stopping_rounds) == (300, 3, 10)
+    # so do the others (better than the toolkit's default on the demo's small SR sample)
+    for profile in ("fast", "default"):
+        clf = build_classifier(load_config(profile=profile).classifier, seed=0)
+        assert (clf.n_estimators, clf.max_depth, clf.early_stopping_rounds) == (300, 3, 10)
+    # a YAML file can ask for the toolkit's default
+    cfg = load_config(write(tmp_path, "classifier: {params: {n_estimators: 100, max_depth: 5, "
+                                      "early_stopping_rounds: null}}\n"))
+    clf = build_classifier(cfg.classifier, seed=0)
+    assert (clf.n_estimators, clf.max_depth, clf.early_stopping_rounds) == (100, 5, None)
+    # YAML classifier params merge over the profile's; another kind drops them
+    cfg = load_config(write(tmp_path, "classifier: {params: {max_depth: 4}}\n"),
+                      profile="published")
+    assert dict(cfg.classifier.params) == {**dict(pub.classifier.params), "max_depth": 4}
+    cfg = load_config(write(tmp_path, "classifier: {kind: mlp}\n"), profile="published")
+    assert cfg.classifier.kind == "mlp" and cfg.classifier.params == ()
+
+
 def test_yaml_flow_params_accept_the_former_name_transform(tmp_path):
     cfg = load_config(write(tmp_path, "profile: fast\nflow: {params: {transform: affine}}\n"))
     assert dict(cfg.flow.params)["transform_type"] == "affine"  # overrides the profile's spline

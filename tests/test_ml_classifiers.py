@@ -35,7 +35,8 @@ def test_xgb_best_iteration_is_included():
     """Early-stopped predictions equal those of a model trained with exactly best+1 trees."""
     X, y = _toy(n=1500, shift=0.6, seed=1)
     Xv, yv = _toy(n=600, shift=0.6, seed=2)
-    es = XGBEnsembleClassifier(n_estimators=300, learning_rate=0.3, random_state=5)
+    es = XGBEnsembleClassifier(n_estimators=300, learning_rate=0.3, early_stopping_rounds=10,
+                               min_rounds=0, smoothing=1, random_state=5)
     es.fit(X, y, X_val=Xv, y_val=yv)
     best = es.best_iterations_[0]
     booster = es.boosters_[0]
@@ -44,13 +45,44 @@ def test_xgb_best_iteration_is_included():
     assert booster.num_boosted_rounds() == best + 1 + es.early_stopping_rounds
     fixed = XGBEnsembleClassifier(
         n_estimators=best + 1, learning_rate=0.3, early_stopping_rounds=None, random_state=5
-    ).fit(X, y, X_val=Xv, y_val=yv)
+    ).fit(X, y)
     assert fixed.boosters_[0].num_boosted_rounds() == best + 1
     Xt, _ = _toy(n=500, shift=0.6, seed=3)
     np.testing.assert_array_equal(es.predict_proba(Xt), fixed.predict_proba(Xt))
     # the peer bug, iteration_range=(0, best), gives different predictions
     buggy = booster.predict(xgb.DMatrix(Xt), iteration_range=(0, best))
     assert np.abs(buggy - es.predict_proba(Xt)[:, 1]).max() > 1e-4
+
+
+def test_xgb_min_rounds_and_smoothed_early_stopping(caplog):
+    """On labels without information plain early stopping collapses; min_rounds prevents it
+    and says so in a warning."""
+    X, y = _toy(n=2000, shift=0.0, seed=6)
+    Xv, yv = _toy(n=800, shift=0.0, seed=7)
+    plain = XGBEnsembleClassifier(n_models=3, n_estimators=200, early_stopping_rounds=10,
+                                  min_rounds=0, smoothing=1, random_state=0)
+    assert max(plain.fit(X, y, X_val=Xv, y_val=yv).best_iterations_) < 15
+    guarded = XGBEnsembleClassifier(n_models=3, n_estimators=200, early_stopping_rounds=10,
+                                    min_rounds=40, smoothing=5, random_state=0)
+    with caplog.at_level("WARNING", logger="ml.classifiers"):
+        guarded.fit(X, y, X_val=Xv, y_val=yv)
+    assert min(guarded.best_iterations_) >= 39
+    assert all(b.num_boosted_rounds() >= 40 for b in guarded.boosters_)
+    assert "3 of 3 members the validation loss was lowest before min_rounds=40" in caplog.text
+    with pytest.raises(ValueError, match="min_rounds=300"):
+        XGBEnsembleClassifier(n_estimators=200, early_stopping_rounds=10, min_rounds=300).fit(X, y)
+    with pytest.raises(ValueError, match="smoothing=0"):
+        XGBEnsembleClassifier(smoothing=0).fit(X, y)
+
+
+def test_xgb_fixed_rounds_also_train_on_the_validation_set():
+    X, y = _toy(n=1000, seed=8)
+    Xv, yv = _toy(n=400, seed=9)
+    kw = dict(n_estimators=30, early_stopping_rounds=None, class_weight=None, random_state=2)
+    a = XGBEnsembleClassifier(**kw).fit(X, y, X_val=Xv, y_val=yv)
+    b = XGBEnsembleClassifier(**kw).fit(np.vstack([X, Xv]), np.r_[y, yv])
+    np.testing.assert_array_equal(a.predict_proba(X[:100]), b.predict_proba(X[:100]))
+    assert a.best_iterations_ == [29]
 
 
 def test_xgb_ensemble_averages_members():

@@ -386,3 +386,14 @@ def test_former_name_transform_maps_to_transform_type(tmp_path, small_data):
     state["params"]["transform"] = state["params"].pop("transform_type")
     torch.save(state, tmp_path / "old.pt")
     assert ConditionalFlow.load(tmp_path / "old.pt").transform_type == "affine"
+
+
+def test_training_logs_progress_and_time_at_info(small_data, caplog):
+    X, m = small_data
+    with caplog.at_level("INFO", logger="ml._flow_training"):
+        ConditionalFlow(n_blocks=2, hidden_units=8, max_epochs=5, random_state=0).fit(
+            X[:300], m[:300])
+    text = caplog.text
+    assert "training on 240 events (validation 60) for up to 5 epochs" in text
+    assert text.count("epoch 1/5") == 1 and "epoch 5/5" in text
+    assert "5 epochs in" in text and " s" in text

@@ -1,0 +1,244 @@
+"""Weak-supervision benchmark: supervised / idealized / CATHODE / LaCATHODE on an LHCO-like toy.
+
+For each seed, S/B and number of noise features: a toy (:mod:`ml.weak_toy`) of ``--n-sr`` SR
+background events plus sidebands, with ``S/B`` signal in the SR; an independent SR test set of
+``--test-background`` background and ``--test-signal`` signal events. Methods, each trained with
+the classifier(s) named by ``--classifiers``:
+
+- ``supervised``: truth signal (``--n-sup-signal``) vs truth SR background (4x as many);
+- ``idealized``: SR data vs the true SR background (``--oversampling`` x the SR count), through
+  :meth:`ml.cathode.Cathode.fit_with_template`;
+- ``cathode`` / ``lacathode``: the full chain with the default flow (sidebands -> template).
+
+Reported per method: max SIC where at least ``--min-background`` test background events pass,
+with that number; SIC at eps_S = 0.2 with the background events left; AUC; CPU seconds of the
+fit. Then the median and the 68 % band (16th-84th percentile) over seeds. Usage::
+
+    python -m benchmarks.weak_supervision --quick          # minutes: 20k SR, 3 seeds
+    python -m benchmarks.weak_supervision --seeds 5 --signal-fractions 0.002 0.006 0.02 \\
+        --noise 0 10 --classifiers old new --methods supervised idealized cathode lacathode
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from dimuon_ad.io import atomic_write_json
+from ml.cathode import Cathode, LaCathode, default_flow
+from ml.classifiers import XGBEnsembleClassifier
+from ml.diagnostics import roc_sic, supervised_scores
+from ml.kfold import out_of_fold_scores
+from ml.weak_toy import make_weak_toy, sr_background, weak_signal, weak_test_set
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CLASSIFIERS", "METHODS", "evaluate", "main", "run_method", "summarize"]
+
+
+def _old(n_models):
+    """Default before issue 11 (and the published BDT): <= 300 rounds, plain early stopping
+    after 10 rounds on the validation log-loss."""
+    return XGBEnsembleClassifier(n_models=n_models, n_estimators=300, max_depth=3,
+                                 early_stopping_rounds=10, min_rounds=0, smoothing=1)
+
+
+def _new(n_models):
+    """The toolkit's default (``XGBEnsembleClassifier()``: 100 fixed rounds, depth 5)."""
+    return XGBEnsembleClassifier(n_models=n_models)
+
+
+def _es_min(n_models):
+    """Early stopping that cannot collapse: >= 100 rounds, patience 30 on a 10-round mean."""
+    return XGBEnsembleClassifier(n_models=n_models, n_estimators=300, max_depth=3,
+                                 early_stopping_rounds=30, min_rounds=100, smoothing=10)
+
+
+def _fixed_slow(n_models):
+    """Fixed 200 rounds of depth 3 at learning rate 0.05, no early stopping."""
+    return XGBEnsembleClassifier(n_models=n_models, n_estimators=200, learning_rate=0.05,
+                                 max_depth=3, early_stopping_rounds=None)
+
+
+def _fixed_d3(n_models):
+    """Fixed 100 rounds of depth-3 trees (the first candidate of issue 11)."""
+    return XGBEnsembleClassifier(n_models=n_models, max_depth=3)
+
+
+#: Classifier variants by name: factory(n_models) -> unfitted estimator.
+CLASSIFIERS = {"old": _old, "new": _new, "es-min": _es_min, "fixed-slow": _fixed_slow,
+               "fixed-d3": _fixed_d3}
+METHODS = ("supervised", "idealized", "cathode", "lacathode")
+
+
+def template_auc(template, n_noise, *, seed, n_max=50_000) -> float:
+    """Out-of-fold AUC of a physical-space SR template vs held-out true SR background (0.5:
+    the classifier cannot tell them apart)."""
+    T = np.asarray(template)[:n_max]
+    B = sr_background(len(T), n_noise=n_noise, random_state=[seed, 11])[0]
+    y = np.r_[np.ones(len(B), int), np.zeros(len(T), int)]
+    res = out_of_fold_scores(np.vstack([B, T]), y, classifier=XGBEnsembleClassifier(),
+                             random_state=seed)
+    return float(roc_auc_score(y, res.scores))
+
+
+def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, oversampling=2.0,
+               max_epochs=0, n_noise=0, info=None, cache=None, n_flows=1):
+    """Fit one method and score the test set.
+
+    ``info`` (a dict), when given, receives ``template_auc`` for CATHODE: the flow template vs
+    held-out true SR background (:func:`template_auc`). ``cache`` (a dict), when given, keeps
+    the fitted CATHODE/LaCATHODE chain of this toy, so that other classifiers reuse its flows and
+    template (their CPU time is then the classifier's only).
+
+    Returns
+    -------
+    (scores of ``test`` events, CPU seconds of the fit)
+    """
+    cpu = time.process_time()
+    rng = np.random.default_rng([seed, 7])
+    sr = toy.sr_mask
+    n_sr = int(sr.sum())
+    if method == "supervised":
+        X_s = weak_signal(n_sup_signal, rng)[0]
+        if n_noise:
+            X_s = np.column_stack([X_s, rng.standard_normal((len(X_s), n_noise))])
+        X_b = sr_background(4 * n_sup_signal, n_noise=n_noise, random_state=rng)[0]
+        oof = supervised_scores(X_s, X_b, classifier=classifier, random_state=seed)
+        return oof.score(test.X), time.process_time() - cpu
+    if method == "idealized":
+        T, Tm = sr_background(int(round(oversampling * n_sr)), n_noise=n_noise,
+                              random_state=rng)
+        est = Cathode(classifier=classifier, random_state=seed)
+        est.fit_with_template(toy.X[sr], toy.m[sr], T, Tm)
+    elif method in ("cathode", "lacathode"):
+        flow = default_flow()
+        if max_epochs:
+            flow.set_params(max_epochs=int(max_epochs))
+        cls = Cathode if method == "cathode" else LaCathode
+        est = cls(flow=flow, classifier=classifier, oversampling=oversampling, n_jobs=1,
+                  n_flows=n_flows if method == "cathode" else 1, random_state=seed)
+        done = None if cache is None else cache.get(method)
+        if done is None:
+            est.fit(toy.X, toy.m, sr)
+        else:  # the same flows and template, another classifier (CPU: the classifier only)
+            est.preprocessor_, est.mass_scaler_ = done.preprocessor_, done.mass_scaler_
+            est.set_flows(done.flows_)
+            est.set_template(done.template_, done.template_m_, done.template_weight_)
+            est.fit_classifier(toy.X, toy.m, sr)
+        if cache is not None:
+            cache[method] = est
+        cpu = time.process_time() - cpu
+        if info is not None and method == "cathode" and done is None:
+            info["template_auc"] = template_auc(est.template_, n_noise, seed=seed)
+        return est.score(test.X, test.m), cpu
+    else:
+        raise ValueError(f"method {method!r}; expected one of {METHODS}")
+    return est.score(test.X, test.m), time.process_time() - cpu
+
+
+def evaluate(scores, is_signal, *, min_background=50) -> dict:
+    """Max SIC (>= ``min_background`` background events) with its background count, SIC at
+    eps_S = 0.2 with its background count, and AUC."""
+    r = roc_sic(scores, is_signal, min_background=min_background)
+    sic02, nb02 = r.sic_at(0.2, return_n_background=True)
+    return {"max_sic": r.max_sic, "nb_max": r.n_background_at_max, "sic02": float(sic02),
+            "nb02": nb02, "auc": r.auc}
+
+
+def summarize(values) -> tuple[float, float, float]:
+    """(median, 16th, 84th percentile) of finite values (NaN when there are none)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return (np.nan, np.nan, np.nan)
+    return tuple(float(x) for x in np.percentile(v, [50, 16, 84]))
+
+
+def _args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.weak_supervision", description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="20k SR, 50k test background, 3 seeds, supervised + idealized")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--n-sr", type=int, default=100_000, help="SR background events")
+    parser.add_argument("--signal-fractions", type=float, nargs="+", default=[0.006],
+                        help="S/B in the SR")
+    parser.add_argument("--noise", type=int, nargs="+", default=[0],
+                        help="numbers of extra Gaussian noise features")
+    parser.add_argument("--methods", nargs="+", default=["supervised", "idealized"],
+                        choices=METHODS)
+    parser.add_argument("--classifiers", nargs="+", default=["new"], choices=sorted(CLASSIFIERS))
+    parser.add_argument("--n-models", type=int, default=10, help="ensemble members per fold")
+    parser.add_argument("--oversampling", type=float, default=2.0,
+                        help="template size / SR count (idealized, CATHODE)")
+    parser.add_argument("--max-epochs", type=int, default=0, help="flow epochs (0: default)")
+    parser.add_argument("--n-flows", type=int, default=1, help="CATHODE flow seeds (ensemble)")
+    parser.add_argument("--n-sup-signal", type=int, default=10_000)
+    parser.add_argument("--test-background", type=int, default=200_000)
+    parser.add_argument("--test-signal", type=int, default=20_000)
+    parser.add_argument("--min-background", type=int, default=50)
+    parser.add_argument("--json", default=None, help="write all rows to this JSON file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n_sr, args.test_background, args.seeds = 20_000, 50_000, 3
+        args.test_signal, args.n_sup_signal = 10_000, 5_000
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print one row per fit and the medians; returns 0."""
+    args = _args(argv)
+    rows = []
+    print(f"{'method':10s} {'clf':10s} {'S/B':>6s} {'noise':>5s} {'seed':>4s} {'maxSIC':>7s} "
+          f"{'nB':>5s} {'SIC.2':>6s} {'nB.2':>6s} {'AUC':>6s} {'cpu_s':>7s}")
+    for frac in args.signal_fractions:
+        for n_noise in args.noise:
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                toy = make_weak_toy(args.n_sr, frac, n_noise=n_noise, random_state=seed)
+                test = weak_test_set(args.test_signal, args.test_background, n_noise=n_noise,
+                                     random_state=10_000 + seed)
+                cache = {}
+                for method in args.methods:
+                    for name in args.classifiers:
+                        clf = CLASSIFIERS[name](args.n_models)
+                        info = {}
+                        s, cpu = run_method(method, toy, test, clf, seed=seed,
+                                            n_sup_signal=args.n_sup_signal,
+                                            oversampling=args.oversampling,
+                                            max_epochs=args.max_epochs, n_noise=n_noise,
+                                            info=info, cache=cache, n_flows=args.n_flows)
+                        r = {"method": method, "classifier": name, "sb": frac,
+                             "noise": n_noise, "seed": seed, "cpu_s": cpu, **info,
+                             **evaluate(s, test.is_signal, min_background=args.min_background)}
+                        rows.append(r)
+                        extra = "".join(f" {k} {v:.4f}" for k, v in info.items())
+                        print(f"{method:10s} {name:10s} {frac:6.3%} {n_noise:5d} {seed:4d} "
+                              f"{r['max_sic']:7.2f} {r['nb_max']:5d} {r['sic02']:6.2f} "
+                              f"{r['nb02']:6d} {r['auc']:6.3f} {cpu:7.1f}{extra}", flush=True)
+    print("\nmedian [16 %, 84 %] over seeds")
+    keys = sorted({(r["method"], r["classifier"], r["sb"], r["noise"]) for r in rows})
+    for key in keys:
+        sel = [r for r in rows if (r["method"], r["classifier"], r["sb"], r["noise"]) == key]
+        cells = []
+        cols = ["max_sic", "nb_max", "sic02", "nb02", "auc", "cpu_s"]
+        for col in cols + [c for c in ("template_auc",) if c in sel[0]]:
+            med, lo, hi = summarize([r[col] for r in sel])
+            cells.append(f"{col} {med:.3g} [{lo:.3g}, {hi:.3g}]")
+        print(f"{key[0]:10s} {key[1]:10s} S/B {key[2]:.3%} noise {key[3]:2d} "
+              f"({len(sel)} seeds): " + "; ".join(cells))
+    if args.json:
+        atomic_write_json(args.json, {"args": vars(args), "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Tests of ml.weak_toy and a fast version of benchmarks/weak_supervision.py.
+
+Known answers: the toy's sizes, bounds and mass dependence; supervised > idealized > random
+in max SIC; the idealized detector on pure background is blind (AUC ~ 0.5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from benchmarks.weak_supervision import evaluate, main, run_method, summarize
+from ml.cathode import Cathode, LaCathode
+from ml.classifiers import XGBEnsembleClassifier
+from ml.weak_toy import (
+    WEAK_FEATURES,
+    WEAK_WINDOW,
+    make_weak_toy,
+    sr_background,
+    weak_background,
+    weak_signal,
+    weak_test_set,
+)
+
+
+def _clf():
+    return XGBEnsembleClassifier(n_models=2, n_estimators=60, early_stopping_rounds=None)
+
+
+def test_toy_sizes_bounds_and_seed():
+    toy = make_weak_toy(5000, 0.02, n_noise=3, random_state=1)
+    assert toy.X.shape == (len(toy.m), len(WEAK_FEATURES) + 3)
+    sr = toy.sr_mask
+    assert int((sr & ~toy.is_signal).sum()) == 5000
+    assert toy.is_signal.sum() == 100 and (sr & toy.is_signal).sum() >= 95  # 2 % width in m
+    assert ((toy.m >= WEAK_WINDOW[0]) & (toy.m < WEAK_WINDOW[3])).all()
+    assert (toy.X[:, 1] >= 0).all() and (toy.X[:, 0] >= 5).all()  # delta_mj >= 0 (sorted)
+    assert ((toy.X[:, 2:4] > 0) & (toy.X[:, 2:4] < 1)).all()  # tau21 bounded
+    again = make_weak_toy(5000, 0.02, n_noise=3, random_state=1)
+    np.testing.assert_array_equal(toy.X, again.X)
+    with pytest.raises(ValueError, match="signal_fraction"):
+        make_weak_toy(10, 1.5)
+    with pytest.raises(ValueError, match="window"):
+        make_weak_toy(10, 0.0, window=(1, 3, 2, 4))
+
+
+def test_toy_shapes_move_with_mass_and_signal_is_distinct():
+    lo, hi = weak_background(np.full(20000, 2900.0), 0), weak_background(np.full(20000, 4500.0), 0)
+    # jet masses scale with the dijet mass; tau21 is lower for heavier jets
+    assert np.median(hi[:, 0]) > 1.4 * np.median(lo[:, 0])
+    rho = lo[:, 0] / 1450.0
+    assert np.corrcoef(rho, lo[:, 2])[0, 1] < -0.1
+    X_s, m_s = weak_signal(5000, 0)
+    assert abs(np.median(m_s) - 3500) < 10 and abs(np.median(X_s[:, 0]) - 100) < 3
+    assert np.median(X_s[:, 2]) < np.median(lo[:, 2]) - 0.1
+    test = weak_test_set(100, 1000, n_noise=2, random_state=0)
+    assert test.sr_mask.all() and test.X.shape == (1100, 6) and test.is_signal.sum() == 100
+
+
+def test_fast_benchmark_known_answers():
+    """Supervised > idealized > random in max SIC; idealized on pure background is blind."""
+    toy = make_weak_toy(6000, 0.03, random_state=3)
+    test = weak_test_set(4000, 20000, random_state=4)
+    res = {}
+    for method in ("supervised", "idealized"):
+        s, cpu = run_method(method, toy, test, _clf(), seed=0, n_sup_signal=2000)
+        res[method] = evaluate(s, test.is_signal)
+        assert cpu > 0
+    rand = evaluate(np.random.default_rng(0).random(len(test.m)), test.is_signal)
+    assert res["supervised"]["max_sic"] > res["idealized"]["max_sic"] > 2 * rand["max_sic"]
+    assert res["idealized"]["nb_max"] >= 50 and res["idealized"]["auc"] > 0.8
+    # no signal: SR data and the true background are the same distribution, so the
+    # out-of-fold AUC of data vs template is 0.5 (the test-set AUC of a localized signal is
+    # not: a blind score is still some random function of the features)
+    null = make_weak_toy(6000, 0.0, random_state=5)
+    sr = null.sr_mask
+    est = Cathode(classifier=_clf(), random_state=1).fit_with_template(
+        null.X[sr], null.m[sr], *sr_background(12000, random_state=8))
+    y = np.r_[np.ones(sr.sum()), np.zeros(12000)]
+    assert roc_auc_score(y, np.r_[est.scores_, est.template_scores_]) == pytest.approx(0.5,
+                                                                                      abs=0.015)
+    med, lo, hi = summarize([1.0, 2.0, 3.0, np.nan])
+    assert med == 2.0 and lo < med < hi
+
+
+def test_cathode_with_given_template_sr_only():
+    toy = make_weak_toy(3000, 0.05, random_state=6)
+    sr = toy.sr_mask
+    T, Tm = sr_background(6000, random_state=7)
+    est = Cathode(classifier=_clf(), random_state=0)
+    est.fit_with_template(toy.X[sr], toy.m[sr], T, Tm)
+    assert est.template_weight_ == pytest.approx(sr.sum() / 6000)
+    assert est.scores_.shape == (sr.sum(),) and np.isfinite(est.scores_).all()
+    assert est.score(toy.X[sr][:5], toy.m[sr][:5]).shape == (5,)
+    # with the sidebands: they are scored, not trained on
+    full = Cathode(classifier=_clf(), random_state=0).fit_with_template(
+        toy.X, toy.m, T, Tm, sr_mask=sr)
+    assert np.isfinite(full.scores_).all() and full.scores_.shape == toy.m.shape
+    with pytest.raises(ValueError, match="template"):
+        Cathode().fit_with_template(toy.X, toy.m, T[:, :2])
+    with pytest.raises(TypeError, match="latent space"):
+        LaCathode().fit_with_template(toy.X, toy.m, T)
+
+
+def test_benchmark_cli_runs(tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    assert main(["--seeds", "1", "--n-sr", "3000", "--signal-fractions", "0.05",
+                 "--test-background", "5000", "--test-signal", "1000", "--n-sup-signal",
+                 "1000", "--n-models", "1", "--classifiers", "new", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "idealized" in text and "median" in text and out.is_file()
