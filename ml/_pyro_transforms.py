@@ -35,6 +35,8 @@ from pyro.distributions.transforms import (
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
+from ml._rq_spline import spline_block_forward
+
 __all__ = ["ACTIVATIONS", "ConditionalMAF", "build_conditional_flow"]
 
 #: Hidden-layer nonlinearities accepted by name.
@@ -218,12 +220,20 @@ class ConditionalMAF(nn.Module):
         ladj = -torch.log(self.x_scale).sum()
         last = len(self.blocks) - 1
         for i, (slot, t) in enumerate(self._fast):
-            slot.context = ctx
-            y = t(z)
-            ladj = ladj + t.log_abs_det_jacobian(z, y)
-            _clear_cache(t)
-            slot.context = None
-            z = y
+            block = self.blocks[i]
+            if isinstance(block, ConditionalSplineAutoregressive):
+                # same bijection as Pyro's direct call, fused (ml._rq_spline)
+                z, block_ladj = spline_block_forward(
+                    block.nn, z, ctx, block.kwargs["count_bins"], block.kwargs["bound"]
+                )
+                ladj = ladj + block_ladj
+            else:
+                slot.context = ctx
+                y = t(z)
+                ladj = ladj + t.log_abs_det_jacobian(z, y)
+                _clear_cache(t)
+                slot.context = None
+                z = y
             if i < last:
                 if self.norms:
                     z, bn_ladj = self.norms[i].normalize(z)
