@@ -32,9 +32,8 @@ def _knots(raw: torch.Tensor, bound: float) -> torch.Tensor:
     e = torch.exp(raw - raw.amax(-1, keepdim=True))
     sizes = _MIN_BIN + (1.0 - _MIN_BIN * k) * (e / e.sum(-1, keepdim=True))
     inner = (2.0 * bound) * torch.cumsum(sizes[..., :-1], dim=-1) - bound
-    edge = torch.full_like(inner[..., :1], bound)
     # the end knots pinned exactly to the box (Pyro assigns them in place)
-    return torch.cat([-edge, inner, edge], dim=-1)
+    return F.pad(F.pad(inner, pad=(1, 0), value=-bound), pad=(0, 1), value=bound)
 
 
 def spline_block_forward(
@@ -100,26 +99,29 @@ def spline_block_forward(
     hgt = ch1 - ch
     delta = hgt / w
 
-    # rational linear spline, forward direction (Pyro's _monotonic_rational_spline, wa = 1)
+    # rational linear spline, forward direction (Pyro's _monotonic_rational_spline with wa = 1;
+    # shared subexpressions computed once: the same floating-point values)
     wb = torch.sqrt(d0 / d1)
-    wc = (lam * d0 + (1 - lam) * wb * d1) / delta
+    one_m_lam = 1.0 - lam
+    wc = (lam * d0 + one_m_lam * wb * d1) / delta
     ya = ch
     yb = hgt + ch
-    yc = ((1.0 - lam) * ya + lam * wb * yb) / ((1.0 - lam) + lam * wb)
+    lam_wb = lam * wb
+    yc = (one_m_lam * ya + lam_wb * yb) / (one_m_lam + lam_wb)
     theta = (x_in - cw) / w
     left = theta <= lam
+    lam_m_theta = lam - theta
+    one_m_theta = 1 - theta
+    wc_yc = wc * yc
+    wb_yb = wb * yb
     numerator = torch.where(
-        left,
-        ya * (lam - theta) + wc * yc * theta,
-        wc * yc * (1 - theta) + wb * yb * (theta - lam),
+        left, ya * lam_m_theta + wc_yc * theta, wc_yc * one_m_theta - wb_yb * lam_m_theta
     )
     denominator = torch.where(
-        left,
-        (lam - theta) + wc * theta,
-        wc * (1 - theta) + wb * (theta - lam),
+        left, lam_m_theta + wc * theta, wc * one_m_theta - wb * lam_m_theta
     )
     derivative_numerator = (
-        torch.where(left, wc * lam * (yc - ya), wb * wc * (1 - lam) * (yb - yc)) / w
+        torch.where(left, wc * lam * (yc - ya), wb * wc * one_m_lam * (yb - yc)) / w
     )
     log_det = torch.log(derivative_numerator) - 2 * torch.log(torch.abs(denominator))
     y = torch.where(inside, numerator / denominator, x)
