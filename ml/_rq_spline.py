@@ -29,7 +29,8 @@ def _knots(raw: torch.Tensor, bound: float) -> torch.Tensor:
     """Unnormalized bin sizes (..., K) → knot positions (..., K + 1) on ``[-bound, bound]``."""
     k = raw.shape[-1]
     # softmax over the bins, written out: torch.softmax is slow on short rows on CPU
-    e = torch.exp(raw - raw.amax(-1, keepdim=True))
+    # the shift only guards exp against overflow: no gradient through it (as in torch.softmax)
+    e = torch.exp(raw - raw.amax(-1, keepdim=True).detach())
     sizes = _MIN_BIN + (1.0 - _MIN_BIN * k) * (e / e.sum(-1, keepdim=True))
     inner = (2.0 * bound) * torch.cumsum(sizes[..., :-1], dim=-1) - bound
     # the end knots pinned exactly to the box (Pyro assigns them in place)

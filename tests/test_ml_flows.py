@@ -425,8 +425,10 @@ def test_fused_spline_equals_pyro_spline_autoregressive(dtype):
         params = list(block.parameters())
         g_ref = torch.autograd.grad((y_ref.sum() + ld_ref.sum()), params)
         g = torch.autograd.grad((y.sum() + ld.sum()), params)
+        # float32 gradients are sums over 400 events: compared at 1e-4 (float64 at 1e-10)
+        gtol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else tol
         for a, b in zip(g, g_ref):
-            torch.testing.assert_close(a, b, **tol)
+            torch.testing.assert_close(a, b, **gtol)
         x = y_ref.detach()
 
 
