@@ -37,6 +37,17 @@ def _knots(raw: torch.Tensor, bound: float) -> torch.Tensor:
     return F.pad(F.pad(inner, pad=(1, 0), value=-bound), pad=(0, 1), value=bound)
 
 
+_ORDERS: dict[tuple[int, int, torch.device], torch.Tensor] = {}
+
+
+def _feature_major(n_params: int, d: int, device: torch.device) -> torch.Tensor:
+    """Row order that turns an output laid out (params, d) into (d, params) (cached)."""
+    key = (n_params, d, device)
+    if key not in _ORDERS:
+        _ORDERS[key] = torch.arange(n_params * d, device=device).reshape(n_params, d).T.flatten()
+    return _ORDERS[key]
+
+
 def spline_block_forward(
     arn: ConditionalAutoRegressiveNN,
     x: torch.Tensor,
@@ -68,24 +79,29 @@ def spline_block_forward(
     h = torch.cat([context.expand(x.shape[:-1] + (context.shape[-1],)), x], dim=-1)
     for layer in arn.layers[:-1]:
         h = arn.f(layer(h))
-    h = arn.layers[-1](h)
-    # Pyro's output layout is (n, params, d); bring the parameters of one feature together
-    p = h.reshape(x.shape[0], 4 * k - 1, x.shape[-1]).transpose(-1, -2).contiguous()
+    # Pyro's output layout is (n, params, d); the last layer's rows are taken in (d, params)
+    # order instead, so each feature's spline parameters come out contiguous (same dot products)
+    last = arn.layers[-1]
+    order = _feature_major(4 * k - 1, x.shape[-1], x.device)
+    h = F.linear(h, (last.weight * last.mask)[order], last.bias[order])
+    wh, raw_d, raw_l = h.reshape(x.shape[0], x.shape[-1], 4 * k - 1).split(
+        [2 * k, k - 1, k], dim=-1
+    )
     n, d = x.shape
     # widths and heights in one pass: (n, d, 2, K)
-    knots = _knots(p[..., : 2 * k].unflatten(-1, (2, k)), bound)
+    knots = _knots(wh.unflatten(-1, (2, k)), bound)
     cumwidths = knots[..., 0, :]
     # F.softplus is several times slower on a strided view than on a contiguous copy
     derivatives = F.pad(
-        _MIN_DERIVATIVE + F.softplus(p[..., 2 * k : 3 * k - 1].contiguous()),
+        _MIN_DERIVATIVE + F.softplus(raw_d.contiguous()),
         pad=(1, 1),
         mode="constant",
         value=1.0 - _MIN_DERIVATIVE,
     )
-    lambdas = (1 - 2 * _MIN_LAMBDA) * torch.sigmoid(p[..., 3 * k - 1 :]) + _MIN_LAMBDA
+    lambdas = (1 - 2 * _MIN_LAMBDA) * torch.sigmoid(raw_l) + _MIN_LAMBDA
 
-    inside = (x >= -bound) & (x <= bound)
-    x_in = torch.where(inside, x, torch.zeros_like(x))  # outside: identity, keep NaN out of grads
+    inside = x.abs() <= bound  # same as (x >= -bound) & (x <= bound)
+    x_in = x.clamp(-bound, bound)  # outside: identity below; keeps NaN out of the gradients
     idx = torch.sum(x_in[..., None] >= cumwidths + _EPS, dim=-1) - 1
     idx = idx.clamp(min=0, max=k - 1)
     # knots at both ends of the bin, derivatives there and lambda: one gather, (n, d, 2, 4)
@@ -126,5 +142,5 @@ def spline_block_forward(
     )
     log_det = torch.log(derivative_numerator) - 2 * torch.log(torch.abs(denominator))
     y = torch.where(inside, numerator / denominator, x)
-    log_det = torch.where(inside, log_det, torch.zeros_like(log_det))
+    log_det = torch.where(inside, log_det, 0.0)
     return y, log_det.sum(-1)
