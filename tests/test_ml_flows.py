@@ -406,7 +406,7 @@ def test_fused_spline_equals_pyro_spline_autoregressive(dtype):
     from ml._rq_spline import spline_block_forward
 
     torch.manual_seed(7)
-    flow = build_flow_for_test("spline").to(dtype)
+    flow = _small_pyro_flow("spline").to(dtype)
     x = (torch.randn(400, 3) * 2.0).to(dtype)  # ~13 % outside the spline box [-3, 3]
     ctx = torch.rand(400, 1).to(dtype)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
@@ -427,12 +427,12 @@ def test_fused_spline_equals_pyro_spline_autoregressive(dtype):
         g = torch.autograd.grad((y.sum() + ld.sum()), params)
         # float32 gradients are sums over 400 events: compared at 1e-4 (float64 at 1e-10)
         gtol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else tol
-        for a, b in zip(g, g_ref):
+        for a, b in zip(g, g_ref, strict=True):
             torch.testing.assert_close(a, b, **gtol)
         x = y_ref.detach()
 
 
-def build_flow_for_test(kind):
+def _small_pyro_flow(kind):
     from ml._pyro_transforms import build_conditional_flow
 
     return build_conditional_flow(
