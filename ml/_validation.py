@@ -48,6 +48,16 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         )
 
 
+def _as_numeric(X: Any, name: str, dtype: Any) -> np.ndarray:
+    """``np.asarray(X, dtype)``, a TypeError naming ``name`` for non-numeric input."""
+    try:
+        return np.asarray(X, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be a numeric array-like, got {type(X).__name__}: {exc}"
+        ) from exc
+
+
 def check_features(
     X: Any, *, name: str = "X", n_features: int | None = None, dtype: Any = np.float64
 ) -> np.ndarray:
@@ -76,12 +86,7 @@ def check_features(
     TypeError
         Non-numeric input.
     """
-    try:
-        arr = np.asarray(X, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be a numeric array-like, got {type(X).__name__}: {exc}"
-        ) from exc
+    arr = _as_numeric(X, name, dtype)
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (n_events, n_features), got shape {arr.shape}; "
@@ -112,12 +117,7 @@ def check_objects(
     TypeError
         Non-numeric input.
     """
-    try:
-        arr = np.asarray(X, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be a numeric array-like, got {type(X).__name__}: {exc}"
-        ) from exc
+    arr = _as_numeric(X, name, dtype)
     if arr.ndim != 3:
         raise ValueError(
             f"{name} must be 3-D (n_events, n_objects, n_features), got shape {arr.shape}; "
@@ -169,12 +169,7 @@ def check_condition(
     TypeError
         Non-numeric input.
     """
-    try:
-        arr = np.asarray(m, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be a numeric array-like, got {type(m).__name__}: {exc}"
-        ) from exc
+    arr = _as_numeric(m, name, dtype)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
