@@ -12,26 +12,37 @@ the classifier(s) named by ``--classifiers``:
 
 Reported per method: max SIC where at least ``--min-background`` test background events pass,
 with that number; SIC at eps_S = 0.2 with the background events left; AUC; CPU seconds of the
-fit. Then the median and the 68 % band (16th-84th percentile) over seeds. Usage::
+fit. Then the median and the 68 % band (16th-84th percentile) over seeds.
+
+``--template-only`` measures the background template alone, without the classifier and the test
+set: the out-of-fold AUC of the template vs held-out true SR background (:func:`template_auc`,
+with its statistical error) and the per-feature KS distances; ``cathode`` is the flow template,
+``idealized`` the true SR background of the same size (the noise floor of the estimate).
+``--flow-params`` sets flow parameters on top of :func:`ml.cathode.default_flow`. Usage::
 
     python -m benchmarks.weak_supervision --quick          # minutes: 20k SR, 3 seeds
     python -m benchmarks.weak_supervision --seeds 5 --signal-fractions 0.002 0.006 0.02 \\
         --noise 0 10 --classifiers old new --methods supervised idealized cathode lacathode
+    python -m benchmarks.weak_supervision --template-only --n-sr 20000 --signal-fractions 0.02 \\
+        --oversampling 4 --methods idealized cathode --flow-params '{"hidden_units": 64}'
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from dimuon_ad.errors import ConfigError
 from dimuon_ad.io import atomic_write_json
-from ml.cathode import Cathode, LaCathode, default_flow
+from ml.cathode import Cathode, LaCathode, default_flow, fit_flow
 from ml.classifiers import XGBEnsembleClassifier
 from ml.diagnostics import roc_sic, supervised_scores
 from ml.kfold import out_of_fold_scores
@@ -39,7 +50,8 @@ from ml.weak_toy import make_weak_toy, sr_background, weak_signal, weak_test_set
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLASSIFIERS", "METHODS", "evaluate", "main", "run_method", "summarize"]
+__all__ = ["CLASSIFIERS", "METHODS", "auc_error", "evaluate", "main", "make_flow",
+           "measure_template", "run_method", "summarize", "template_auc"]
 
 
 def _old(n_models):
@@ -77,19 +89,80 @@ CLASSIFIERS = {"old": _old, "new": _new, "es-min": _es_min, "fixed-slow": _fixed
 METHODS = ("supervised", "idealized", "cathode", "lacathode")
 
 
-def template_auc(template, n_noise, *, seed, n_max=50_000) -> float:
+def auc_error(auc, n_pos, n_neg) -> float:
+    """Statistical standard error of an AUC from ``n_pos`` and ``n_neg`` events (Hanley & McNeil,
+    Radiology 143 (1982) 29; at AUC 0.5 it is sqrt((n_pos + n_neg + 1) / (12 n_pos n_neg)))."""
+    a = float(auc)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (
+        n_pos * n_neg)
+    return float(np.sqrt(var))
+
+
+def template_auc(template, n_noise, *, seed, n_max=50_000, return_details=False):
     """Out-of-fold AUC of a physical-space SR template vs held-out true SR background (0.5:
-    the classifier cannot tell them apart)."""
+    the classifier cannot tell them apart).
+
+    With ``return_details``: a dict with ``template_auc``, its statistical error
+    ``template_auc_err`` (:func:`auc_error`) and the per-feature two-sample KS distances ``ks``.
+    """
     T = np.asarray(template)[:n_max]
     B = sr_background(len(T), n_noise=n_noise, random_state=[seed, 11])[0]
     y = np.r_[np.ones(len(B), int), np.zeros(len(T), int)]
     res = out_of_fold_scores(np.vstack([B, T]), y, classifier=XGBEnsembleClassifier(),
                              random_state=seed)
-    return float(roc_auc_score(y, res.scores))
+    auc = float(roc_auc_score(y, res.scores))
+    if not return_details:
+        return auc
+    ks = [float(stats.ks_2samp(B[:, j], T[:, j]).statistic) for j in range(B.shape[1])]
+    return {"template_auc": auc, "template_auc_err": auc_error(auc, len(B), len(T)), "ks": ks}
+
+
+def make_flow(max_epochs=0, flow_params=None):
+    """:func:`ml.cathode.default_flow` with ``max_epochs`` (0: its own) and ``flow_params`` (a
+    dict of ``ConditionalFlow`` arguments) set on top."""
+    flow = default_flow()
+    if max_epochs:
+        flow.set_params(max_epochs=int(max_epochs))
+    if flow_params:
+        unknown = sorted(set(flow_params) - set(flow.get_params()))
+        if unknown:
+            raise ConfigError(f"--flow-params: unknown ConditionalFlow argument(s) {unknown}; "
+                              f"valid: {sorted(flow.get_params())}")
+        flow.set_params(**flow_params)
+    return flow
+
+
+def measure_template(method, toy, *, seed, oversampling=2.0, max_epochs=0, n_noise=0,
+                     n_flows=1, flow_params=None):
+    """The background template alone (no classifier): ``cathode`` trains the flows on the
+    sidebands and draws ``oversampling`` x the SR count; ``idealized`` draws as many true SR
+    background events (the noise floor of :func:`template_auc`).
+
+    Returns
+    -------
+    (dict of :func:`template_auc` details, CPU seconds of the template)
+    """
+    cpu = time.process_time()
+    sr = toy.sr_mask
+    n_template = int(round(oversampling * int(sr.sum())))
+    if method == "idealized":
+        T = sr_background(n_template, n_noise=n_noise, random_state=[seed, 12])[0]
+    elif method == "cathode":
+        est = Cathode(flow=make_flow(max_epochs, flow_params), oversampling=oversampling,
+                      n_jobs=1, n_flows=n_flows, random_state=seed)
+        est.fit_preprocessing(toy.X[~sr], toy.m[~sr])
+        flows = [fit_flow(*est.flow_task(toy.X[~sr], toy.m[~sr], i)) for i in range(n_flows)]
+        est.set_flows(flows)
+        T = est.fit_template(toy.m[sr])[0]
+    else:
+        raise ValueError(f"--template-only measures 'idealized' and 'cathode'; got {method!r}")
+    cpu = time.process_time() - cpu
+    return template_auc(T, n_noise, seed=seed, return_details=True), cpu
 
 
 def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, oversampling=2.0,
-               max_epochs=0, n_noise=0, info=None, cache=None, n_flows=1):
+               max_epochs=0, n_noise=0, info=None, cache=None, n_flows=1, flow_params=None):
     """Fit one method and score the test set.
 
     ``info`` (a dict), when given, receives ``template_auc`` for CATHODE: the flow template vs
@@ -118,9 +191,7 @@ def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, over
         est = Cathode(classifier=classifier, random_state=seed)
         est.fit_with_template(toy.X[sr], toy.m[sr], T, Tm)
     elif method in ("cathode", "lacathode"):
-        flow = default_flow()
-        if max_epochs:
-            flow.set_params(max_epochs=int(max_epochs))
+        flow = make_flow(max_epochs, flow_params)
         cls = Cathode if method == "cathode" else LaCathode
         est = cls(flow=flow, classifier=classifier, oversampling=oversampling, n_jobs=1,
                   n_flows=n_flows if method == "cathode" else 1, random_state=seed)
@@ -136,7 +207,8 @@ def run_method(method, toy, test, classifier, *, seed, n_sup_signal=10_000, over
             cache[method] = est
         cpu = time.process_time() - cpu
         if info is not None and method == "cathode" and done is None:
-            info["template_auc"] = template_auc(est.template_, n_noise, seed=seed)
+            d = template_auc(est.template_, n_noise, seed=seed, return_details=True)
+            info.update(template_auc=d["template_auc"], template_auc_err=d["template_auc_err"])
         return est.score(test.X, test.m), cpu
     else:
         raise ValueError(f"method {method!r}; expected one of {METHODS}")
@@ -161,6 +233,16 @@ def summarize(values) -> tuple[float, float, float]:
     return tuple(float(x) for x in np.percentile(v, [50, 16, 84]))
 
 
+def _json_dict(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}); e.g. '{{\"n_blocks\": 8}}'")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
 def _args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.weak_supervision", description=__doc__.splitlines()[0],
@@ -174,14 +256,20 @@ def _args(argv):
                         help="S/B in the SR")
     parser.add_argument("--noise", type=int, nargs="+", default=[0],
                         help="numbers of extra Gaussian noise features")
-    parser.add_argument("--methods", nargs="+", default=["supervised", "idealized"],
-                        choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=None, choices=METHODS,
+                        help="default: supervised idealized (--template-only: idealized cathode)")
     parser.add_argument("--classifiers", nargs="+", default=["new"], choices=sorted(CLASSIFIERS))
     parser.add_argument("--n-models", type=int, default=10, help="ensemble members per fold")
     parser.add_argument("--oversampling", type=float, default=2.0,
                         help="template size / SR count (idealized, CATHODE)")
     parser.add_argument("--max-epochs", type=int, default=0, help="flow epochs (0: default)")
     parser.add_argument("--n-flows", type=int, default=1, help="CATHODE flow seeds (ensemble)")
+    parser.add_argument("--flow-params", type=_json_dict, default=None,
+                        help="JSON dict of ConditionalFlow arguments set on top of "
+                             "ml.cathode.default_flow(), e.g. '{\"hidden_units\": 64}'")
+    parser.add_argument("--template-only", action="store_true",
+                        help="measure only the template AUC vs held-out true SR background "
+                             "(methods idealized: true background = noise floor; cathode: flow)")
     parser.add_argument("--n-sup-signal", type=int, default=10_000)
     parser.add_argument("--test-background", type=int, default=200_000)
     parser.add_argument("--test-signal", type=int, default=20_000)
@@ -191,12 +279,56 @@ def _args(argv):
     if args.quick:
         args.n_sr, args.test_background, args.seeds = 20_000, 50_000, 3
         args.test_signal, args.n_sup_signal = 10_000, 5_000
+    if args.methods is None:
+        args.methods = ["idealized", "cathode"] if args.template_only else ["supervised",
+                                                                             "idealized"]
+    if args.template_only and set(args.methods) - {"idealized", "cathode"}:
+        parser.error("--template-only measures --methods idealized and/or cathode; got "
+                     f"{args.methods}")
+    if args.flow_params:
+        make_flow(args.max_epochs, args.flow_params)  # unknown keys fail before slow work
     return args
+
+
+def _main_template(args) -> int:
+    """``--template-only``: one row per template, then mean +- error of the mean over seeds."""
+    rows = []
+    print(f"{'method':10s} {'S/B':>6s} {'noise':>5s} {'seed':>4s} {'tplAUC':>7s} {'stat':>6s} "
+          f"{'cpu_s':>7s}  KS per feature")
+    for frac in args.signal_fractions:
+        for n_noise in args.noise:
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                toy = make_weak_toy(args.n_sr, frac, n_noise=n_noise, random_state=seed)
+                for method in args.methods:
+                    d, cpu = measure_template(method, toy, seed=seed,
+                                              oversampling=args.oversampling,
+                                              max_epochs=args.max_epochs, n_noise=n_noise,
+                                              n_flows=args.n_flows, flow_params=args.flow_params)
+                    rows.append({"method": method, "sb": frac, "noise": n_noise, "seed": seed,
+                                 "cpu_s": cpu, **d})
+                    print(f"{method:10s} {frac:6.3%} {n_noise:5d} {seed:4d} "
+                          f"{d['template_auc']:7.4f} {d['template_auc_err']:6.4f} {cpu:7.1f}  "
+                          + " ".join(f"{k:.4f}" for k in d["ks"]), flush=True)
+    print("\nmean +- error of the mean (sample std / sqrt(n)) over seeds")
+    for key in sorted({(r["method"], r["sb"], r["noise"]) for r in rows}):
+        sel = [r for r in rows if (r["method"], r["sb"], r["noise"]) == key]
+        a = np.array([r["template_auc"] for r in sel])
+        err = float(np.std(a, ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
+        stat = float(np.sqrt(np.sum([r["template_auc_err"] ** 2 for r in sel])) / len(sel))
+        print(f"{key[0]:10s} S/B {key[1]:.3%} noise {key[2]:2d} ({len(sel)} seeds): template "
+              f"AUC {a.mean():.4f} +- {err:.4f} (spread), +- {stat:.4f} (stat.); per seed "
+              + " ".join(f"{x:.4f}" for x in a)
+              + f"; cpu_s {np.mean([r['cpu_s'] for r in sel]):.0f}")
+    if args.json:
+        atomic_write_json(args.json, {"args": vars(args), "rows": rows})
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print one row per fit and the medians; returns 0."""
     args = _args(argv)
+    if args.template_only:
+        return _main_template(args)
     rows = []
     print(f"{'method':10s} {'clf':10s} {'S/B':>6s} {'noise':>5s} {'seed':>4s} {'maxSIC':>7s} "
           f"{'nB':>5s} {'SIC.2':>6s} {'nB.2':>6s} {'AUC':>6s} {'cpu_s':>7s}")
@@ -215,7 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             n_sup_signal=args.n_sup_signal,
                                             oversampling=args.oversampling,
                                             max_epochs=args.max_epochs, n_noise=n_noise,
-                                            info=info, cache=cache, n_flows=args.n_flows)
+                                            info=info, cache=cache, n_flows=args.n_flows,
+                                            flow_params=args.flow_params)
                         r = {"method": method, "classifier": name, "sb": frac,
                              "noise": n_noise, "seed": seed, "cpu_s": cpu, **info,
                              **evaluate(s, test.is_signal, min_background=args.min_background)}
@@ -230,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sel = [r for r in rows if (r["method"], r["classifier"], r["sb"], r["noise"]) == key]
         cells = []
         cols = ["max_sic", "nb_max", "sic02", "nb02", "auc", "cpu_s"]
-        for col in cols + [c for c in ("template_auc",) if c in sel[0]]:
+        for col in cols + [c for c in ("template_auc", "template_auc_err") if c in sel[0]]:
             med, lo, hi = summarize([r[col] for r in sel])
             cells.append(f"{col} {med:.3g} [{lo:.3g}, {hi:.3g}]")
         print(f"{key[0]:10s} {key[1]:10s} S/B {key[2]:.3%} noise {key[3]:2d} "
