@@ -6,11 +6,14 @@ in max SIC; the idealized detector on pure background is blind (AUC ~ 0.5).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.weak_supervision import evaluate, main, run_method, summarize
+from benchmarks.weak_supervision import auc_error, evaluate, main, run_method, summarize
+from dimuon_ad.errors import ConfigError
 from ml.cathode import Cathode, LaCathode
 from ml.classifiers import XGBEnsembleClassifier
 from ml.weak_toy import (
@@ -110,3 +113,28 @@ def test_benchmark_cli_runs(tmp_path, capsys):
                  "1000", "--n-models", "1", "--classifiers", "new", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "idealized" in text and "median" in text and out.is_file()
+
+
+def test_auc_error_known_values():
+    # at AUC 0.5 the Hanley-McNeil error is sqrt((n1 + n2 + 1) / (12 n1 n2))
+    assert auc_error(0.5, 50_000, 50_000) == pytest.approx(np.sqrt(100_001 / 12 / 50_000**2))
+    assert auc_error(0.9, 1000, 1000) < auc_error(0.5, 1000, 1000)
+
+
+def test_benchmark_template_only(tmp_path, capsys):
+    """--template-only: the true background is blind (noise floor), a 1-epoch flow is not; the
+    flow parameters come from --flow-params; unknown ones fail before any work."""
+    out = tmp_path / "tpl.json"
+    assert main(["--template-only", "--seeds", "1", "--n-sr", "3000", "--signal-fractions",
+                 "0.02", "--flow-params", '{"max_epochs": 1, "n_blocks": 2, "hidden_units": 8}',
+                 "--json", str(out)]) == 0
+    assert "template AUC" in capsys.readouterr().out
+    rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+    floor, flow = rows["idealized"], rows["cathode"]
+    assert abs(floor["template_auc"] - 0.5) < 4 * floor["template_auc_err"] + 0.01
+    assert flow["template_auc"] > floor["template_auc"] + 3 * flow["template_auc_err"]
+    assert len(flow["ks"]) == 4
+    with pytest.raises(ConfigError, match="n_bins"):
+        main(["--template-only", "--flow-params", '{"n_bins": 4}'])
+    with pytest.raises(SystemExit):
+        main(["--template-only", "--methods", "supervised"])
