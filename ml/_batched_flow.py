@@ -31,7 +31,7 @@ from pyro.distributions.transforms import ConditionalSplineAutoregressive
 from torch import nn
 from tqdm.auto import tqdm
 
-from ml._flow_training import _EVAL_CHUNK
+from ml._flow_training import _EVAL_CHUNK, keep_best, make_optimizer
 from ml._pyro_transforms import ConditionalMAF
 from ml._rq_spline import feature_major, rational_linear_spline
 
@@ -251,12 +251,9 @@ def train_stacked(
     model = StackedMAF(flows).to(X.device)
     gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
-    sched = None
-    if lr_schedule == "cosine":
-        per_epoch = sum(1 for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2)
-        steps = int(max_epochs) * per_epoch
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    opt, sched = make_optimizer(params, n_events=n, learning_rate=learning_rate,
+                                weight_decay=weight_decay, batch_size=batch_size,
+                                max_epochs=max_epochs, lr_schedule=lr_schedule)
     hists: list[dict[str, Any]] = [
         {"train_loss": [], "val_loss": [], "lr": [], "best_epoch": -1, "best_epochs": []}
         for _ in range(e)]
@@ -297,13 +294,9 @@ def train_stacked(
             hist["train_loss"].append(train_loss[j])
             hist["val_loss"].append(val_loss[j])
             hist["lr"].append(lr)
-            loss_j = val_loss[j]
-            improved = np.isfinite(loss_j) and (not best[j] or loss_j < best[j][0][0])
+            improved = keep_best(best[j], val_loss[j], epoch,
+                                 lambda j=j: model.member_state(int(j)), n_best_epochs)
             since_best[j] = 0 if improved else since_best[j] + 1
-            if np.isfinite(loss_j) and (len(best[j]) < n_best_epochs or loss_j < best[j][-1][0]):
-                best[j].append((loss_j, epoch, model.member_state(int(j))))
-                best[j].sort(key=lambda item: item[0])
-                del best[j][n_best_epochs:]
             if not np.isfinite(train_loss[j]):
                 log.warning("%s: member %d: non-finite training loss at epoch %d; stopping",
                             desc, j, epoch)
