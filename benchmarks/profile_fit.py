@@ -9,6 +9,7 @@ seeds one after the other (``stacked=False``) in the same process and prints the
 largest difference of the two runs' best validation losses (they agree up to rounding).
 
     python -m benchmarks.profile_fit --skim output/skim --profile published [--compare]
+        [--config analysis.yaml]
 
 Look-elsewhere toys and the other methods are not part of this time (see ``run_analysis.py``).
 """
@@ -44,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", default="published", choices=["fast", "default",
                                                                     "published"])
     parser.add_argument("--window", default=None, help="window preset (default: upsilon)")
+    parser.add_argument("--config", default=None,
+                        help="analysis YAML on top of the profile (as run_analysis.py --config)")
     parser.add_argument("--compare", action="store_true",
                         help="also train the seeds one after the other and print the ratio")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from analysis.pipeline import build_chain
 
     torch.set_num_threads(args.threads)
-    config = load_config(profile=args.profile, window=args.window)
+    config = load_config(args.config, profile=args.profile, window=args.window)
     with tempfile.TemporaryDirectory() as tmp:
         data = load_skim(args.skim, config, output_dir=tmp)
     os_ = data.os
