@@ -42,7 +42,7 @@ from sklearn.metrics import roc_auc_score
 
 from dimuon_ad.errors import ConfigError
 from dimuon_ad.io import atomic_write_json
-from ml.cathode import Cathode, LaCathode, default_flow, fit_flow
+from ml.cathode import Cathode, LaCathode, default_flow
 from ml.classifiers import XGBEnsembleClassifier
 from ml.diagnostics import roc_sic, supervised_scores
 from ml.kfold import out_of_fold_scores
@@ -152,8 +152,8 @@ def measure_template(method, toy, *, seed, oversampling=2.0, max_epochs=0, n_noi
         est = Cathode(flow=make_flow(max_epochs, flow_params), oversampling=oversampling,
                       n_jobs=1, n_flows=n_flows, random_state=seed)
         est.fit_preprocessing(toy.X[~sr], toy.m[~sr])
-        flows = [fit_flow(*est.flow_task(toy.X[~sr], toy.m[~sr], i)) for i in range(n_flows)]
-        est.set_flows(flows)
+        est.set_flows(est.train_flows(
+            [est.flow_task(toy.X[~sr], toy.m[~sr], i) for i in range(n_flows)]))
         T = est.fit_template(toy.m[sr])[0]
     else:
         raise ValueError(f"--template-only measures 'idealized' and 'cathode'; got {method!r}")
