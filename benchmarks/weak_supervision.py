@@ -22,6 +22,7 @@ fit. Then the median and the 68 % band (16th-84th percentile) over seeds. Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from dimuon_ad.errors import InputError
 from dimuon_ad.io import atomic_write_json
 from ml.cathode import Cathode, LaCathode, default_flow
 from ml.classifiers import XGBEnsembleClassifier
@@ -39,7 +41,8 @@ from ml.weak_toy import make_weak_toy, sr_background, weak_signal, weak_test_set
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLASSIFIERS", "METHODS", "evaluate", "main", "run_method", "summarize"]
+__all__ = ["CLASSIFIERS", "METHODS", "evaluate", "main", "run_method", "seed_ratios",
+           "summarize", "summary_table"]
 
 
 def _old(n_models):
@@ -161,6 +164,70 @@ def summarize(values) -> tuple[float, float, float]:
     return tuple(float(x) for x in np.percentile(v, [50, 16, 84]))
 
 
+def summary_table(rows) -> str:
+    """Markdown table of rows from one or more ``--json`` files: per method x classifier x S/B x
+    noise the median [16 %, 84 %] over seeds of max SIC, SIC(eps_S = 0.2), AUC and CPU s, with
+    the median numbers of test background events left (and CATHODE's template AUC)."""
+    def cell(sel, col, fmt):
+        med, lo, hi = summarize([r.get(col, np.nan) for r in sel])
+        return "-" if not np.isfinite(med) else f"{med:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+    lines = ["| method | classifier | S/B | noise | seeds | max SIC | n_B at max | SIC(0.2) | "
+             "n_B at 0.2 | AUC | CPU s | template AUC |", "|" + "---|" * 12]
+    for key in sorted({(r["method"], r["classifier"], r["sb"], r["noise"]) for r in rows}):
+        sel = [r for r in rows if (r["method"], r["classifier"], r["sb"], r["noise"]) == key]
+        cells = [cell(sel, "max_sic", ".3g"), f"{summarize([r['nb_max'] for r in sel])[0]:.0f}",
+                 cell(sel, "sic02", ".3g"), f"{summarize([r['nb02'] for r in sel])[0]:.0f}",
+                 cell(sel, "auc", ".3f"), cell(sel, "cpu_s", ".3g"),
+                 cell(sel, "template_auc", ".4f")]
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]:.3%} | {key[3]} | {len(sel)} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seed_ratios(rows) -> list[str]:
+    """Max-SIC ratios on the same toy and test set (same classifier, S/B, seed), per seed and
+    their median: idealized / supervised, (La)CATHODE / idealized, LaCATHODE / CATHODE (same
+    noise), and each method with noise features / without."""
+    sic = {(r["method"], r["classifier"], r["sb"], r["noise"], r["seed"]): r["max_sic"]
+           for r in rows}
+    out = []
+
+    def emit(label, num, den):
+        seeds = sorted(k[4] for k in sic if k[:4] == num and (*den, k[4]) in sic)
+        if seeds:
+            v = [sic[(*num, s)] / sic[(*den, s)] for s in seeds]
+            per_seed = ", ".join(f"s{s} {x:.3f}" for s, x in zip(seeds, v, strict=True))
+            out.append(f"{label}: {per_seed}; median {np.median(v):.3f}")
+
+    for clf, sb, noise in sorted({k[1:4] for k in sic}):
+        tag = f"{clf} S/B {sb:.3%} noise {noise}"
+        for num, den in (("idealized", "supervised"), ("cathode", "idealized"),
+                         ("lacathode", "idealized"), ("lacathode", "cathode")):
+            emit(f"{num}/{den} {tag}", (num, clf, sb, noise), (den, clf, sb, noise))
+        if noise:
+            for method in METHODS:
+                emit(f"{method} noise {noise}/0 {clf} S/B {sb:.3%}", (method, clf, sb, noise),
+                     (method, clf, sb, 0))
+    return out
+
+
+def _summarize_files(paths) -> int:
+    """``--summarize``: print :func:`summary_table` and :func:`seed_ratios` of JSON files."""
+    rows = []
+    for path in paths:
+        try:
+            with open(path) as fh:
+                rows += json.load(fh)["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"--summarize {path}: expected a JSON file written by --json "
+                             f"(with 'rows'); {exc}") from exc
+    print(summary_table(rows))
+    print("\nmax SIC ratios, same toy and test set")
+    print("\n".join(seed_ratios(rows)))
+    return 0
+
+
 def _args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.weak_supervision", description=__doc__.splitlines()[0],
@@ -187,6 +254,8 @@ def _args(argv):
     parser.add_argument("--test-signal", type=int, default=20_000)
     parser.add_argument("--min-background", type=int, default=50)
     parser.add_argument("--json", default=None, help="write all rows to this JSON file")
+    parser.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
+                        help="only print the table and max-SIC ratios of these --json files")
     args = parser.parse_args(argv)
     if args.quick:
         args.n_sr, args.test_background, args.seeds = 20_000, 50_000, 3
@@ -197,6 +266,8 @@ def _args(argv):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print one row per fit and the medians; returns 0."""
     args = _args(argv)
+    if args.summarize:
+        return _summarize_files(args.summarize)
     rows = []
     print(f"{'method':10s} {'clf':10s} {'S/B':>6s} {'noise':>5s} {'seed':>4s} {'maxSIC':>7s} "
           f"{'nB':>5s} {'SIC.2':>6s} {'nB.2':>6s} {'AUC':>6s} {'cpu_s':>7s}")
