@@ -135,15 +135,20 @@ def test_benchmark_summarize_json_files(tmp_path, capsys):
     assert "idealized/supervised new S/B 0.600% noise 0: s0 0.800, s1 0.900; median 0.850" in ratios
     assert "idealized noise 10/0 new S/B 0.600%: s0 0.750, s1 0.500; median 0.625" in ratios
     assert not any(r.startswith("cathode") for r in ratios)
-    table = summary_table(first + second)
-    assert "| idealized | new | 0.600% | 0 | 2 | 13 [9.6, 16.4] | 50 |" in table
-    paths = []
-    for i, rows in enumerate((first, second)):
-        paths.append(tmp_path / f"{i}.json")
-        atomic_write_json(paths[-1], {"args": {}, "rows": rows})
+    assert "| idealized | new | - | 0.600% | 0 | 2 | 13 [9.6, 16.4] | 50 |" in summary_table(
+        first + second)
+    setup = {"n_sr": 1000, "oversampling": 2.0, "test_background": 500, "test_signal": 50}
+    paths = [tmp_path / "a.json", tmp_path / "b.json", tmp_path / "other.json"]
+    atomic_write_json(paths[0], {"args": setup, "rows": first})
+    atomic_write_json(paths[1], {"args": setup, "rows": second})
+    # another toy size with the same seeds: its own rows, not mixed with the others
+    atomic_write_json(paths[2], {"args": {**setup, "n_sr": 99}, "rows": first})
     assert main(["--summarize", *map(str, paths)]) == 0
     out = capsys.readouterr().out
-    assert table in out and ratios[0] in out
+    assert "| idealized | new | 1000 SR x2, test 500+50 | 0.600% | 0 | 2 | 13 [9.6, 16.4] |" in out
+    assert "| idealized | new | 99 SR x2, test 500+50 | 0.600% | 0 | 1 | 8 [8, 8] |" in out
+    assert ("idealized/supervised new S/B 0.600% noise 0 (1000 SR x2, test 500+50): s0 0.800, "
+            "s1 0.900; median 0.850") in out
     (tmp_path / "bad.json").write_text("[1]")
     with pytest.raises(InputError, match="--summarize .*bad.json"):
         main(["--summarize", str(tmp_path / "bad.json")])
