@@ -148,7 +148,10 @@ class FlowSettings:
     preset : str
         ``published`` (6 blocks × 20, tanh) or ``sk_cathode``.
     n_seeds : int
-        Independent flows trained with different seeds; their templates are concatenated.
+        Independent flows trained with different seeds; their templates are concatenated. They
+        train as one batched model (one task, several times faster on a CPU than one after the
+        other); ``params: {stacked: false}`` trains them one per task instead (in parallel on
+        Dask). The two agree up to floating-point rounding.
     max_epochs : int
         Training epochs (best epoch chosen on the validation loss).
     early_stopping : int or None

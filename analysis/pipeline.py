@@ -48,7 +48,7 @@ from analysis.significance import (
     look_elsewhere_toys,
     skipped_sample,
 )
-from ml.cathode import fit_flow
+from ml.cathode import fit_flow, fit_flows, stacks_flows
 from ml.cwola import cut_efficiency_by_mass
 
 __all__ = ["AnalysisResult", "build_chain", "run_pipeline", "stage_seed"]
@@ -205,12 +205,16 @@ def run_pipeline(
     X_sb, m_sb = os_.X[os_.sb], os_.m[os_.sb]
     timer.run("preprocess", lambda: chain.fit_preprocessing(X_sb, m_sb))
 
-    # flows, one per seed; only the missing ones are trained (in parallel on Dask)
+    # flows, one per seed; only the missing ones are trained: in one batched model when the
+    # flow is stacked (ml.cathode.fit_flows), else one task per seed (in parallel on Dask)
     fset = config.flow
     flow_settings = {k: v for k, v in fset.__dict__.items() if k != "n_seeds"}
+    stacked = fset.n_seeds > 1 and stacks_flows(chain.flow)
     # every key hashes the stage's name and the actual arguments of its function (the code is
-    # in the cache's code version), so no input can be left out by hand
-    flow_keys = [fingerprint("flow", chain.flow_task(X_sb, m_sb, i))
+    # in the cache's code version), so no input can be left out by hand; a stacked seed also
+    # depends (by rounding) on the seeds trained with it
+    flow_keys = [fingerprint("flow", chain.flow_task(X_sb, m_sb, i),
+                             ("stacked", fset.n_seeds) if stacked else None)
                  for i in range(fset.n_seeds)]
 
     def train_flows() -> list[Any]:
@@ -223,10 +227,17 @@ def run_pipeline(
         missing = [i for i in range(len(flow_keys)) if i not in flows]
         verbose = progress and not runner.distributed
         t0 = time.perf_counter()
-        for j, flow in runner.as_completed(
-            fit_flow, [(*chain.flow_task(X_sb, m_sb, i), verbose, 1) for i in missing],
-            desc="flow", progress=progress,
-        ):
+        if stacked and missing:  # the whole group again: its members depend on each other
+            missing = list(range(len(flow_keys)))
+            tasks = [([chain.flow_task(X_sb, m_sb, i) for i in missing], verbose, 1)]
+            results = [(j, flow) for _, group in runner.as_completed(
+                fit_flows, tasks, desc="flows (batched)", progress=progress)
+                for j, flow in enumerate(group)]
+        else:
+            results = runner.as_completed(
+                fit_flow, [(*chain.flow_task(X_sb, m_sb, i), verbose, 1) for i in missing],
+                desc="flow", progress=progress)
+        for j, flow in results:
             i = missing[j]
             flows[i] = flow
             cache.store("flow", flow_keys[i], flow, save=_save_flow,

@@ -90,7 +90,7 @@ class ChainScorer:
 
         from analysis.data import band_masks
         from analysis.pipeline import build_chain
-        from ml.cathode import fit_flow
+        from ml.cathode import stacks_flows
 
         bands = band_masks(pool.m, pool.window)
         sb = np.zeros(len(pool.m), dtype=bool)
@@ -99,14 +99,19 @@ class ChainScorer:
         chain = build_chain(self.config)
         X_sb, m_sb = pool.X[sb], pool.m[sb]
         chain.fit_preprocessing(X_sb, m_sb)
-        flows = []
-        for i in range(self.config.flow.n_seeds):
-            task = chain.flow_task(X_sb, m_sb, i)
+        n_seeds = self.config.flow.n_seeds
+        tasks = [chain.flow_task(X_sb, m_sb, i) for i in range(n_seeds)]
+        # a stacked seed depends (by rounding) on the seeds trained with it (ml.cathode.fit_flows)
+        group = ("stacked", n_seeds) if n_seeds > 1 and stacks_flows(chain.flow) else None
+        keys = [fingerprint("sensitivity_flow", task, group) for task in tasks]
+        found = [cache.load("sensitivity_flow", key, _load_flow) for key in keys]
+        flows = [flow for ok, flow in found if ok]
+        if len(flows) < n_seeds:
             t0 = time.process_time()
-            flows.append(cache.get_or_compute(
-                "sensitivity_flow", fingerprint("sensitivity_flow", task),
-                lambda task=task: fit_flow(*task, False, 1), save=_save_flow, load=_load_flow))
+            flows = chain.train_flows(tasks)
             self.flow_seconds_ += time.process_time() - t0
+            for key, flow in zip(keys, flows, strict=True):
+                cache.store("sensitivity_flow", key, flow, save=_save_flow)
         chain.set_flows(flows)
         self.chain_ = chain
         log.info("shared flows ready (%d seeds, %.0f CPU s)", len(flows), self.flow_seconds_)
@@ -139,10 +144,9 @@ class ChainScorer:
             chain = build_chain(self.config).set_params(random_state=pseudo.seed)
             sb = pseudo.sb
             chain.fit_preprocessing(pseudo.X[sb], pseudo.m[sb])
-            from ml.cathode import fit_flow
-
-            chain.set_flows([fit_flow(*chain.flow_task(pseudo.X[sb], pseudo.m[sb], i), False, 1)
-                             for i in range(self.config.flow.n_seeds)])
+            chain.set_flows(chain.train_flows(
+                [chain.flow_task(pseudo.X[sb], pseudo.m[sb], i)
+                 for i in range(self.config.flow.n_seeds)]))
             return chain
         chain = build_chain(self.config).set_params(random_state=pseudo.seed)
         chain.preprocessor_ = self.chain_.preprocessor_

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
-__all__ = ["batched", "train_flow"]
+__all__ = ["batched", "keep_best", "make_optimizer", "train_flow"]
 
 _EVAL_CHUNK = 65536
 
@@ -27,6 +27,45 @@ def batched(fn: Callable, x: torch.Tensor, m: torch.Tensor, device: torch.device
             stop = start + _EVAL_CHUNK
             outs.append(fn(x[start:stop].to(device), m[start:stop].to(device)))
     return torch.cat(outs)
+
+
+def make_optimizer(
+    params: list[torch.Tensor],
+    *,
+    n_events: int,
+    learning_rate: float,
+    weight_decay: float,
+    batch_size: int,
+    max_epochs: int,
+    lr_schedule: str,
+) -> tuple[torch.optim.Optimizer, Any]:
+    """Adam and, for ``lr_schedule="cosine"``, its per-step cosine annealing to 0 over
+    ``max_epochs`` epochs of ``n_events`` (batches of fewer than 2 events are skipped)."""
+    opt = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
+    sched = None
+    if lr_schedule == "cosine":
+        per_epoch = sum(1 for s in range(0, n_events, batch_size)
+                        if min(batch_size, n_events - s) >= 2)
+        steps = int(max_epochs) * per_epoch
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    return opt, sched
+
+
+def keep_best(
+    best: list[tuple[float, int, dict[str, torch.Tensor]]],
+    val_loss: float,
+    epoch: int,
+    state: Callable[[], dict[str, torch.Tensor]],
+    n_best_epochs: int,
+) -> bool:
+    """Record an epoch in ``best`` (the ``n_best_epochs`` lowest validation losses, sorted, with
+    ``state()`` copies of the weights); True when it is a new lowest loss."""
+    improved = bool(np.isfinite(val_loss) and (not best or val_loss < best[0][0]))
+    if np.isfinite(val_loss) and (len(best) < n_best_epochs or val_loss < best[-1][0]):
+        best.append((val_loss, epoch, state()))
+        best.sort(key=lambda item: item[0])
+        del best[n_best_epochs:]
+    return improved
 
 
 def train_flow(
@@ -71,13 +110,10 @@ def train_flow(
     X, m, X_val, m_val = data
     gen = torch.Generator(device="cpu").manual_seed(seed)
     params = [p for p in flow.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
     n = X.shape[0]
-    sched = None
-    if lr_schedule == "cosine":
-        per_epoch = sum(1 for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2)
-        steps = int(max_epochs) * per_epoch
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    opt, sched = make_optimizer(params, n_events=n, learning_rate=learning_rate,
+                                weight_decay=weight_decay, batch_size=batch_size,
+                                max_epochs=max_epochs, lr_schedule=lr_schedule)
     hist: dict[str, Any] = {"train_loss": [], "val_loss": [], "lr": [], "best_epoch": -1,
                             "best_epochs": []}
     best: list[tuple[float, int, dict[str, torch.Tensor]]] = []  # sorted by loss
@@ -116,12 +152,9 @@ def train_flow(
         if (epoch + 1) % log_every == 0:
             log.info("%s: epoch %d/%d, train loss %.4f, validation loss %.4f, %.1f s", desc,
                      epoch + 1, int(max_epochs), train_loss, val_loss, time.perf_counter() - t0)
-        improved = np.isfinite(val_loss) and (not best or val_loss < best[0][0])
+        improved = keep_best(best, val_loss, epoch, lambda: copy.deepcopy(flow.state_dict()),
+                             n_best_epochs)
         since_best = 0 if improved else since_best + 1
-        if np.isfinite(val_loss) and (len(best) < n_best_epochs or val_loss < best[-1][0]):
-            best.append((val_loss, epoch, copy.deepcopy(flow.state_dict())))
-            best.sort(key=lambda item: item[0])
-            del best[n_best_epochs:]
         if not np.isfinite(train_loss):
             log.warning("%s: non-finite training loss at epoch %d; stopping", desc, epoch)
             break

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from pyro.nn import ConditionalAutoRegressiveNN
 
-__all__ = ["spline_block_forward"]
+__all__ = ["feature_major", "rational_linear_spline", "spline_block_forward"]
 
 _MIN_BIN = 1e-3  # Pyro's min_bin_width and min_bin_height
 _MIN_DERIVATIVE = 1e-3
@@ -40,7 +40,7 @@ def _knots(raw: torch.Tensor, bound: float) -> torch.Tensor:
 _ORDERS: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 
 
-def _feature_major(n_params: int, d: int, device: torch.device) -> torch.Tensor:
+def feature_major(n_params: int, d: int, device: torch.device) -> torch.Tensor:
     """Row order that turns an output laid out (params, d) into (d, params) (cached)."""
     key = (n_params, d, device)
     if key not in _ORDERS:
@@ -75,20 +75,41 @@ def spline_block_forward(
     log_det : torch.Tensor
         log|det dy/dx| per event (n,).
     """
-    k = count_bins
     h = torch.cat([context.expand(x.shape[:-1] + (context.shape[-1],)), x], dim=-1)
     for layer in arn.layers[:-1]:
         h = arn.f(layer(h))
     # Pyro's output layout is (n, params, d); the last layer's rows are taken in (d, params)
     # order instead, so each feature's spline parameters come out contiguous (same dot products)
     last = arn.layers[-1]
-    order = _feature_major(4 * k - 1, x.shape[-1], x.device)
+    order = feature_major(4 * count_bins - 1, x.shape[-1], x.device)
     h = F.linear(h, (last.weight * last.mask)[order], last.bias[order])
-    wh, raw_d, raw_l = h.reshape(x.shape[0], x.shape[-1], 4 * k - 1).split(
-        [2 * k, k - 1, k], dim=-1
-    )
-    n, d = x.shape
-    # widths and heights in one pass: (n, d, 2, K)
+    return rational_linear_spline(h, x, count_bins, bound)
+
+
+def rational_linear_spline(
+    params: torch.Tensor, x: torch.Tensor, count_bins: int, bound: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Elementwise spline of :func:`spline_block_forward` from the network output.
+
+    Parameters
+    ----------
+    params : torch.Tensor
+        Network output (..., d * (4K - 1)) in feature-major order (:func:`feature_major`): per
+        feature K widths, K heights, K - 1 inner derivatives and K lambdas, unnormalized.
+    x : torch.Tensor
+        Inputs (..., d); any leading (batch) dimensions.
+    count_bins, bound : int, float
+
+    Returns
+    -------
+    y : torch.Tensor
+        Outputs (..., d).
+    log_det : torch.Tensor
+        log|det dy/dx| per event (...).
+    """
+    k = count_bins
+    wh, raw_d, raw_l = params.reshape(x.shape + (4 * k - 1,)).split([2 * k, k - 1, k], dim=-1)
+    # widths and heights in one pass: (..., d, 2, K)
     knots = _knots(wh.unflatten(-1, (2, k)), bound)
     cumwidths = knots[..., 0, :]
     # F.softplus is several times slower on a strided view than on a contiguous copy
@@ -104,11 +125,11 @@ def spline_block_forward(
     x_in = x.clamp(-bound, bound)  # outside: identity below; keeps NaN out of the gradients
     idx = torch.sum(x_in[..., None] >= cumwidths + _EPS, dim=-1) - 1
     idx = idx.clamp(min=0, max=k - 1)
-    # knots at both ends of the bin, derivatives there and lambda: one gather, (n, d, 2, 4)
+    # knots at both ends of the bin, derivatives there and lambda: one gather, (..., d, 2, 4)
     per_knot = torch.stack(
         [cumwidths, knots[..., 1, :], derivatives, F.pad(lambdas, pad=(0, 1))], dim=-1
     )
-    both = torch.stack([idx, idx + 1], dim=-1)[..., None].expand(n, d, 2, 4)
+    both = torch.stack([idx, idx + 1], dim=-1)[..., None].expand(x.shape + (2, 4))
     sel = per_knot.gather(-2, both)
     cw, ch, d0, lam = sel[..., 0, :].unbind(-1)
     cw1, ch1, d1, _ = sel[..., 1, :].unbind(-1)

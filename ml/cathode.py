@@ -23,7 +23,7 @@ from ml.kfold import out_of_fold_scores
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Cathode", "LaCathode", "default_flow", "fit_flow"]
+__all__ = ["Cathode", "LaCathode", "default_flow", "fit_flow", "fit_flows", "stacks_flows"]
 
 
 def default_flow(random_state=None):
@@ -55,6 +55,17 @@ def _with_seed(est, seed):
     return est
 
 
+def _split_task(flow, Z_sb, ms_sb, validation_fraction, split_seed, flow_seed, verbose=False):
+    """The seeded flow estimator and its (X, m, X_val, m_val) of one :func:`fit_flow` task."""
+    n_val = int(round(validation_fraction * len(Z_sb)))
+    val = np.zeros(len(Z_sb), bool)
+    val[np.random.default_rng(split_seed).permutation(len(Z_sb))[:n_val]] = True
+    flow = _with_seed(flow, flow_seed)
+    if verbose and "verbose" in flow.get_params():
+        flow.set_params(verbose=True)
+    return flow, (Z_sb[~val], ms_sb[~val], Z_sb[val], ms_sb[val])
+
+
 def fit_flow(flow, Z_sb, ms_sb, validation_fraction, split_seed, flow_seed, verbose=False,
              n_threads=None):
     """Train one sideband flow: a seeded random validation split, best epoch on it.
@@ -80,14 +91,46 @@ def fit_flow(flow, Z_sb, ms_sb, validation_fraction, split_seed, flow_seed, verb
     -------
     fitted flow
     """
-    n_val = int(round(validation_fraction * len(Z_sb)))
-    val = np.zeros(len(Z_sb), bool)
-    val[np.random.default_rng(split_seed).permutation(len(Z_sb))[:n_val]] = True
-    flow = _with_seed(flow, flow_seed)
-    if verbose and "verbose" in flow.get_params():
-        flow.set_params(verbose=True)
+    flow, (X, m, X_val, m_val) = _split_task(flow, Z_sb, ms_sb, validation_fraction, split_seed,
+                                             flow_seed, verbose)
     with _torch_threads(n_threads):
-        return flow.fit(Z_sb[~val], ms_sb[~val], X_val=Z_sb[val], m_val=ms_sb[val])
+        return flow.fit(X, m, X_val=X_val, m_val=m_val)
+
+
+def stacks_flows(flow) -> bool:
+    """True when the seeds of a chain with this flow (None: :func:`default_flow`) train as one
+    batched model (:func:`fit_flows`): a :class:`ml.flows.ConditionalFlow` with ``stacked``."""
+    from ml.flows import ConditionalFlow
+
+    flow = default_flow() if flow is None else flow
+    return isinstance(flow, ConditionalFlow) and bool(flow.stacked)
+
+
+def fit_flows(tasks, verbose=False, n_threads=None):
+    """Train the flows of several :func:`fit_flow` tasks as one batched model.
+
+    :func:`ml.flows.fit_flows`: every flow is trained as :func:`fit_flow` would train it (its
+    split, initialization, batch order, early stopping), up to floating-point rounding, in one
+    pass over all seeds; on a CPU several times faster than one seed after the other.
+
+    Parameters
+    ----------
+    tasks : list of tuple
+        :meth:`Cathode.flow_task` tuples, one per seed.
+    verbose : bool
+        The progress bar.
+    n_threads : int, optional
+        torch threads while training.
+
+    Returns
+    -------
+    list of fitted flows, in the order of ``tasks``
+    """
+    from ml.flows import fit_flows as _fit_flows
+
+    split = [_split_task(*task, verbose=verbose) for task in tasks]
+    with _torch_threads(n_threads):
+        return _fit_flows([f for f, _ in split], [d for _, d in split])
 
 
 class Cathode(_PickleMixin, BaseEstimator):
@@ -106,6 +149,8 @@ class Cathode(_PickleMixin, BaseEstimator):
     n_flows : int
         Flows trained with independent seeds (and validation splits) on the sidebands; the
         template is split evenly over them and concatenated (reference section 4: 5 seeds).
+        With the flow's ``stacked=True`` (the default) the seeds train as one batched model
+        (:func:`fit_flows`, one task for ``map``); ``stacked=False``: one task per seed.
     mass_sampler : object or None
         Unfitted SR mass sampler with ``fit(m)`` and ``sample(n, random_state)`` (cloned, fitted
         on the SR masses); None: ``ml.mass.KDEMassSampler()`` (KDE on logit m, bandwidth 0.01).
@@ -229,8 +274,7 @@ class Cathode(_PickleMixin, BaseEstimator):
             t0 = time.perf_counter()
             self.fit_preprocessing(X[~sr], m[~sr])
             args = [self.flow_task(X[~sr], m[~sr], i) for i in range(int(self.n_flows))]
-            flows = [fit_flow(*a) for a in args] if map is None else list(map(fit_flow, args))
-            self.set_flows(flows)
+            self.set_flows(self.train_flows(args, map=map))
             t1 = time.perf_counter()
             self.closure_ = None
             if self.closure_seeds:
@@ -280,6 +324,17 @@ class Cathode(_PickleMixin, BaseEstimator):
         flow = self.flow if self.flow is not None else default_flow()
         return (flow, Z_sb, ms_sb, float(self.validation_fraction), int(split_seed),
                 int(flow_seed))
+
+    def train_flows(self, tasks, *, map=None) -> list:  # noqa: A002
+        """Fitted flows of :meth:`flow_task` tuples: one batched model (:func:`fit_flows`) when
+        there are several and the flow is stacked (:func:`stacks_flows`), else one
+        :func:`fit_flow` per task; ``map`` as in :meth:`fit`."""
+        tasks = list(tasks)
+        stacked = len(tasks) > 1 and stacks_flows(tasks[0][0])
+        if map is not None:
+            return list(map(fit_flows, [(tasks,)]))[0] if stacked else list(map(fit_flow, tasks))
+        with _torch_threads(self.n_jobs):
+            return fit_flows(tasks) if stacked else [fit_flow(*t) for t in tasks]
 
     def set_flows(self, flows) -> Cathode:
         """Use these trained flows (from :meth:`flow_task` + :func:`fit_flow`, or a cache)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +102,32 @@ def toy_fileset(folder: Path, *, n_events: int, seed: int, metadata: dict | None
     path = folder / "fs.json"
     path.write_text(json.dumps({"toy": entry}))
     return path
+
+
+def toy_frame(n_bkg: int, n_sig: int, seed: int = 0) -> pd.DataFrame:
+    """Falling continuum (heavy flavour, code 1) on 4.5-17 GeV with prompt-ish features; an
+    Υ(1S)-like signal (code 12) at 9.8 GeV with harder pT and smaller ip3d (cm)."""
+    rng = np.random.default_rng(seed)
+    m_b = 4.5 + rng.exponential(6.0, 3 * n_bkg)
+    m_b = m_b[m_b < 17.0][:n_bkg]
+    m_s = rng.normal(9.8, 0.1, n_sig)
+    n = len(m_b) + n_sig
+    sig = np.r_[np.zeros(len(m_b), bool), np.ones(n_sig, bool)]
+    return pd.DataFrame({
+        "dimu_mass": np.r_[m_b, m_s],
+        "dimu_pt": np.where(sig, 30.0, 10.0) * rng.exponential(1.0, n),
+        "mu0_ip3d": np.where(sig, 0.002, 0.02) * rng.exponential(1.0, n),
+        "mu1_ip3d": np.where(sig, 0.002, 0.02) * rng.exponential(1.0, n),
+        "mu0_pt": np.full(n, 30.0), "mu1_pt": np.full(n, 10.0),
+        "mu0_iso04": np.full(n, 1.0), "mu1_iso04": np.full(n, 1.0),
+        "opposite_sign": np.ones(n, bool),
+        "truth_process": np.where(sig, 12, 1).astype(np.int32),
+    })
+
+
+def write_toy_skim(folder: Path, n_bkg: int, n_sig: int) -> Path:
+    """A parquet skim of :func:`toy_frame` events in ``folder/skim/dataset=Toy``; ``folder``."""
+    path = folder / "skim" / "dataset=Toy"
+    path.mkdir(parents=True)
+    toy_frame(n_bkg, n_sig).to_parquet(path / "part-a.parquet")
+    return folder
