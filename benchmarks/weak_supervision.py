@@ -40,7 +40,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from dimuon_ad.errors import ConfigError
+from dimuon_ad.errors import ConfigError, InputError
 from dimuon_ad.io import atomic_write_json
 from ml.cathode import Cathode, LaCathode, default_flow
 from ml.classifiers import XGBEnsembleClassifier
@@ -51,7 +51,8 @@ from ml.weak_toy import make_weak_toy, sr_background, weak_signal, weak_test_set
 log = logging.getLogger(__name__)
 
 __all__ = ["CLASSIFIERS", "METHODS", "auc_error", "evaluate", "main", "make_flow",
-           "measure_template", "run_method", "summarize", "template_auc"]
+           "measure_template", "run_method", "seed_ratios", "summarize",
+           "summary_table", "template_auc"]
 
 
 def _old(n_models):
@@ -233,6 +234,88 @@ def summarize(values) -> tuple[float, float, float]:
     return tuple(float(x) for x in np.percentile(v, [50, 16, 84]))
 
 
+#: Run settings that make rows of --json files comparable (taken from each file's args).
+_SETUP = ("n_sr", "oversampling", "test_background", "test_signal")
+
+
+def _setup(row) -> str:
+    """Short label of a row's run settings (:data:`_SETUP`); '-' when the row has none."""
+    n_sr, over, n_tb, n_ts = (row.get(k) for k in _SETUP)
+    return "-" if n_sr is None else f"{n_sr} SR x{over:g}, test {n_tb}+{n_ts}"
+
+
+def _key(row) -> tuple:
+    return (row["method"], row["classifier"], _setup(row), row["sb"], row["noise"])
+
+
+def summary_table(rows) -> str:
+    """Markdown table of rows from one or more ``--json`` files: per method x classifier x run
+    settings x S/B x noise the median [16 %, 84 %] over seeds of max SIC, SIC(eps_S = 0.2), AUC
+    and CPU s, with the median numbers of test background events left (and CATHODE's template
+    AUC)."""
+    def cell(sel, col, fmt):
+        med, lo, hi = summarize([r.get(col, np.nan) for r in sel])
+        return "-" if not np.isfinite(med) else f"{med:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+    lines = ["| method | classifier | setup | S/B | noise | seeds | max SIC | n_B at max | "
+             "SIC(0.2) | n_B at 0.2 | AUC | CPU s | template AUC |", "|" + "---|" * 13]
+    for key in sorted({_key(r) for r in rows}):
+        sel = [r for r in rows if _key(r) == key]
+        cells = [cell(sel, "max_sic", ".3g"), f"{summarize([r['nb_max'] for r in sel])[0]:.0f}",
+                 cell(sel, "sic02", ".3g"), f"{summarize([r['nb02'] for r in sel])[0]:.0f}",
+                 cell(sel, "auc", ".3f"), cell(sel, "cpu_s", ".3g"),
+                 cell(sel, "template_auc", ".4f")]
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]:.3%} | {key[4]} | {len(sel)} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seed_ratios(rows) -> list[str]:
+    """Max-SIC ratios on the same toy and test set (same classifier, run settings, S/B, seed),
+    per seed and their median: idealized / supervised, (La)CATHODE / idealized, LaCATHODE /
+    CATHODE (same noise), and each method with noise features / without."""
+    sic = {(*_key(r), r["seed"]): r["max_sic"] for r in rows}
+    out = []
+
+    def emit(label, num, den):
+        seeds = sorted(k[5] for k in sic if k[:5] == num and (*den, k[5]) in sic)
+        if seeds:
+            v = [sic[(*num, s)] / sic[(*den, s)] for s in seeds]
+            per_seed = ", ".join(f"s{s} {x:.3f}" for s, x in zip(seeds, v, strict=True))
+            out.append(f"{label}: {per_seed}; median {np.median(v):.3f}")
+
+    for clf, setup, sb, noise in sorted({k[1:5] for k in sic}):
+        tag = f"{clf} S/B {sb:.3%} noise {noise}" + ("" if setup == "-" else f" ({setup})")
+        for num, den in (("idealized", "supervised"), ("cathode", "idealized"),
+                         ("lacathode", "idealized"), ("lacathode", "cathode")):
+            emit(f"{num}/{den} {tag}", (num, clf, setup, sb, noise),
+                 (den, clf, setup, sb, noise))
+        if noise:
+            for method in METHODS:
+                emit(f"{method} noise {noise}/0 {clf} S/B {sb:.3%}"
+                     + ("" if setup == "-" else f" ({setup})"),
+                     (method, clf, setup, sb, noise), (method, clf, setup, sb, 0))
+    return out
+
+
+def _summarize_files(paths) -> int:
+    """``--summarize``: print :func:`summary_table` and :func:`seed_ratios` of JSON files (each
+    row tagged with its file's run settings, :data:`_SETUP`)."""
+    rows = []
+    for path in paths:
+        try:
+            with open(path) as fh:
+                data = json.load(fh)
+            rows += [{**{k: data["args"].get(k) for k in _SETUP}, **r} for r in data["rows"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"--summarize {path}: expected a JSON file written by --json "
+                             f"(with 'args' and 'rows'); {exc}") from exc
+    print(summary_table(rows))
+    print("\nmax SIC ratios, same toy and test set")
+    print("\n".join(seed_ratios(rows)))
+    return 0
+
+
 def _json_dict(text):
     try:
         value = json.loads(text)
@@ -275,6 +358,8 @@ def _args(argv):
     parser.add_argument("--test-signal", type=int, default=20_000)
     parser.add_argument("--min-background", type=int, default=50)
     parser.add_argument("--json", default=None, help="write all rows to this JSON file")
+    parser.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
+                        help="only print the table and max-SIC ratios of these --json files")
     args = parser.parse_args(argv)
     if args.quick:
         args.n_sr, args.test_background, args.seeds = 20_000, 50_000, 3
@@ -327,6 +412,8 @@ def _main_template(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print one row per fit and the medians; returns 0."""
     args = _args(argv)
+    if args.summarize:
+        return _summarize_files(args.summarize)
     if args.template_only:
         return _main_template(args)
     rows = []

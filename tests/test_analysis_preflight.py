@@ -254,9 +254,11 @@ def test_truncated_entries_of_every_stage_are_recomputed(samples, tmp_path):
 
 
 def test_flow_seeds_are_cached_as_each_finishes(samples, tmp_path, monkeypatch):
+    # one task per seed (stacked: false): each seed is stored as soon as it is trained
     from analysis import pipeline
 
-    cfg = _config({**TINY, "flow": {**TINY["flow"], "n_seeds": 2}})
+    cfg = _config({**TINY, "flow": {**TINY["flow"], "n_seeds": 2,
+                                    "params": {"stacked": False}}})
     real = pipeline.fit_flow
     calls = []
 
@@ -272,6 +274,30 @@ def test_flow_seeds_are_cached_as_each_finishes(samples, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "fit_flow", real)
     result = run_pipeline(samples / "skim", cfg, tmp_path / "out")
     assert result.cache["flow"] == {**result.cache["flow"], "hits": 1, "computed": 1}
+
+
+def test_stacked_flow_seeds_resume_as_one_group(samples, tmp_path, monkeypatch):
+    # the default: the seeds train as one batched task; an interrupted group is trained again
+    # whole, so the resumed run equals an uninterrupted one
+    from analysis import pipeline
+
+    cfg = _config({**TINY, "flow": {**TINY["flow"], "n_seeds": 2}})
+    real = pipeline.fit_flows
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "fit_flows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(samples / "skim", cfg, tmp_path / "out")
+    monkeypatch.setattr(pipeline, "fit_flows", real)
+    resumed = run_pipeline(samples / "skim", cfg, tmp_path / "out")
+    assert resumed.cache["flow"] == {**resumed.cache["flow"], "hits": 0, "computed": 2}
+    again = run_pipeline(samples / "skim", cfg, tmp_path / "out")
+    assert again.cache["flow"] == {**again.cache["flow"], "hits": 2, "computed": 0}
+    fresh = run_pipeline(samples / "skim", cfg, tmp_path / "fresh")
+    for sample in ("os", "ss"):
+        np.testing.assert_array_equal(resumed.scores[sample], fresh.scores[sample])
 
 
 # ------------------------------------------------------------------------------------------

@@ -12,8 +12,17 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.weak_supervision import auc_error, evaluate, main, run_method, summarize
-from dimuon_ad.errors import ConfigError
+from benchmarks.weak_supervision import (
+    auc_error,
+    evaluate,
+    main,
+    run_method,
+    seed_ratios,
+    summarize,
+    summary_table,
+)
+from dimuon_ad.errors import ConfigError, InputError
+from dimuon_ad.io import atomic_write_json
 from ml.cathode import Cathode, LaCathode
 from ml.classifiers import XGBEnsembleClassifier
 from ml.weak_toy import (
@@ -113,6 +122,39 @@ def test_benchmark_cli_runs(tmp_path, capsys):
                  "1000", "--n-models", "1", "--classifiers", "new", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "idealized" in text and "median" in text and out.is_file()
+
+
+def test_benchmark_summarize_json_files(tmp_path, capsys):
+    def row(method, noise, seed, max_sic):
+        return {"method": method, "classifier": "new", "sb": 0.006, "noise": noise,
+                "seed": seed, "cpu_s": 1.0, "max_sic": max_sic, "nb_max": 50, "sic02": 2.0,
+                "nb02": 30, "auc": 0.9}
+
+    first = [row("supervised", 0, 0, 10.0), row("idealized", 0, 0, 8.0),
+             row("idealized", 10, 0, 6.0)]
+    second = [row("supervised", 0, 1, 20.0), row("idealized", 0, 1, 18.0),
+              row("idealized", 10, 1, 9.0)]
+    ratios = seed_ratios(first + second)
+    assert "idealized/supervised new S/B 0.600% noise 0: s0 0.800, s1 0.900; median 0.850" in ratios
+    assert "idealized noise 10/0 new S/B 0.600%: s0 0.750, s1 0.500; median 0.625" in ratios
+    assert not any(r.startswith("cathode") for r in ratios)
+    assert "| idealized | new | - | 0.600% | 0 | 2 | 13 [9.6, 16.4] | 50 |" in summary_table(
+        first + second)
+    setup = {"n_sr": 1000, "oversampling": 2.0, "test_background": 500, "test_signal": 50}
+    paths = [tmp_path / "a.json", tmp_path / "b.json", tmp_path / "other.json"]
+    atomic_write_json(paths[0], {"args": setup, "rows": first})
+    atomic_write_json(paths[1], {"args": setup, "rows": second})
+    # another toy size with the same seeds: its own rows, not mixed with the others
+    atomic_write_json(paths[2], {"args": {**setup, "n_sr": 99}, "rows": first})
+    assert main(["--summarize", *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    assert "| idealized | new | 1000 SR x2, test 500+50 | 0.600% | 0 | 2 | 13 [9.6, 16.4] |" in out
+    assert "| idealized | new | 99 SR x2, test 500+50 | 0.600% | 0 | 1 | 8 [8, 8] |" in out
+    assert ("idealized/supervised new S/B 0.600% noise 0 (1000 SR x2, test 500+50): s0 0.800, "
+            "s1 0.900; median 0.850") in out
+    (tmp_path / "bad.json").write_text("[1]")
+    with pytest.raises(InputError, match="--summarize .*bad.json"):
+        main(["--summarize", str(tmp_path / "bad.json")])
 
 
 def test_auc_error_known_values():
