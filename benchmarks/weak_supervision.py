@@ -320,7 +320,8 @@ def _json_dict(text):
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({err}); e.g. '{{\"n_blocks\": 8}}'")
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({err}); e.g. '{{\"n_blocks\": 8}}'") from err
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
     return value
