@@ -306,6 +306,9 @@ def _summarize_files(paths) -> int:
         try:
             with open(path) as fh:
                 data = json.load(fh)
+            if data.get("args", {}).get("template_only"):
+                raise ValueError("it holds a --template-only run (template AUCs, no classifier "
+                                 "or test set); give the files of full runs")
             rows += [{**{k: data["args"].get(k) for k in _SETUP}, **r} for r in data["rows"]]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InputError(f"--summarize {path}: expected a JSON file written by --json "

@@ -155,6 +155,9 @@ def test_benchmark_summarize_json_files(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("[1]")
     with pytest.raises(InputError, match="--summarize .*bad.json"):
         main(["--summarize", str(tmp_path / "bad.json")])
+    (tmp_path / "tpl.json").write_text(json.dumps({"args": {"template_only": True}, "rows": []}))
+    with pytest.raises(InputError, match="tpl.json.*--template-only run"):
+        main(["--summarize", str(tmp_path / "tpl.json")])
 
 
 def test_auc_error_known_values():
