@@ -332,8 +332,19 @@ def _estimator_param_errors(config: AnalysisConfig, source: str) -> list[Excepti
          ("n_models", "random_state")),
     ):
         valid = [k for k in cls().get_params() if k not in own]
+        unknown = [k for k in given if k not in valid]
         errors += [_unknown(str(k), valid, section, source, kind=f"{cls.__name__} argument")
-                   for k in given if k not in valid]
+                   for k in unknown]
+        if cls is ConditionalFlow and not unknown:
+            # their values too (the checks fit() runs first), before any data are read; the
+            # preset and the epochs have their own checks above
+            from ml.flows import PRESETS
+
+            preset = config.flow.preset if config.flow.preset in PRESETS else "published"
+            try:
+                ConditionalFlow.from_preset(preset, **given)._check_params()
+            except (TypeError, ValueError) as exc:
+                errors.append(ConfigError(f"{source}: flow: {exc}"))
     return errors
 
 

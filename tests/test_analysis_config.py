@@ -115,6 +115,18 @@ def test_yaml_flow_params_accept_the_former_name_transform(tmp_path):
         load_config(write(tmp_path, both))
 
 
+def test_yaml_flow_param_values_are_checked_before_any_data(tmp_path):
+    # one line naming the section and the value, from the checks ConditionalFlow.fit runs first
+    from dimuon_ad.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"flow: stacked must be True or False, got 'no'"):
+        load_config(write(tmp_path, "flow: {params: {stacked: 'no'}}\n"))
+    with pytest.raises(ConfigError, match=r"flow: grad_clip must be None or > 0, got -1"):
+        load_config(write(tmp_path, "flow: {params: {grad_clip: -1}}\n"))
+    cfg = load_config(write(tmp_path, "flow: {n_seeds: 5, params: {stacked: false}}\n"))
+    assert dict(cfg.flow.params)["stacked"] is False
+
+
 def test_stats_degree_auto_from_yaml(tmp_path):
     cfg = load_config(
         write(tmp_path, "stats: {degree: auto, degree_candidates: [1, 2, 3], f_test_alpha: 0.01}\n")
