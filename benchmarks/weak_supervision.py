@@ -379,25 +379,31 @@ def _args(argv):
     return args
 
 
+def _toys(args):
+    """``(S/B, noise features, seed, toy)`` for every point of the run, in order."""
+    for frac in args.signal_fractions:
+        for n_noise in args.noise:
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                yield frac, n_noise, seed, make_weak_toy(args.n_sr, frac, n_noise=n_noise,
+                                                         random_state=seed)
+
+
 def _main_template(args) -> int:
     """``--template-only``: one row per template, then mean +- error of the mean over seeds."""
     rows = []
     print(f"{'method':10s} {'S/B':>6s} {'noise':>5s} {'seed':>4s} {'tplAUC':>7s} {'stat':>6s} "
           f"{'cpu_s':>7s}  KS per feature")
-    for frac in args.signal_fractions:
-        for n_noise in args.noise:
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                toy = make_weak_toy(args.n_sr, frac, n_noise=n_noise, random_state=seed)
-                for method in args.methods:
-                    d, cpu = measure_template(method, toy, seed=seed,
-                                              oversampling=args.oversampling,
-                                              max_epochs=args.max_epochs, n_noise=n_noise,
-                                              n_flows=args.n_flows, flow_params=args.flow_params)
-                    rows.append({"method": method, "sb": frac, "noise": n_noise, "seed": seed,
-                                 "cpu_s": cpu, **d})
-                    print(f"{method:10s} {frac:6.3%} {n_noise:5d} {seed:4d} "
-                          f"{d['template_auc']:7.4f} {d['template_auc_err']:6.4f} {cpu:7.1f}  "
-                          + " ".join(f"{k:.4f}" for k in d["ks"]), flush=True)
+    for frac, n_noise, seed, toy in _toys(args):
+        for method in args.methods:
+            d, cpu = measure_template(method, toy, seed=seed,
+                                      oversampling=args.oversampling,
+                                      max_epochs=args.max_epochs, n_noise=n_noise,
+                                      n_flows=args.n_flows, flow_params=args.flow_params)
+            rows.append({"method": method, "sb": frac, "noise": n_noise, "seed": seed,
+                         "cpu_s": cpu, **d})
+            print(f"{method:10s} {frac:6.3%} {n_noise:5d} {seed:4d} "
+                  f"{d['template_auc']:7.4f} {d['template_auc_err']:6.4f} {cpu:7.1f}  "
+                  + " ".join(f"{k:.4f}" for k in d["ks"]), flush=True)
     print("\nmean +- error of the mean (sample std / sqrt(n)) over seeds")
     for key in sorted({(r["method"], r["sb"], r["noise"]) for r in rows}):
         sel = [r for r in rows if (r["method"], r["sb"], r["noise"]) == key]
@@ -423,31 +429,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     print(f"{'method':10s} {'clf':10s} {'S/B':>6s} {'noise':>5s} {'seed':>4s} {'maxSIC':>7s} "
           f"{'nB':>5s} {'SIC.2':>6s} {'nB.2':>6s} {'AUC':>6s} {'cpu_s':>7s}")
-    for frac in args.signal_fractions:
-        for n_noise in args.noise:
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                toy = make_weak_toy(args.n_sr, frac, n_noise=n_noise, random_state=seed)
-                test = weak_test_set(args.test_signal, args.test_background, n_noise=n_noise,
-                                     random_state=10_000 + seed)
-                cache = {}
-                for method in args.methods:
-                    for name in args.classifiers:
-                        clf = CLASSIFIERS[name](args.n_models)
-                        info = {}
-                        s, cpu = run_method(method, toy, test, clf, seed=seed,
-                                            n_sup_signal=args.n_sup_signal,
-                                            oversampling=args.oversampling,
-                                            max_epochs=args.max_epochs, n_noise=n_noise,
-                                            info=info, cache=cache, n_flows=args.n_flows,
-                                            flow_params=args.flow_params)
-                        r = {"method": method, "classifier": name, "sb": frac,
-                             "noise": n_noise, "seed": seed, "cpu_s": cpu, **info,
-                             **evaluate(s, test.is_signal, min_background=args.min_background)}
-                        rows.append(r)
-                        extra = "".join(f" {k} {v:.4f}" for k, v in info.items())
-                        print(f"{method:10s} {name:10s} {frac:6.3%} {n_noise:5d} {seed:4d} "
-                              f"{r['max_sic']:7.2f} {r['nb_max']:5d} {r['sic02']:6.2f} "
-                              f"{r['nb02']:6d} {r['auc']:6.3f} {cpu:7.1f}{extra}", flush=True)
+    for frac, n_noise, seed, toy in _toys(args):
+        test = weak_test_set(args.test_signal, args.test_background, n_noise=n_noise,
+                             random_state=10_000 + seed)
+        cache = {}
+        for method in args.methods:
+            for name in args.classifiers:
+                clf = CLASSIFIERS[name](args.n_models)
+                info = {}
+                s, cpu = run_method(method, toy, test, clf, seed=seed,
+                                    n_sup_signal=args.n_sup_signal,
+                                    oversampling=args.oversampling,
+                                    max_epochs=args.max_epochs, n_noise=n_noise,
+                                    info=info, cache=cache, n_flows=args.n_flows,
+                                    flow_params=args.flow_params)
+                r = {"method": method, "classifier": name, "sb": frac,
+                     "noise": n_noise, "seed": seed, "cpu_s": cpu, **info,
+                     **evaluate(s, test.is_signal, min_background=args.min_background)}
+                rows.append(r)
+                extra = "".join(f" {k} {v:.4f}" for k, v in info.items())
+                print(f"{method:10s} {name:10s} {frac:6.3%} {n_noise:5d} {seed:4d} "
+                      f"{r['max_sic']:7.2f} {r['nb_max']:5d} {r['sic02']:6.2f} "
+                      f"{r['nb02']:6d} {r['auc']:6.3f} {cpu:7.1f}{extra}", flush=True)
     print("\nmedian [16 %, 84 %] over seeds")
     keys = sorted({(r["method"], r["classifier"], r["sb"], r["noise"]) for r in rows})
     for key in keys:
