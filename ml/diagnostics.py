@@ -269,7 +269,8 @@ def toy_signal(n, random_state=None, *, mass=9.46, width=0.09):
 
 @dataclass(frozen=True)
 class ToySample:
-    """Toy events: features ``X`` (n, 3), mass ``m`` (GeV), truth ``is_signal`` and the window."""
+    """Toy events: features ``X`` (n, d), mass ``m`` (GeV), truth ``is_signal`` and the window
+    ``(sb_left, sr_left, sr_right, sb_right)`` (GeV)."""
 
     X: np.ndarray
     m: np.ndarray
@@ -278,6 +279,7 @@ class ToySample:
 
     @property
     def sr_mask(self) -> np.ndarray:
+        """True for signal-region events."""
         return (self.m >= self.window[1]) & (self.m < self.window[2])
 
 

@@ -19,9 +19,9 @@ arXiv:2109.00546; T. Finke et al., arXiv:2309.13111 (noise features, boosted-tre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from ml.diagnostics import ToySample
 
 __all__ = ["WEAK_FEATURES", "WEAK_WINDOW", "WeakToy", "make_weak_toy", "weak_background",
            "weak_signal", "weak_test_set"]
@@ -104,19 +104,9 @@ def _with_noise(X: np.ndarray, n_noise: int, rng: np.random.Generator) -> np.nda
     return np.column_stack([X, rng.standard_normal((len(X), int(n_noise)))])
 
 
-@dataclass(frozen=True)
-class WeakToy:
-    """Toy events: features ``X``, mass ``m`` (GeV), truth ``is_signal``, the window (GeV)."""
-
-    X: np.ndarray
-    m: np.ndarray
-    is_signal: np.ndarray
-    window: tuple
-
-    @property
-    def sr_mask(self) -> np.ndarray:
-        """True for signal-region events."""
-        return (self.m >= self.window[1]) & (self.m < self.window[2])
+#: Toy events of this module: the toolkit's :class:`ml.diagnostics.ToySample` (features ``X``,
+#: mass ``m`` in GeV, truth ``is_signal``, the window in GeV and ``sr_mask``).
+WeakToy = ToySample
 
 
 def _check(n_sr_background, signal_fraction, n_noise, window):
