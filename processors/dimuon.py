@@ -54,6 +54,16 @@ def _has_branch(events, branch: str) -> bool:
     return bool(rest) and prefix in fields and rest in ak.fields(events[prefix])
 
 
+def chunk_output(hists: dict, dataset: str, counts: dict, columns: Mapping) -> dict:
+    """One chunk's processor output: ``{"hists", "cutflow": {dataset: counts}, "skim":
+    {dataset: {column: column_accumulator}}}`` (the layout the runner merges and writes)."""
+    return {
+        "hists": hists,
+        "cutflow": {dataset: counts},
+        "skim": {dataset: {k: column_accumulator(v) for k, v in columns.items()}},
+    }
+
+
 def events_metadata(events) -> dict:
     """The ``metadata`` parameter of an events array (dataset, filename, is_data, ...)."""
     meta = events.layout.purelist_parameter("metadata")
@@ -146,11 +156,7 @@ class DimuonProcessor(ProcessorABC):
             )
         hists = make_histograms(columns)
         fill_histograms(hists, dataset, columns, q_index, iso_index)
-        return {
-            "hists": hists,
-            "cutflow": {dataset: counts},
-            "skim": {dataset: {k: column_accumulator(v) for k, v in columns.items()}},
-        }
+        return chunk_output(hists, dataset, counts, columns)
 
     def postprocess(self, accumulator):
         """Nothing to do: the merged accumulator is final."""

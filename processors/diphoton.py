@@ -23,10 +23,10 @@ import awkward as ak
 import hist
 import numpy as np
 from coffea.analysis_tools import PackedSelection
-from coffea.processor import ProcessorABC, column_accumulator
+from coffea.processor import ProcessorABC
 
 from dimuon_ad.errors import ConfigError, InputError
-from processors.dimuon import events_metadata
+from processors.dimuon import chunk_output, events_metadata
 from processors.diphoton_columns import (
     CHANNEL_MODES,
     DIPHOTON_DTYPES,
@@ -308,11 +308,7 @@ class DiphotonProcessor(ProcessorABC):
         columns = self.columns(events, ph, rows, weight, meta, is_data)
         hists["mgg"].fill(dataset=dataset, truth_mode=columns["truth_mode"],
                           mgg=columns["mgg"], weight=columns["weight"])
-        return {
-            "hists": hists,
-            "cutflow": {dataset: counts},
-            "skim": {dataset: {k: column_accumulator(v) for k, v in columns.items()}},
-        }
+        return chunk_output(hists, dataset, counts, columns)
 
     def postprocess(self, accumulator):
         """Nothing to do: the merged accumulator is final."""
