@@ -26,9 +26,9 @@ from pathlib import Path
 
 from dimuon_ad.errors import (
     EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
     ConfigError,
     DimuonADError,
+    command_failed,
     error_line,
 )
 
@@ -213,15 +213,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             )
         paths = write_report(result, Path(args.output_dir), command=shlex.join(
             [prog, *(sys.argv[1:] if argv is None else argv)]))
-    except DimuonADError as err:
-        if args.verbose:
-            raise
-        print(error_line(prog, err), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished stages are cached, re-run to resume",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (DimuonADError, KeyboardInterrupt) as err:
+        return command_failed(prog, err, verbose=args.verbose,
+                              interrupted="interrupted; finished stages are cached, re-run "
+                                          "to resume")
     collapse.flush(log)
     print(_headline(result, paths, time.perf_counter() - t0))
     return 0
@@ -251,14 +246,9 @@ def _diphoton_main(args: argparse.Namespace, argv: Sequence[str] | None, prog: s
                               allow_incomplete=args.allow_incomplete)
         paths = write_diphoton_report(result, Path(args.output_dir), command=shlex.join(
             [prog, *(sys.argv[1:] if argv is None else argv)]))
-    except DimuonADError as err:
-        if args.verbose:
-            raise
-        print(error_line(prog, err), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (DimuonADError, KeyboardInterrupt) as err:
+        return command_failed(prog, err, verbose=args.verbose,
+                              interrupted="interrupted")
     collapse.flush(log)
     p, c = result.peak, result.classifier
     truth = f" (injected {p.truth['mu_true']:.3f})" if p.truth else ""

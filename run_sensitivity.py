@@ -22,11 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dimuon_ad.errors import (
-    EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
     ConfigError,
     DimuonADError,
-    error_line,
+    command_failed,
 )
 
 __all__ = ["build_parser", "main"]
@@ -185,15 +183,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
                                      runner=runner, use_cache=not args.no_cache,
                                      progress=not (args.no_progress or args.quiet))
         paths = write_sensitivity(result, out)
-    except DimuonADError as err:
-        if args.verbose:
-            raise
-        print(error_line(prog, err), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished pseudo-experiments are cached, re-run to resume",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (DimuonADError, KeyboardInterrupt) as err:
+        return command_failed(prog, err, verbose=args.verbose,
+                              interrupted="interrupted; finished pseudo-experiments are "
+                                          "cached, re-run to resume")
     collapse.flush(log)
     print(_table(result))
     print(f"wrote {', '.join(str(p) for p in paths)}; elapsed {time.perf_counter() - t0:.0f} s")

@@ -31,11 +31,10 @@ from pathlib import Path
 
 from dimuon_ad.errors import (
     EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
     ConfigError,
     DimuonADError,
     InputNotFoundError,
-    error_line,
+    command_failed,
 )
 
 log = logging.getLogger("run_skim")
@@ -283,14 +282,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             progress=not (args.no_progress or args.quiet),
             command=command,
         )
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{prog}: interrupted; re-run the same command to resume\n")
-        return EXIT_INTERRUPTED
-    except DimuonADError as exc:  # bad input or configuration: one line, traceback with -v
-        if args.verbose:
-            raise
-        sys.stderr.write(error_line(prog, exc) + "\n")
-        return EXIT_BAD_INPUT
+    except (DimuonADError, KeyboardInterrupt) as err:  # one line, a traceback with -v
+        return command_failed(prog, err, verbose=args.verbose,
+                              interrupted="interrupted; re-run the same command to resume")
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

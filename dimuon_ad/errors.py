@@ -95,3 +95,19 @@ def error_line(prog: str, err: BaseException) -> str:
     """The one line a command prints for ``err``: ``<prog>: error: <message>``."""
     message = " ".join(str(err).split("\n")).strip() or type(err).__name__
     return f"{prog}: error: {message}"
+
+
+def command_failed(prog: str, err: BaseException, *, verbose: bool = False,
+                   interrupted: str = "interrupted; re-run the command") -> int:
+    """A command's exit for an error it caught: Ctrl-C prints ``<prog>: <interrupted>`` and gives
+    :data:`EXIT_INTERRUPTED`; a :class:`DimuonADError` prints :func:`error_line` and gives
+    :data:`EXIT_BAD_INPUT`, or is raised again with its traceback when ``verbose``."""
+    import sys
+
+    if isinstance(err, KeyboardInterrupt):
+        sys.stderr.write(f"{prog}: {interrupted}\n")
+        return EXIT_INTERRUPTED
+    if verbose:
+        raise err
+    sys.stderr.write(error_line(prog, err) + "\n")
+    return EXIT_BAD_INPUT

@@ -25,6 +25,7 @@ from dimuon_ad.errors import (
     InputError,
     InputNotFoundError,
     InputOSError,
+    command_failed,
     error_line,
 )
 from toymc import cli as toymc_cli
@@ -58,6 +59,15 @@ def test_each_error_is_also_its_builtin_type(cls, builtin):
 def test_key_errors_are_not_quoted_and_the_line_is_one_line():
     assert str(ConfigKeyError("unknown key 'x'")) == "unknown key 'x'"
     assert error_line("prog", InputError("a\nb")) == "prog: error: a b"
+
+
+def test_command_failed_one_line_exit_codes_and_verbose(capsys):
+    assert command_failed("prog", InputError("no file x")) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == "prog: error: no file x\n"
+    assert command_failed("prog", KeyboardInterrupt(), interrupted="stopped; re-run") == 130
+    assert capsys.readouterr().err == "prog: stopped; re-run\n"
+    with pytest.raises(InputError, match="no file x"):
+        command_failed("prog", InputError("no file x"), verbose=True)
 
 
 def test_toolkit_errors_derive_from_the_base():

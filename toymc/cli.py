@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 from dimuon_ad.errors import (
     EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
     ConfigError,
     DimuonADError,
     InputOSError,
+    command_failed,
     error_line,
 )
 from toymc.config import InjectedSignal
@@ -128,14 +128,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             if isinstance(exc, DimuonADError):
                 raise
             raise InputOSError(f"cannot write --output {args.output} ({exc})") from exc
-    except DimuonADError as exc:
-        if args.verbose:
-            raise
-        print(error_line(prog, exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; nothing was written, re-run the command", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (DimuonADError, KeyboardInterrupt) as err:
+        return command_failed(prog, err, verbose=args.verbose,
+                              interrupted="interrupted; nothing was written, re-run the command")
     if not args.quiet:
         size = path.stat().st_size
         print(

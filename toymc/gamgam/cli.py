@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from dimuon_ad.errors import (
     EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
     ConfigError,
     DimuonADError,
     InputOSError,
+    command_failed,
     error_line,
 )
 
@@ -89,14 +89,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             if isinstance(exc, DimuonADError):
                 raise
             raise InputOSError(f"cannot write --output-dir {args.output_dir} ({exc})") from exc
-    except DimuonADError as exc:
-        if args.verbose:
-            raise
-        print(error_line(prog, exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; re-run the command", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (DimuonADError, KeyboardInterrupt) as err:
+        return command_failed(prog, err, verbose=args.verbose,
+                              interrupted="interrupted; re-run the command")
     if not args.quiet:
         elapsed = time.perf_counter() - start
         lines = [f"wrote GamGam samples to {args.output_dir} in {elapsed:.1f} s"]
